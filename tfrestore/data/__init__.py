@@ -1,1 +1,54 @@
-"""Placeholder."""
+"""Image I/O, paired-folder pipelines, degradations and sample images.
+
+Images are float32 RGB in [0, 1], HWC (NHWC when batched), everywhere in this package.
+"""
+
+from tfrestore.data.augment import crop_and_flip
+from tfrestore.data.io import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    decode_image_tensor,
+    list_images,
+    read_image,
+    write_image,
+)
+from tfrestore.data.motion_blur import (
+    blur_image,
+    motion_blur_dataset,
+    random_motion_blur,
+    random_psf,
+    random_trajectory,
+    trajectory_psfs,
+)
+from tfrestore.data.paired import (
+    center_crop_pair,
+    paired_dataset,
+    paired_files,
+    random_crop_pair,
+    random_flip_pair,
+)
+from tfrestore.data.samples import SAMPLE_NAMES, clock_motion, sample_images
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
+    "SAMPLE_NAMES",
+    "blur_image",
+    "center_crop_pair",
+    "clock_motion",
+    "crop_and_flip",
+    "decode_image_tensor",
+    "list_images",
+    "motion_blur_dataset",
+    "paired_dataset",
+    "paired_files",
+    "random_crop_pair",
+    "random_flip_pair",
+    "random_motion_blur",
+    "random_psf",
+    "random_trajectory",
+    "read_image",
+    "sample_images",
+    "trajectory_psfs",
+    "write_image",
+]

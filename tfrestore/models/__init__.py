@@ -1,1 +1,32 @@
-"""Placeholder."""
+"""The restoration GANs, and `get` to build one by name."""
+
+from tfrestore.models.base import RestorationGAN
+from tfrestore.models.deblur_gan import DeblurGAN, DeblurGANDiscriminator, DeblurGANGenerator
+from tfrestore.models.schedules import ConstantThenLinearDecay
+
+# Names are the method folders; the other methods join as they land.
+MODELS = {
+    "deblur_gan": DeblurGAN,
+}
+
+
+def get(name, **kwargs):
+    """Builds a model by name with architecture kwargs, e.g. `get("deblur_gan", filters=8)`.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
+    return MODELS[name](**kwargs)
+
+
+__all__ = [
+    "MODELS",
+    "ConstantThenLinearDecay",
+    "DeblurGAN",
+    "DeblurGANDiscriminator",
+    "DeblurGANGenerator",
+    "RestorationGAN",
+    "get",
+]

@@ -1,0 +1,115 @@
+"""The checks every tfrestore model gets (STYLE.md): subclass `ModelHarness` per model.
+
+A subclass sets `model_name` and tiny architecture `kwargs`; it may override `make_batch` (e.g.
+inpainting adds a mask). Each check asserts values, so each can fail.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+import keras
+import tfrestore
+
+
+def smooth_images(batch, height, width, seed=0):
+    """Seeded random smooth RGB images in [0, 1] (noise upsampled), float32 NHWC."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((batch, max(height // 8, 2), max(width // 8, 2), 3)).astype("float32")
+    return tf.image.resize(coarse, (height, width)).numpy().clip(0, 1)
+
+
+class ModelHarness:
+    model_name = None
+    kwargs = {}
+    size = 32  # training crop used by the harness
+
+    def make_model(self):
+        return tfrestore.models.get(self.model_name, **self.kwargs)
+
+    def make_batch(self, batch=2, height=None, width=None, seed=0):
+        """(degraded, target) in [0, 1]."""
+        height = height or self.size
+        width = width or self.size
+        target = smooth_images(batch, height, width, seed)
+        degraded = np.clip(target * 0.8 + 0.05, 0, 1).astype("float32")
+        return degraded, target
+
+    def inputs(self, degraded):
+        return degraded
+
+    def test_output_shape_any_size(self):
+        model = self.make_model()
+        for height, width in ((self.size, self.size), (37, 50)):
+            degraded, _ = self.make_batch(2, height, width)
+            restored = model.predict(self.inputs(degraded), verbose=0)
+            assert restored.shape == (2, height, width, 3)
+            assert restored.dtype == np.float32
+            assert 0.0 <= restored.min() and restored.max() <= 1.0
+
+    def test_config_round_trip(self):
+        model = self.make_model()
+        config = model.get_config()
+        clone = type(model).from_config(config)
+        assert clone.get_config() == config
+        assert clone.generator.count_params() == model.generator.count_params()
+        assert clone.discriminator.count_params() == model.discriminator.count_params()
+
+    def test_fit_changes_both_networks_and_logs_every_term(self):
+        model = self.make_model()
+        model.compile()
+        degraded, target = self.make_batch(2)
+        dataset = tf.data.Dataset.from_tensor_slices((self.inputs(degraded), target)).batch(2)
+        g_before = [w.numpy().copy() for w in model.generator.trainable_weights]
+        d_before = [w.numpy().copy() for w in model.discriminator.trainable_weights]
+        history = model.fit(dataset, epochs=1, verbose=0)
+        g_after = model.generator.trainable_weights
+        d_after = model.discriminator.trainable_weights
+        assert any(not np.allclose(a, b.numpy()) for a, b in zip(g_before, g_after))
+        assert any(not np.allclose(a, b.numpy()) for a, b in zip(d_before, d_after))
+        names = {"g_loss", "d_loss", *model.generator_loss_names, *model.discriminator_loss_names}
+        assert names <= set(history.history)
+        assert all(np.isfinite(history.history[name][-1]) for name in names)
+        assert int(model.discriminator_optimizer.iterations) == model.discriminator_steps
+        assert int(model.generator_optimizer.iterations) == 1
+
+    def test_evaluate_reports_psnr_ssim(self):
+        model = self.make_model()
+        model.compile()
+        degraded, target = self.make_batch(2)
+        dataset = tf.data.Dataset.from_tensor_slices((self.inputs(degraded), target)).batch(2)
+        results = model.evaluate(dataset, verbose=0, return_dict=True)
+        restored = model.predict(self.inputs(degraded), verbose=0)
+        expected = np.mean(tfrestore.metrics.psnr(target, restored))
+        np.testing.assert_allclose(results["psnr"], expected, rtol=1e-4)
+        assert 0.0 < results["ssim"] <= 1.0
+        assert "g_loss" in results and "d_loss" in results
+
+    def test_keras_round_trip_keeps_weights_and_optimizer_state(self, tmp_path):
+        model = self.make_model()
+        model.compile()
+        degraded, target = self.make_batch(2)
+        dataset = tf.data.Dataset.from_tensor_slices((self.inputs(degraded), target)).batch(2)
+        model.fit(dataset, epochs=1, verbose=0)
+        path = str(tmp_path / "model.keras")
+        model.save(path)
+        loaded = keras.models.load_model(path)
+        np.testing.assert_allclose(
+            loaded.predict(self.inputs(degraded), verbose=0),
+            model.predict(self.inputs(degraded), verbose=0),
+            atol=1e-6,
+        )
+        for optimizer_name in ("generator_optimizer", "discriminator_optimizer"):
+            original = getattr(model, optimizer_name).variables
+            restored = getattr(loaded, optimizer_name).variables
+            assert len(original) == len(restored) > 2
+            for a, b in zip(original, restored):
+                np.testing.assert_allclose(a.numpy(), b.numpy())
+
+    def test_export_parity(self, tmp_path):
+        from tfrestore import export
+
+        model = self.make_model()
+        saved = export.export_saved_model(model, str(tmp_path / "saved_model"))
+        tflite = export.export_tflite(model, str(tmp_path / "model.tflite"))
+        assert saved.max_abs_error <= 1e-4
+        assert tflite.max_abs_error <= 1e-4

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from model_harness import ModelHarness
+
+from tfrestore.models import DeblurGAN, DeblurGANDiscriminator, DeblurGANGenerator
+
+
+class TestDeblurGAN(ModelHarness):
+    model_name = "deblur_gan"
+    kwargs = {"filters": 4, "num_blocks": 1, "discriminator_steps": 2, "vgg_weights": None}
+
+
+def test_paper_parameter_counts():
+    assert DeblurGANGenerator().count_params() == 11_378_179
+    assert DeblurGANDiscriminator().count_params() == 2_764_737
+
+
+def test_critic_is_a_70px_patchgan():
+    assert DeblurGANDiscriminator(filters=4)(tf.zeros([1, 256, 256, 3])).shape == (1, 35, 35, 1)
+
+
+def test_residual_output_is_clamped_to_generator_range():
+    generator = DeblurGANGenerator(filters=4, num_blocks=1)
+    outputs = generator(tf.fill([1, 16, 16, 3], 1.0)).numpy()
+    assert outputs.max() <= 1.0 and outputs.min() >= -1.0
+
+
+def test_dropout_only_in_training():
+    generator = DeblurGANGenerator(filters=4, num_blocks=1, dropout_rate=0.5)
+    x = tf.random.uniform([1, 16, 16, 3], -1, 1)
+    np.testing.assert_array_equal(generator(x), generator(x))
+    assert not np.allclose(generator(x, training=True), generator(x, training=True))
+
+
+def test_loss_weights_scale_logged_terms():
+    """The logged perceptual term is its weight times the raw loss (here checked at 2 weights)."""
+    degraded = tf.random.uniform([2, 16, 16, 3])
+    target = tf.random.uniform([2, 16, 16, 3])
+    values = []
+    for weight in (1.0, 3.0):
+        model = DeblurGAN(filters=4, num_blocks=1, perceptual_weight=weight, vgg_weights=None)
+        model.set_weights(DeblurGAN(filters=4, num_blocks=1, vgg_weights=None).get_weights())
+        terms = model.generator_losses(degraded * 2 - 1, target * 2 - 1, target * 2 - 1)
+        values.append(terms["g_perceptual"].numpy())
+    assert values[0].shape == (2,)
+    np.testing.assert_allclose(values[1], 3.0 * values[0], rtol=1e-5)
+
+
+def test_bad_discriminator_steps():
+    with pytest.raises(ValueError, match="discriminator_steps"):
+        DeblurGAN(filters=4, num_blocks=1, discriminator_steps=0, vgg_weights=None)

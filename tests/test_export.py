@@ -1,0 +1,196 @@
+"""SavedModel and TFLite export: signatures, parity with Keras, quantization, atomicity."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+import tfrestore
+from tfrestore import export
+
+# Two sizes: non-square and not multiples of 4 (DeblurGAN pads to 4 in-graph), then even.
+SIZES = [(1, 45, 38), (2, 32, 48)]
+
+
+def images(batch, height, width, seed=0):
+    return export.probe_inputs({"image": 3}, (height, width), batch, seed=seed)["image"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+
+
+@pytest.fixture(scope="module")
+def saved_model(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "saved_model"
+    report = export.export_saved_model(model, path)
+    return path, report
+
+
+@pytest.fixture(scope="module")
+def tflite_float32(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "model.tflite"
+    report = export.export_tflite(model, path)
+    return path, report
+
+
+def test_saved_model_signature_has_named_dynamic_inputs(model, saved_model):
+    path, report = saved_model
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    _, specs = signature.structured_input_signature
+    assert list(specs) == list(model.serving_inputs) == ["image"]
+    assert specs["image"].shape.as_list() == [None, None, None, 3]
+    assert specs["image"].dtype == tf.float32
+    assert list(signature.structured_outputs) == ["restored"]
+    assert report.format == "saved_model" and report.quantize is None
+    assert report.max_abs_error <= 1e-4 and report.size_bytes > 0
+    assert "\n" not in str(report) and str(path) in str(report)
+
+
+def test_saved_model_runs_without_tfrestore_in_a_fresh_process(model, saved_model, tmp_path):
+    path, _ = saved_model
+    batches = {f"{b}x{h}x{w}": images(b, h, w, seed=b) for b, h, w in SIZES}
+    for name, batch in batches.items():
+        np.save(tmp_path / f"{name}.npy", batch)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+        serve = tf.saved_model.load({str(path)!r}).signatures["serving_default"]
+        for name in {list(batches)!r}:
+            x = np.load({str(tmp_path)!r} + "/" + name + ".npy")
+            np.save({str(tmp_path)!r} + "/" + name + ".out.npy", serve(image=x)["restored"].numpy())
+        print(json.dumps({{"tfrestore_loaded": any(m.startswith("tfrestore") for m in sys.modules)}}))
+        """
+    )
+    # Run outside the repository so `tfrestore` could not even be imported by accident.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tfrestore_loaded": False}
+    for name, batch in batches.items():
+        restored = np.load(tmp_path / f"{name}.out.npy")
+        expected = model.predict(batch, verbose=0)
+        assert restored.shape == batch.shape
+        np.testing.assert_allclose(restored, expected, atol=1e-4)
+
+
+def test_tflite_float32_matches_keras_at_two_sizes(model, tflite_float32):
+    path, report = tflite_float32
+    assert report.format == "tflite" and report.max_abs_error < 1e-4
+    interpreter = Interpreter(model_path=str(path), num_threads=2)
+    runner = interpreter.get_signature_runner("serving_default")
+    details = runner.get_input_details()
+    assert list(details) == ["image"]
+    assert list(details["image"]["shape_signature"]) == [-1, -1, -1, 3]
+    for batch, height, width in SIZES:
+        x = images(batch, height, width, seed=height)
+        restored = runner(image=x)["restored"]
+        np.testing.assert_allclose(restored, model.predict(x, verbose=0), atol=1e-4)
+
+
+def test_tflite_has_builtin_ops_only(tflite_float32):
+    ops = export.tflite_ops(tflite_float32[0])
+    assert "CONV_2D" in ops and "MIRROR_PAD" in ops
+    assert not [op for op in ops if op.startswith("CUSTOM")], ops
+
+
+@pytest.mark.parametrize(("quantize", "atol"), [("float16", 1e-2), ("dynamic", 0.1)])
+def test_quantized_tflite_runs_with_bounded_error(model, tflite_float32, tmp_path, quantize, atol):
+    path = tmp_path / f"{quantize}.tflite"
+    report = export.export_tflite(model, path, quantize=quantize)
+    assert report.quantize == quantize and report.max_abs_error < atol
+    assert report.size_bytes == path.stat().st_size < tflite_float32[0].stat().st_size
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    x = images(1, 40, 52, seed=3)
+    restored = runner(image=x)["restored"]
+    assert restored.shape == x.shape
+    assert np.abs(restored - model.predict(x, verbose=0)).max() < atol
+
+
+def test_int8_needs_and_uses_representative_data(model, tmp_path):
+    with pytest.raises(ValueError, match="representative_data"):
+        export.export_tflite(model, tmp_path / "int8.tflite", quantize="int8")
+    calibration = [images(2, 32, 32, seed=seed) for seed in range(2)]
+    report = export.export_tflite(
+        model, tmp_path / "int8.tflite", quantize="int8", representative_data=calibration
+    )
+    assert report.psnr >= export.DEFAULT_MIN_PSNR["int8"]
+    assert "CUSTOM" not in " ".join(export.tflite_ops(tmp_path / "int8.tflite"))
+
+
+def test_unknown_quantize_names_it_and_the_valid_ones(model, tmp_path):
+    with pytest.raises(ValueError, match="int4") as info:
+        export.export_tflite(model, tmp_path / "m.tflite", quantize="int4")
+    assert all(name in str(info.value) for name in ("float16", "dynamic", "int8"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_tflite_export_keeps_the_old_file(model, tmp_path):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"previous export")
+    with pytest.raises(export.ExportError, match="max abs error"):
+        export.export_tflite(model, path, atol=-1.0)  # no error can pass a negative bound
+    assert path.read_bytes() == b"previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+
+
+def test_failed_saved_model_export_keeps_the_old_folder(model, saved_model, tmp_path):
+    path = tmp_path / "saved_model"
+    path.mkdir()
+    (path / "saved_model.pb").write_bytes(b"previous export")
+    with pytest.raises(export.ExportError, match="parity check"):
+        export.export_saved_model(model, path, atol=-1.0)
+    assert [p.name for p in tmp_path.iterdir()] == ["saved_model"]
+    assert [p.name for p in path.iterdir()] == ["saved_model.pb"]
+    assert (path / "saved_model.pb").read_bytes() == b"previous export"
+    # A successful export replaces it, leaving nothing else behind.
+    export.export_saved_model(model, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["saved_model"]
+    assert (path / "saved_model.pb").stat().st_size > len(b"previous export")
+
+
+def test_saved_model_export_refuses_to_replace_other_folders(model, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a SavedModel")
+    with pytest.raises(ValueError, match="not a SavedModel"):
+        export.export_saved_model(model, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@keras.saving.register_keras_serializable(package="tfrestore_tests")
+class HSVModel(keras.Model):
+    """Uses tf.image.rgb_to_hsv, which has no TFLite builtin (only a Flex kernel)."""
+
+    def call(self, images, training=False):
+        return tf.image.rgb_to_hsv(images)
+
+
+def test_ops_without_builtin_fail_instead_of_using_flex(tmp_path):
+    path = tmp_path / "hsv.tflite"
+    with pytest.raises(export.ExportError, match="RGBToHSV"):
+        export.export_tflite(HSVModel(), path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_tflite_from_an_exported_saved_model(model, saved_model, tmp_path):
+    report = export.export_tflite(model, tmp_path / "m.tflite", saved_model_dir=saved_model[0])
+    assert report.max_abs_error < 1e-4
+    # A SavedModel folder as the model: converted and checked against itself.
+    report = export.export_tflite(saved_model[0], tmp_path / "n.tflite", quantize="float16")
+    assert report.max_abs_error < 1e-2

@@ -1,0 +1,181 @@
+"""Aligned crops and flips for image pairs, usable inside `tf.data` maps.
+
+The paired-folder pipeline and the synthetic motion-blur pipeline both augment through
+`crop_and_flip`, so a degraded image and its target always get the same window and flip.
+
+Seeds: `seed=None` uses TensorFlow's stateful random ops; an int or a shape-[2] integer
+tensor uses the stateless ops, so a pipeline with a fixed seed gives the same crops each run.
+"""
+
+import tensorflow as tf
+
+
+def _stateless_seed(seed):
+    """A shape-[2] int64 seed tensor for the stateless random ops, from an int or a tensor."""
+    if isinstance(seed, int):
+        return tf.constant([seed, 0], dtype=tf.int64)
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    if seed.shape.rank == 0:
+        return tf.stack([seed, tf.constant(0, tf.int64)])
+    return seed
+
+
+def element_seeds(seed=None):
+    """An endless dataset of shape-[2] int64 seeds, one per element, for the stateless ops.
+
+    Zip it with a pipeline so each element gets its own reproducible seed (random seeds when
+    `seed` is None).
+    """
+    return tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
+
+
+def _check_same_size(images, caller):
+    """Asserts in the graph that all images share height and width (clear message if not)."""
+    first = tf.shape(images[0])[:2]
+    return [
+        tf.debugging.assert_equal(
+            tf.shape(image)[:2],
+            first,
+            message=f"{caller}: the images must have the same height and width",
+        )
+        for image in images[1:]
+    ]
+
+
+def _concat(images):
+    """Stacks HWC images along channels (one op crops or flips them all the same way)."""
+    images = [tf.convert_to_tensor(image) for image in images]
+    return images, tf.concat(images, axis=2)
+
+
+def _split_like(stacked, images):
+    """Undoes `_concat`, keeping each image's static channel count."""
+    parts = tf.split(stacked, [tf.shape(image)[2] for image in images], axis=2)
+    for part, image in zip(parts, images, strict=True):
+        part.set_shape(stacked.shape[:2].concatenate(image.shape[2:]))
+    return parts
+
+
+def random_crop_images(images, size, seed=None):
+    """Crops the same random `size` x `size` window out of every HWC image in `images`.
+
+    Args:
+        images: list of [H, W, C] tensors with equal H and W (channels may differ).
+        size: int, crop height and width; must be <= H and <= W.
+        seed: None, an int, or a shape-[2] integer tensor (see the module docstring).
+
+    Returns:
+        A list of [size, size, C] tensors, in the order given.
+    """
+    images, stacked = _concat(images)
+    with tf.control_dependencies(_check_same_size(images, "random_crop_images")):
+        crop_shape = tf.stack([size, size, tf.shape(stacked)[2]])
+        if seed is None:
+            cropped = tf.image.random_crop(stacked, crop_shape)
+        else:
+            cropped = tf.image.stateless_random_crop(stacked, crop_shape, _stateless_seed(seed))
+    cropped.set_shape([size, size, None])
+    return _split_like(cropped, images)
+
+
+def center_crop_images(images, size):
+    """Crops the central `size` x `size` window (top-left biased by half a pixel) of each image.
+
+    Args:
+        images: list of [H, W, C] tensors with equal H and W.
+        size: int, crop height and width; must be <= H and <= W.
+    """
+    images, stacked = _concat(images)
+    with tf.control_dependencies(_check_same_size(images, "center_crop_images")):
+        shape = tf.shape(stacked)
+        top = (shape[0] - size) // 2
+        left = (shape[1] - size) // 2
+        cropped = stacked[top : top + size, left : left + size, :]
+    cropped.set_shape([size, size, None])
+    return _split_like(cropped, images)
+
+
+def random_flip_images(images, seed=None):
+    """Flips all images left-right together with probability 0.5.
+
+    Args:
+        images: list of [H, W, C] tensors with equal H and W.
+        seed: None, an int, or a shape-[2] integer tensor.
+    """
+    images, stacked = _concat(images)
+    with tf.control_dependencies(_check_same_size(images, "random_flip_images")):
+        if seed is None:
+            flipped = tf.image.random_flip_left_right(stacked)
+        else:
+            flipped = tf.image.stateless_random_flip_left_right(stacked, _stateless_seed(seed))
+    flipped.set_shape(stacked.shape)
+    return _split_like(flipped, images)
+
+
+def crop_and_flip(images, crop_size=None, augment=True, seed=None):
+    """The shared augmentation: aligned crop, then aligned horizontal flip.
+
+    With `augment=True` the crop window is random and a left-right flip is applied with
+    probability 0.5; with `augment=False` the crop is central and nothing is flipped (for
+    evaluation). `crop_size=None` keeps the full images.
+
+    Args:
+        images: list of [H, W, C] tensors with equal H and W.
+        crop_size: int or None (default None).
+        augment: bool (default True).
+        seed: None, an int, or a shape-[2] integer tensor; the crop and the flip derive
+            different seeds from it.
+
+    Returns:
+        A list of tensors, in the order given.
+    """
+    images = list(images)
+    crop_seed = flip_seed = None
+    if seed is not None:
+        base = _stateless_seed(seed)
+        crop_seed = base
+        flip_seed = base + tf.constant([0, 1], tf.int64)
+    if crop_size is not None:
+        if augment:
+            images = random_crop_images(images, crop_size, crop_seed)
+        else:
+            images = center_crop_images(images, crop_size)
+    if augment:
+        images = random_flip_images(images, flip_seed)
+    return images
+
+
+def random_crop_pair(a, b, size, seed=None):
+    """Crops the same random `size` x `size` window from `a` and `b` (HWC, equal H and W).
+
+    Args:
+        a, b: [H, W, C] tensors, e.g. the degraded image and its target.
+        size: int, crop height and width; must be <= H and <= W.
+        seed: None (stateful random op), an int, or a shape-[2] integer tensor (stateless).
+
+    Example:
+        >>> degraded, target = random_crop_pair(degraded, target, 256, seed=[1, 2])
+    """
+    return tuple(random_crop_images([a, b], size, seed))
+
+
+def center_crop_pair(a, b, size):
+    """Crops the central `size` x `size` window from `a` and `b` (HWC, equal H and W).
+
+    Example:
+        >>> degraded, target = center_crop_pair(degraded, target, 256)
+    """
+    return tuple(center_crop_images([a, b], size))
+
+
+def random_flip_pair(a, b, seed=None):
+    """Flips `a` and `b` left-right together with probability 0.5.
+
+    Args:
+        a, b: [H, W, C] tensors with equal H and W.
+        seed: None, an int, or a shape-[2] integer tensor.
+
+    Example:
+        >>> degraded, target = random_flip_pair(degraded, target, seed=3)
+    """
+    return tuple(random_flip_images([a, b], seed))

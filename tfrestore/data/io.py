@@ -1,0 +1,173 @@
+"""Reading, decoding, writing and listing image files.
+
+Everything returned here is float32 RGB in [0, 1], HWC. Decoding goes through TensorFlow
+(`tf.io.decode_image`), so the same code path serves eager reads and `tf.data` pipelines.
+"""
+
+import os
+import re
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+# PIL format names for `write_image`, by lower-case extension.
+_WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF"}
+
+
+class ImageReadError(ValueError):
+    """An image file is missing or cannot be decoded; the message names the path and why."""
+
+
+def decode_image_tensor(encoded_bytes):
+    """Decodes PNG/JPEG/BMP/GIF bytes to a float32 [H, W, 3] RGB tensor in [0, 1].
+
+    Graph-safe (use it inside `tf.data` maps). Gray (1 channel) is repeated to RGB, gray+alpha
+    keeps the gray channel, RGBA drops alpha (no compositing), 16-bit PNGs are scaled by 1/65535
+    and 8-bit images by 1/255. Animated GIFs give their first frame.
+
+    Args:
+        encoded_bytes: scalar string tensor, the file contents.
+
+    Example:
+        >>> image = decode_image_tensor(tf.io.read_file("photo.png"))  # [H, W, 3] float32
+    """
+    # dtype=float32 makes TF decode PNGs at 16 bits and convert exactly (8-bit stays exact too).
+    image = tf.io.decode_image(encoded_bytes, dtype=tf.float32, expand_animations=False)
+    channels = tf.shape(image)[2]
+    image = tf.cond(
+        channels < 3,
+        lambda: tf.tile(image[:, :, :1], [1, 1, 3]),
+        lambda: image[:, :, :3],
+    )
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+def _short_tf_message(error):
+    """The useful line of a TensorFlow error message, without node names and op tags."""
+    message = getattr(error, "message", None) or str(error)
+    message = re.sub(r"\{\{[^}]*\}\}", "", message)
+    message = re.sub(r"\[Op:[^\]]*\]", "", message)
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def read_image(path):
+    """Reads an image file as a float32 [H, W, 3] RGB numpy array in [0, 1].
+
+    Args:
+        path: str or path-like, a PNG, JPEG, BMP or GIF file (the format is sniffed from the
+            contents, not the extension). See `decode_image_tensor` for channel handling.
+
+    Raises:
+        ImageReadError: the file does not exist, cannot be read or cannot be decoded; the
+            message starts with the path.
+
+    Example:
+        >>> image = read_image("photos/cat.jpg")
+        >>> image.shape, image.dtype
+        ((300, 451, 3), dtype('float32'))
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ImageReadError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ImageReadError(f"{path}: is a folder, not an image file")
+    try:
+        with open(path, "rb") as handle:
+            contents = handle.read()
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
+    if not contents:
+        raise ImageReadError(f"{path}: empty file")
+    try:
+        image = decode_image_tensor(tf.constant(contents))
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+        reason = _short_tf_message(error)
+        raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
+    return image.numpy()
+
+
+def write_image(path, image):
+    """Writes a float [0, 1] RGB image as an 8-bit file, atomically, creating parent folders.
+
+    The format follows the extension (.png, .jpg/.jpeg, .bmp, .gif). Values are clipped to
+    [0, 1] and rounded to 8 bits. The file is written to a temporary name in the same folder
+    and moved into place with `os.replace`, so readers never see a half-written file.
+
+    Args:
+        path: str or path-like destination.
+        image: array-like [H, W, 3] (or [H, W] / [H, W, 1] gray) with values in [0, 1].
+
+    Raises:
+        ValueError: unknown extension, wrong shape, or non-finite values.
+
+    Example:
+        >>> write_image("out/restored.png", np.zeros([32, 32, 3], np.float32))
+    """
+    from PIL import Image  # PIL only for encoding: it writes every format we read.
+
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in _WRITE_FORMATS:
+        valid = ", ".join(sorted(_WRITE_FORMATS))
+        raise ValueError(f"{path}: unknown image extension {extension!r}; use one of {valid}")
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+        raise ValueError(
+            f"image for {path} must have shape [H, W, 3] (or [H, W] gray), got {array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"image for {path} is empty (shape {array.shape})")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"image for {path} contains NaN or infinite values")
+    pixels = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temp_path = tempfile.mkstemp(prefix=".tmp-", suffix=extension, dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            Image.fromarray(pixels).save(stream, format=_WRITE_FORMATS[extension])
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def list_images(folder):
+    """Lists the image files under `folder`, recursively, as sorted relative paths.
+
+    Image files are those ending in .png, .jpg, .jpeg, .bmp or .gif (any case). Hidden files
+    and folders (names starting with ".") are skipped. Relative paths use "/" separators.
+
+    Args:
+        folder: str or path-like.
+
+    Raises:
+        FileNotFoundError: `folder` does not exist.
+        NotADirectoryError: `folder` is a file.
+
+    Example:
+        >>> list_images("data/train/sharp")
+        ['0001.png', '0002.png', 'scene2/0001.png']
+    """
+    folder = os.fspath(folder)
+    if not os.path.exists(folder):
+        raise FileNotFoundError(f"image folder {folder} does not exist")
+    if not os.path.isdir(folder):
+        raise NotADirectoryError(f"image folder {folder} is a file, not a folder")
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in files:
+            if name.startswith(".") or not name.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            relative = os.path.relpath(os.path.join(root, name), folder)
+            found.append(relative.replace(os.sep, "/"))
+    return sorted(found)

@@ -1,0 +1,486 @@
+"""DeblurGAN's synthetic motion blur: random camera-shake trajectories and their PSFs.
+
+Kupyn et al., "DeblurGAN: Blind Motion Deblurring Using Conditional Adversarial Networks",
+CVPR 2018, §3.1, after Boracchi & Foi, "Modeling the Performance of Image Restoration From
+Motion Blur", IEEE TIP 2012. The trajectory, the PSF rasterisation and the blur recipe follow
+the upstream scripts `motion_blur/generate_trajectory.py`, `generate_PSF.py` and
+`blur_image.py` (KupynOrest/DeblurGAN), with the same parameters; differences are noted where
+they occur (non-square images, image borders, random-number streams).
+
+Pipeline: `random_trajectory` -> `trajectory_psfs` (cumulative kernels for growing exposure
+fractions) -> `blur_image`. `random_psf` and `random_motion_blur` bundle the upstream recipe,
+`motion_blur_dataset` makes (blurred, sharp) training pairs on the fly.
+"""
+
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfrestore.data.augment import crop_and_flip, element_seeds
+from tfrestore.data.io import decode_image_tensor, list_images
+from tfrestore.data.paired import image_size, positive_int
+
+__all__ = [
+    "EXPL_CHOICES",
+    "PSF_PARTS",
+    "random_trajectory",
+    "trajectory_psfs",
+    "blur_image",
+    "random_psf",
+    "random_motion_blur",
+    "motion_blur_dataset",
+]
+
+# Upstream `blur_image.py` __main__: the exploration values it draws from, and the kernels
+# (indices into the default fractions: 1/10, 1/2 and full exposure) it picks from.
+EXPL_CHOICES = (0.01, 0.009, 0.008, 0.007, 0.005, 0.003)
+PSF_PARTS = (1, 2, 3)
+DEFAULT_FRACTIONS = (1 / 100, 1 / 10, 1 / 2, 1)
+
+
+def _as_rng(rng):
+    """A numpy Generator from None, an int seed, a SeedSequence or a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def random_trajectory(canvas=64, iters=2000, max_len=60, expl=None, rng=None):
+    """A random camera-shake trajectory: complex positions of a particle on a 2-D canvas.
+
+    The particle moves at constant speed `max_len / (iters - 1)` per step. At each step its
+    velocity gets a Gaussian kick, an inertial pull back towards the start point and, with
+    small probability, an impulsive near-reversal (a "big shake"). The path is then shifted to
+    sit in the middle of a `canvas` x `canvas` square (real part = column, imaginary = row).
+    Parameters as upstream: centripetal 0.7·U, big-shake probability 0.2·U·expl, Gaussian
+    shake 10·U, initial angle U(0, 2π). `expl=0` gives a straight line.
+
+    Differs from upstream only in how random numbers are drawn (all up front from one numpy
+    Generator, instead of the global `np.random` inside the loop), which keeps the same
+    distributions.
+
+    Args:
+        canvas: int, side of the square domain in pixels (default 64).
+        iters: int >= 2, number of positions (default 2000).
+        max_len: float, total path length in pixels (default 60).
+        expl: float >= 0 or None (default None = 0.1·U(0, 1) as upstream), "exploration":
+            scales the random kicks and the big-shake probability. Upstream's recipe draws it
+            from `EXPL_CHOICES`.
+        rng: numpy Generator, int seed or None.
+
+    Returns:
+        complex128 array of shape (iters,).
+
+    Example:
+        >>> x = random_trajectory(expl=0.005, rng=0)
+        >>> np.allclose(np.abs(np.diff(x)), 60 / 1999)
+        True
+    """
+    iters = int(iters)
+    if iters < 2:
+        raise ValueError(f"iters must be >= 2, got {iters}")
+    if max_len <= 0:
+        raise ValueError(f"max_len must be > 0, got {max_len}")
+    rng = _as_rng(rng)
+    if expl is None:
+        expl = 0.1 * rng.uniform()
+    if expl < 0:
+        raise ValueError(f"expl must be >= 0 or None, got {expl}")
+    centripetal = 0.7 * rng.uniform()
+    prob_big_shake = 0.2 * rng.uniform()
+    gaussian_shake = 10.0 * rng.uniform()
+    init_angle = 2.0 * np.pi * rng.uniform()
+
+    step = max_len / (iters - 1)
+    steps = iters - 1
+    big_shake = (rng.uniform(size=steps) < prob_big_shake * expl).tolist()
+    # A big shake turns the velocity by pi + U(-0.5, 0.5) radians and doubles it.
+    shake_turn = (2.0 * np.exp(1j * (np.pi + rng.uniform(size=steps) - 0.5))).tolist()
+    noise = rng.standard_normal((steps, 2))
+    kick = (expl * gaussian_shake * step * (noise[:, 0] + 1j * noise[:, 1])).tolist()
+    pull = expl * centripetal * step
+
+    # Upstream starts with speed `step`, then overwrites it with `expl` whenever expl > 0; the
+    # first normalisation below brings it back to `step` either way.
+    v = complex(math.cos(init_angle), math.sin(init_angle)) * (expl if expl > 0 else step)
+    position = 0j
+    positions = [0j] * iters
+    # Sequential by nature (each step depends on the last position); plain Python complex
+    # arithmetic is about ten times faster here than numpy scalars.
+    for t in range(steps):
+        dv = kick[t] - pull * position
+        if big_shake[t]:
+            dv += shake_turn[t] * v
+        new_v = v + dv
+        speed = abs(new_v)
+        if speed > 0.0:  # upstream divides by zero here; keep the old direction instead
+            v = new_v * (step / speed)
+        else:
+            v = v * (step / abs(v))
+        position += v
+        positions[t + 1] = position
+
+    x = np.asarray(positions, dtype=np.complex128)
+    # Center as upstream: move to the origin, keep the first point's sub-pixel offset, start
+    # near (1, 1), then shift by half the free space of the canvas (rounded up).
+    x = x - complex(x.real.min(), x.imag.min())
+    x = x - complex(x[0].real % 1.0, x[0].imag % 1.0) + (1 + 1j)
+    x = x + complex(
+        math.ceil((canvas - x.real.max()) / 2), math.ceil((canvas - x.imag.max()) / 2)
+    )
+    return x
+
+
+def _sample_weights(fraction, previous, iters):
+    """Upstream's `t_proportion`: how much of sample t falls in the exposure (previous, fraction].
+
+    Vectorised over t = 0..iters-1 with upstream's case order (np.select takes the first
+    true condition, like its if/elif chain).
+    """
+    t = np.arange(iters, dtype=np.float64)
+    end, start = fraction * iters, previous * iters
+    conditions = [
+        (end >= t) & (start < t - 1),
+        (end >= t - 1) & (start < t - 1),
+        (end >= t) & (start < t),
+        (end >= t - 1) & (start < t),
+    ]
+    choices = [np.ones_like(t), end - (t - 1), t - start, np.full_like(t, end - start)]
+    return np.select(conditions, choices, default=0.0)
+
+
+def trajectory_psfs(trajectory, canvas=64, fractions=DEFAULT_FRACTIONS):
+    """Rasterises a trajectory into blur kernels (PSFs) for growing exposure fractions.
+
+    Each trajectory sample is splatted bilinearly into a `canvas` x `canvas` kernel (row from
+    the imaginary part, column from the real part, indices clamped to [1, canvas - 1] as
+    upstream). As upstream, the kernels are cumulative: kernel j holds the samples of the
+    first `fractions[j]` of the exposure, and every kernel is divided by the number of samples,
+    so kernel j sums to about `fractions[j]` (exactly, up to the first sample, which upstream
+    gives weight 0, and any mass clamped off the canvas).
+
+    Differs from upstream in one edge case: a sample whose lower index clamps to canvas - 1
+    would write one pixel past the kernel (IndexError upstream); that weight is dropped here.
+
+    Args:
+        trajectory: complex array (iters,), e.g. from `random_trajectory`.
+        canvas: int, kernel side in pixels (default 64).
+        fractions: increasing exposure fractions in (0, 1] (default (1/100, 1/10, 1/2, 1)).
+
+    Returns:
+        float32 array (len(fractions), canvas, canvas).
+
+    Example:
+        >>> psfs = trajectory_psfs(random_trajectory(rng=0))
+        >>> psfs.shape, round(float(psfs[-1].sum()), 2)
+        ((4, 64, 64), 1.0)
+    """
+    x = np.asarray(trajectory)
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError(f"trajectory must be a 1-D complex array of >= 2 samples, got {x.shape}")
+    canvas = int(canvas)
+    if canvas < 3:
+        raise ValueError(f"canvas must be >= 3, got {canvas}")
+    fractions = [float(f) for f in fractions]
+    if not fractions:
+        raise ValueError("fractions must not be empty")
+    iters = x.size
+    real, imag = x.real.astype(np.float64), x.imag.astype(np.float64)
+
+    col0 = np.clip(np.floor(real), 1, canvas - 1).astype(np.int64)
+    row0 = np.clip(np.floor(imag), 1, canvas - 1).astype(np.int64)
+
+    def triangle(d):
+        return np.maximum(0.0, 1.0 - np.abs(d))
+
+    # The four bilinear corners; a (canvas + 1)-wide grid catches the index `canvas` that
+    # upstream would write out of bounds, and is cropped away below.
+    side = canvas + 1
+    corners = []
+    for row in (row0, row0 + 1):
+        for col in (col0, col0 + 1):
+            corners.append((row * side + col, triangle(real - col) * triangle(imag - row)))
+
+    kernels = []
+    previous = 0.0
+    for fraction in fractions:
+        weights = _sample_weights(fraction, previous, iters)
+        flat = np.zeros(side * side)
+        for index, bilinear in corners:
+            flat += np.bincount(index, weights=weights * bilinear, minlength=side * side)
+        kernels.append(flat.reshape(side, side)[:canvas, :canvas])
+        previous = fraction
+    # Upstream never resets its accumulator between fractions: the kernels are cumulative.
+    return (np.cumsum(kernels, axis=0) / iters).astype(np.float32)
+
+
+def _fast_length(n):
+    """Smallest 2^a 3^b 5^c >= n (a fast FFT size)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            candidate = power35
+            while candidate < n:
+                candidate *= 2
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
+def _min_max(array):
+    """(array - min) / (max - min), or None when the array is constant."""
+    low, high = float(array.min()), float(array.max())
+    if not high > low:
+        return None
+    return (array - low) / (high - low)
+
+
+def blur_image(image, psf, boundary="reflect"):
+    """Blurs an RGB image with a PSF using DeblurGAN's recipe.
+
+    Upstream recipe (`blur_image.py`): the PSF, zero-padded to the image size, is min-max
+    normalised to [0, 1] (so its peak is 1, not its sum); the image is min-max normalised to
+    [0, 1]; each channel is convolved with the PSF ('same' size, FFT); the result is min-max
+    normalised to [0, 1] again.
+
+    Differences from upstream:
+      * any H x W works (upstream requires square images no smaller than the PSF); the PSF
+        keeps its center, exactly as upstream's symmetric zero-padding puts it.
+      * `boundary="reflect"` (default) mirrors the image at its borders before convolving;
+        upstream zero-pads (`boundary="zero"`), which darkens a band as wide as the blur along
+        every border, and after the final min-max step shifts the tones of the whole image.
+        That matters on training crops, so the default reflects.
+      * a constant image is returned unchanged (upstream's normalisation turns it black).
+
+    Args:
+        image: array [H, W, C] (C = 3 for RGB), float values (any range; min-max normalised).
+        psf: array [kh, kw], non-negative, not all zero (e.g. from `trajectory_psfs`).
+        boundary: "reflect" (default) or "zero" (upstream).
+
+    Returns:
+        float32 [H, W, C] in [0, 1].
+
+    Example:
+        >>> blurred = blur_image(sample_images(["astronaut"])["astronaut"], random_psf(rng=0))
+    """
+    if boundary not in ("reflect", "zero"):
+        raise ValueError(f"boundary must be 'reflect' or 'zero', got {boundary!r}")
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or min(image.shape) < 1:
+        raise ValueError(f"image must have shape [H, W, C], got {image.shape}")
+    psf = np.asarray(psf, dtype=np.float64)
+    if psf.ndim != 2 or min(psf.shape) < 1:
+        raise ValueError(f"psf must be a 2-D array, got shape {psf.shape}")
+    if not np.all(np.isfinite(psf)) or psf.min() < 0 or not psf.max() > 0:
+        raise ValueError("psf must be finite, non-negative and not all zero")
+
+    normalised = _min_max(image)
+    if normalised is None:
+        return image.copy()  # blurring a constant gives the same constant
+
+    height, width, _ = image.shape
+    kh, kw = psf.shape
+    # Upstream pads the PSF with zeros to the image size before normalising it, so the zeros
+    # count towards its minimum whenever the image is larger than the PSF.
+    low = min(float(psf.min()), 0.0) if (height > kh or width > kw) else float(psf.min())
+    high = float(psf.max())
+    if not high > low:
+        raise ValueError("psf must not be constant (its min-max normalisation is undefined)")
+    kernel = (psf - low) / (high - low)
+
+    # 'same' convolution as a 'valid' one over a padded image. Output pixel (i, j) sees image
+    # rows i + (kh-1)//2 - k for k in [0, kh): pad kh//2 above and (kh-1)//2 below (likewise
+    # for columns). The FFT is circular, but the valid outputs never wrap.
+    pads = ((kh // 2, (kh - 1) // 2), (kw // 2, (kw - 1) // 2), (0, 0))
+    if boundary == "reflect":
+        padded = np.pad(normalised, pads, mode="reflect" if min(height, width) > 1 else "edge")
+    else:
+        padded = np.pad(normalised, pads, mode="constant")
+    fft_shape = (_fast_length(padded.shape[0]), _fast_length(padded.shape[1]))
+    spectrum = np.fft.rfft2(padded, s=fft_shape, axes=(0, 1))
+    spectrum *= np.fft.rfft2(kernel, s=fft_shape)[:, :, None]
+    full = np.fft.irfft2(spectrum, s=fft_shape, axes=(0, 1))
+    blurred = full[kh - 1 : kh - 1 + height, kw - 1 : kw - 1 + width, :]
+
+    result = _min_max(blurred)
+    if result is None:
+        return np.zeros_like(image)
+    return np.clip(result, 0.0, 1.0).astype(np.float32)
+
+
+def random_psf(rng=None, canvas=64):
+    """A random motion-blur kernel drawn with DeblurGAN's recipe (`blur_image.py` __main__).
+
+    `expl` is drawn from `EXPL_CHOICES`, the trajectory has 2000 samples and length 60, and
+    the kernel is one of the 1/10, 1/2 or full-exposure PSFs (`PSF_PARTS`), uniformly.
+
+    Args:
+        rng: numpy Generator, int seed or None.
+        canvas: int, kernel side (default 64; the path is 60 px long, so keep it >= 62).
+
+    Returns:
+        float32 (canvas, canvas), non-negative.
+
+    Example:
+        >>> random_psf(rng=1).shape
+        (64, 64)
+    """
+    rng = _as_rng(rng)
+    expl = float(rng.choice(EXPL_CHOICES))
+    trajectory = random_trajectory(canvas=canvas, iters=2000, max_len=60, expl=expl, rng=rng)
+    psfs = trajectory_psfs(trajectory, canvas=canvas)
+    return psfs[int(rng.choice(PSF_PARTS))]
+
+
+def random_motion_blur(image, rng=None):
+    """Blurs `image` (float [H, W, 3] in [0, 1]) with a `random_psf`; see `blur_image`.
+
+    Example:
+        >>> blurred = random_motion_blur(np.random.rand(128, 96, 3).astype("float32"), rng=0)
+    """
+    rng = _as_rng(rng)
+    return blur_image(image, random_psf(rng))
+
+
+def _blur_with_seed(image, seed):
+    """numpy_function body: seed is a shape-[2] int64 array from `element_seeds`."""
+    rng = np.random.default_rng(np.asarray(seed).astype(np.uint64))
+    return random_motion_blur(image, rng)
+
+
+def _source_images(images):
+    """Normalises `images` to ('files', paths, names) or ('arrays', arrays, names)."""
+    if isinstance(images, (str, os.PathLike)):
+        folder = os.fspath(images)
+        paths = [os.path.join(folder, name) for name in list_images(folder)]
+        if not paths:
+            raise ValueError(f"no images found in {folder}")
+        return "files", paths, paths
+    images = list(images)
+    if not images:
+        raise ValueError("images is empty: give a folder or a list of [H, W, 3] arrays")
+    if all(isinstance(item, (str, os.PathLike)) for item in images):
+        paths = [os.fspath(item) for item in images]
+        return "files", paths, paths
+    arrays, names = [], []
+    for index, item in enumerate(images):
+        name = f"images[{index}]"
+        array = np.asarray(item)
+        if array.ndim != 3 or array.shape[2] != 3:
+            raise ValueError(f"{name} must have shape [H, W, 3], got {array.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"{name} must be float in [0, 1], got dtype {array.dtype}")
+        array = array.astype(np.float32)
+        if not (np.all(np.isfinite(array)) and array.min() >= 0.0 and array.max() <= 1.0):
+            raise ValueError(f"{name} must have values in [0, 1]")
+        arrays.append(array)
+        names.append(name)
+    return "arrays", arrays, names
+
+
+def motion_blur_dataset(images, crop_size=256, batch_size=1, seed=None, repeat=True, augment=True):
+    """(blurred, sharp) training pairs made on the fly with DeblurGAN's synthetic motion blur.
+
+    Each sharp photo is cropped (and flipped) with the shared `crop_and_flip`, then blurred by
+    `random_motion_blur` inside `tf.numpy_function`, with a fresh random PSF per example.
+    With `augment=True` the photo order is shuffled and crops and flips are random; with
+    `augment=False` the order is fixed and the crop is central (the blur is still random).
+
+    Unlike upstream, which blurs whole photos once offline, crops are blurred here, so every
+    epoch sees new blur; `blur_image` reflects at the borders for that reason.
+
+    Args:
+        images: a folder of sharp photos (searched recursively), a list of file paths, or a
+            list of float32 [H, W, 3] arrays in [0, 1].
+        crop_size: int or None (default 256). None keeps full images (batch_size 1 unless all
+            have one size).
+        batch_size: int >= 1 (default 1). With a crop, incomplete batches are dropped.
+        seed: int or None (default None). An int makes order, crops, flips and blur
+            reproducible.
+        repeat: bool (default True), cycle forever.
+        augment: bool (default True).
+
+    Returns:
+        Dataset of `(blurred, sharp)`, each float32 [batch, crop, crop, 3] in [0, 1].
+
+    Raises:
+        ValueError: an image smaller than crop_size (named with its size), bad arrays, an
+            empty folder, or bad arguments.
+
+    Example:
+        >>> ds = motion_blur_dataset(list(sample_images().values()), crop_size=128,
+        ...                          batch_size=4, seed=0)
+        >>> blurred, sharp = next(iter(ds))  # each [4, 128, 128, 3]
+    """
+    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
+    batch_size = positive_int(batch_size, "batch_size")
+    kind, sources, names = _source_images(images)
+    if kind == "files":
+        sizes = [image_size(path) for path in sources]  # (width, height) from the headers
+    else:
+        sizes = [(array.shape[1], array.shape[0]) for array in sources]
+    if crop_size is not None:
+        too_small = [
+            f"{name} ({w}x{h})" for name, (w, h) in zip(names, sizes, strict=True)
+            if min(w, h) < crop_size
+        ]
+        if too_small:
+            listed = ", ".join(too_small[:10])
+            if len(too_small) > 10:
+                listed += f", ... and {len(too_small) - 10} more"
+            raise ValueError(
+                f"{len(too_small)} image(s) are smaller than crop_size={crop_size} "
+                f"(width x height): {listed}"
+            )
+    elif batch_size > 1 and len(set(sizes)) > 1:
+        raise ValueError(
+            f"crop_size=None keeps full images, so batch_size={batch_size} needs all images to "
+            f"have one size; found {len(set(sizes))} sizes. Use batch_size=1 or set crop_size."
+        )
+    if crop_size is not None and not repeat and len(sources) < batch_size:
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the {len(sources)} image(s) given; the "
+            "last incomplete batch is dropped, so the dataset would be empty"
+        )
+
+    if kind == "files":
+        dataset = tf.data.Dataset.from_tensor_slices(sources)
+
+        def load(path):
+            return decode_image_tensor(tf.io.read_file(path))
+
+    else:
+        dataset = tf.data.Dataset.range(len(sources))
+
+        def load(index):
+            image = tf.numpy_function(lambda i: sources[int(i)], [index], tf.float32)
+            return tf.ensure_shape(image, [None, None, 3])
+
+    if augment:
+        dataset = dataset.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
+
+    def make_pair(source, element_seed):
+        (sharp,) = crop_and_flip(
+            [load(source)], crop_size=crop_size, augment=augment, seed=element_seed
+        )
+        # A different seed for the PSF than for the crop (both derive from element_seed).
+        blur_seed = element_seed + tf.constant([0, 2], tf.int64)
+        blurred = tf.numpy_function(_blur_with_seed, [sharp, blur_seed], tf.float32)
+        blurred = tf.ensure_shape(blurred, sharp.shape)
+        return blurred, sharp
+
+    dataset = dataset.map(
+        make_pair,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True if seed is not None else None,
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=crop_size is not None)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,237 @@
+"""Paired folders (degraded image, target image) as a `tf.data` pipeline.
+
+The two folders are matched by relative file name (`blur/a/1.png` pairs with `sharp/a/1.png`).
+Problems are found before anything is decoded: names without a partner, pairs whose sizes
+differ and images smaller than the crop are reported together, by name.
+"""
+
+import logging
+import operator
+import os
+
+import tensorflow as tf
+
+from tfrestore.data.augment import (
+    center_crop_pair,
+    crop_and_flip,
+    element_seeds,
+    random_crop_pair,
+    random_flip_pair,
+)
+from tfrestore.data.io import ImageReadError, decode_image_tensor, list_images
+
+__all__ = [
+    "paired_files",
+    "paired_dataset",
+    "random_crop_pair",
+    "random_flip_pair",
+    "center_crop_pair",
+    "image_size",
+]
+
+logger = logging.getLogger(__name__)
+
+# How many offending names an error message lists before it just gives the count.
+_MAX_LISTED = 10
+
+
+def _listing(names, describe=str):
+    """'a, b, c' for up to `_MAX_LISTED` items, then '... and N more'."""
+    shown = ", ".join(describe(name) for name in names[:_MAX_LISTED])
+    if len(names) > _MAX_LISTED:
+        shown += f", ... and {len(names) - _MAX_LISTED} more"
+    return shown
+
+
+def image_size(path):
+    """(width, height) of an image file, read from its header without decoding the pixels.
+
+    Raises:
+        ImageReadError: the file is missing or not an image; the message names the path.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = os.fspath(path)
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise ImageReadError(f"{path}: not a readable image ({error})") from None
+
+
+def paired_files(degraded_dir, target_dir, skip_unmatched=False):
+    """Matches two folders of images by relative file name.
+
+    Args:
+        degraded_dir: folder of degraded inputs (searched recursively).
+        target_dir: folder of clean targets with the same relative names.
+        skip_unmatched: bool (default False). If False, any name present in only one folder is
+            an error; if True such names are skipped and a warning gives their count.
+
+    Returns:
+        Sorted list of (degraded_path, target_path) tuples of full paths.
+
+    Raises:
+        FileNotFoundError: a folder does not exist.
+        ValueError: names without a partner (listed, first 10 and a count), or no pairs.
+
+    Example:
+        >>> paired_files("gopro/train/blur", "gopro/train/sharp")[:1]
+        [('gopro/train/blur/0001.png', 'gopro/train/sharp/0001.png')]
+    """
+    degraded_dir, target_dir = os.fspath(degraded_dir), os.fspath(target_dir)
+    degraded_names = list_images(degraded_dir)
+    target_names = list_images(target_dir)
+    degraded_set, target_set = set(degraded_names), set(target_names)
+    only_degraded = [name for name in degraded_names if name not in target_set]
+    only_target = [name for name in target_names if name not in degraded_set]
+    unmatched = len(only_degraded) + len(only_target)
+    if unmatched and not skip_unmatched:
+        parts = []
+        if only_degraded:
+            parts.append(f"only in {degraded_dir}: {_listing(only_degraded)}")
+        if only_target:
+            parts.append(f"only in {target_dir}: {_listing(only_target)}")
+        raise ValueError(
+            f"{unmatched} image name(s) have no partner ({'; '.join(parts)}). "
+            "Pairs are matched by relative file name; pass skip_unmatched=True to skip them."
+        )
+    if unmatched:
+        logger.warning(
+            "skipped %d unmatched image name(s) (%d only in %s, %d only in %s)",
+            unmatched,
+            len(only_degraded),
+            degraded_dir,
+            len(only_target),
+            target_dir,
+        )
+    names = [name for name in degraded_names if name in target_set]
+    if not names:
+        raise ValueError(f"no image pairs found in {degraded_dir} and {target_dir}")
+    return [(os.path.join(degraded_dir, name), os.path.join(target_dir, name)) for name in names]
+
+
+def _check_pair_sizes(pairs, crop_size, batch_size):
+    """Validates sizes from the file headers; returns the list of (width, height)."""
+    sizes, mismatched, too_small = [], [], []
+    for degraded_path, target_path in pairs:
+        degraded_size, target_size = image_size(degraded_path), image_size(target_path)
+        sizes.append(degraded_size)
+        if degraded_size != target_size:
+            mismatched.append((degraded_path, degraded_size, target_path, target_size))
+        elif crop_size is not None and min(degraded_size) < crop_size:
+            too_small.append((degraded_path, degraded_size))
+    if mismatched:
+        listed = _listing(
+            mismatched, lambda m: f"{m[0]} is {m[1][0]}x{m[1][1]} but {m[2]} is {m[3][0]}x{m[3][1]}"
+        )
+        raise ValueError(
+            f"{len(mismatched)} pair(s) differ in size (width x height): {listed}"
+        )
+    if too_small:
+        listed = _listing(too_small, lambda s: f"{s[0]} ({s[1][0]}x{s[1][1]})")
+        raise ValueError(
+            f"{len(too_small)} image(s) are smaller than crop_size={crop_size}: {listed}"
+        )
+    if crop_size is None and batch_size > 1 and len(set(sizes)) > 1:
+        raise ValueError(
+            f"crop_size=None keeps full images, so batch_size={batch_size} needs all images to "
+            f"have one size; found {len(set(sizes))} sizes. Use batch_size=1 or set crop_size."
+        )
+    return sizes
+
+
+def positive_int(value, name, allow_none=False):
+    """`value` as a Python int >= 1 (or None when allowed); ValueError naming `name` if not."""
+    if value is None and allow_none:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        expected = "a positive int or None" if allow_none else "a positive int"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return number
+
+
+def paired_dataset(
+    degraded_dir,
+    target_dir,
+    crop_size=256,
+    batch_size=1,
+    shuffle=True,
+    augment=True,
+    seed=None,
+    skip_unmatched=False,
+    repeat=False,
+):
+    """A `tf.data.Dataset` of aligned (degraded, target) batches from two paired folders.
+
+    Each pair is decoded with `decode_image_tensor` (float32 RGB in [0, 1]), then cropped and
+    flipped identically (`crop_and_flip`): with `augment=True` a random `crop_size` window and a
+    random left-right flip, with `augment=False` the central window and no flip. Sizes are
+    checked from the file headers before the pipeline is built.
+
+    Args:
+        degraded_dir: folder of degraded images.
+        target_dir: folder of targets, same relative names.
+        crop_size: int or None (default 256). None keeps full images; then batch_size must be 1
+            unless all images have the same size.
+        batch_size: int >= 1 (default 1). With a crop the last incomplete batch is dropped.
+        shuffle: bool (default True), reshuffle the file order each epoch.
+        augment: bool (default True), random crop and flip (else center crop).
+        seed: int or None (default None). An int makes order, crops and flips reproducible.
+        skip_unmatched: bool (default False), see `paired_files`.
+        repeat: bool (default False), repeat forever.
+
+    Returns:
+        Dataset of `(degraded, target)`, each float32 [batch, crop, crop, 3].
+
+    Raises:
+        ValueError: unmatched names, pairs of different sizes, images smaller than crop_size
+            (each listed by name), bad arguments, or fewer pairs than one batch.
+
+    Example:
+        >>> ds = paired_dataset("gopro/train/blur", "gopro/train/sharp", crop_size=256,
+        ...                     batch_size=4, seed=0, repeat=True)
+        >>> degraded, target = next(iter(ds))  # each [4, 256, 256, 3]
+    """
+    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
+    batch_size = positive_int(batch_size, "batch_size")
+    pairs = paired_files(degraded_dir, target_dir, skip_unmatched=skip_unmatched)
+    _check_pair_sizes(pairs, crop_size, batch_size)
+    drop_remainder = crop_size is not None
+    if drop_remainder and not repeat and len(pairs) < batch_size:
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the {len(pairs)} pair(s) found in "
+            f"{degraded_dir}; the last incomplete batch is dropped, so the dataset would be empty"
+        )
+
+    degraded_paths = [degraded for degraded, _ in pairs]
+    target_paths = [target for _, target in pairs]
+    dataset = tf.data.Dataset.from_tensor_slices((degraded_paths, target_paths))
+    if shuffle:
+        dataset = dataset.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
+
+    def load(paths, element_seed):
+        degraded_path, target_path = paths
+        degraded = decode_image_tensor(tf.io.read_file(degraded_path))
+        target = decode_image_tensor(tf.io.read_file(target_path))
+        degraded, target = crop_and_flip(
+            [degraded, target], crop_size=crop_size, augment=augment, seed=element_seed
+        )
+        return degraded, target
+
+    dataset = dataset.map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True if seed is not None else None
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)

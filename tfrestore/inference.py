@@ -1,0 +1,268 @@
+"""Running a restoration model from any of its forms: Keras, SavedModel or TFLite.
+
+`load_restorer(path)` opens a `.keras` file, a SavedModel folder or a `.tflite` file;
+`Restorer.from_model(model)` wraps a Keras model in memory. Every form is called the same way,
+with named NHWC float32 batches of any height and width, and returns named numpy outputs:
+
+    >>> restorer = load_restorer("out/model.tflite")
+    >>> restorer.inputs, restorer.outputs
+    (('image',), ('restored',))
+    >>> restored = restorer(image=blurred[None])["restored"][0]
+
+Export (`tfrestore.export`) checks its artefacts through these same runners, so what the
+parity check measured is what users run.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+ACCEPTED_FORMS = (
+    "a .keras file (Keras model), a SavedModel folder (containing saved_model.pb) "
+    "or a .tflite file (LiteRT)"
+)
+SIGNATURE_KEY = "serving_default"
+
+
+def model_serving_inputs(model):
+    """{input name: channels} of a Keras model, in call order.
+
+    tfrestore models declare `serving_inputs`; a plain single-input Keras model (a bare
+    generator, say) is treated as taking one `image` with its input's channel count.
+    """
+    declared = getattr(model, "serving_inputs", None)
+    if declared is not None:
+        return dict(declared)
+    try:
+        shape = model.inputs[0].shape
+    except (AttributeError, IndexError, TypeError):
+        shape = (None, None, None, 3)
+    return {"image": shape[-1] or 3}
+
+
+def model_serving_outputs(model, *inputs):
+    """{output name: tensor} of a Keras model (`serving_outputs`, else {"restored": model(x)})."""
+    if hasattr(model, "serving_outputs"):
+        return dict(model.serving_outputs(*inputs))
+    return {"restored": model(inputs[0] if len(inputs) == 1 else inputs, training=False)}
+
+
+def serving_function(model):
+    """The `tf.function` that exported models serve: named inputs in, named outputs out.
+
+    Its input signature has one float32 [None, None, None, C] tensor per entry of
+    `model.serving_inputs` (batch, height and width dynamic), named after it; it returns
+    `model.serving_outputs(...)` in inference mode.
+    """
+    specs = [
+        tf.TensorSpec([None, None, None, channels], tf.float32, name=name)
+        for name, channels in model_serving_inputs(model).items()
+    ]
+
+    @tf.function(input_signature=specs)
+    def serve(*inputs):
+        return model_serving_outputs(model, *inputs)
+
+    return serve
+
+
+class Restorer:
+    """A restoration model in one of its forms, called with named NHWC float32 batches.
+
+    Use `load_restorer(path)` or `Restorer.from_model(model)` rather than the subclasses.
+
+    Attributes:
+        inputs: tuple of input names, in call order (e.g. `("image",)` or `("image", "mask")`).
+        outputs: tuple of output names (e.g. `("restored",)`).
+        channels: {input name: channel count}.
+        form: "keras", "saved_model" or "tflite".
+        path: where it was loaded from (None for a model in memory).
+
+    Call it with the inputs as keyword arguments (or positionally, in `inputs` order):
+    float32 arrays [B, H, W, C] of any B, H and W; images in [0, 1], masks 1 = missing.
+    It returns {output name: float32 numpy array}.
+    """
+
+    form = None
+
+    def __init__(self, channels, outputs, path=None):
+        self.channels = dict(channels)
+        self.inputs = tuple(self.channels)
+        self.outputs = tuple(outputs)
+        self.path = None if path is None else os.fspath(path)
+
+    @classmethod
+    def from_model(cls, model):
+        """Wraps an in-memory Keras model (a tfrestore model or a single-input Keras model)."""
+        return KerasRestorer(model)
+
+    def __call__(self, *args, **arrays):
+        if args:
+            if len(args) > len(self.inputs):
+                raise ValueError(
+                    f"{self.describe()} takes {len(self.inputs)} input(s) {list(self.inputs)}, "
+                    f"got {len(args)} positional arrays"
+                )
+            for name, value in zip(self.inputs, args, strict=False):
+                if name in arrays:
+                    raise ValueError(f"input {name!r} given both positionally and by name")
+                arrays[name] = value
+        missing = [name for name in self.inputs if name not in arrays]
+        unknown = [name for name in arrays if name not in self.channels]
+        if missing or unknown:
+            raise ValueError(
+                f"{self.describe()} takes inputs {list(self.inputs)}; "
+                f"missing {missing}, unknown {unknown}"
+            )
+        batch = {}
+        for name in self.inputs:
+            value = np.ascontiguousarray(arrays[name], dtype=np.float32)
+            if value.ndim != 4 or value.shape[-1] != self.channels[name]:
+                raise ValueError(
+                    f"input {name!r} must be a [batch, height, width, {self.channels[name]}] "
+                    f"array, got shape {value.shape}"
+                )
+            batch[name] = value
+        sizes = {value.shape[:3] for value in batch.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"inputs must share batch, height and width, got {sorted(sizes)}")
+        outputs = self._run(batch)
+        return {name: np.asarray(outputs[name], dtype=np.float32) for name in self.outputs}
+
+    def _run(self, batch):
+        raise NotImplementedError
+
+    def describe(self):
+        where = f" {self.path}" if self.path else ""
+        return f"{self.form} model{where}"
+
+    def __repr__(self):
+        return (
+            f"<{type(self).__name__} {self.path or '(in memory)'} inputs={list(self.inputs)} "
+            f"outputs={list(self.outputs)}>"
+        )
+
+
+class KerasRestorer(Restorer):
+    """Runs a Keras model through `serving_function`, the graph that export saves."""
+
+    form = "keras"
+
+    def __init__(self, model, path=None):
+        self.model = model
+        self.function = serving_function(model)
+        # Tracing once with dynamic shapes names the outputs without running the model.
+        outputs = list(self.function.get_concrete_function().structured_outputs)
+        super().__init__(model_serving_inputs(model), outputs, path)
+
+    def _run(self, batch):
+        outputs = self.function(*[tf.constant(batch[name]) for name in self.inputs])
+        return {name: t.numpy() for name, t in outputs.items()}
+
+
+class SavedModelRestorer(Restorer):
+    """Runs the `serving_default` signature of a SavedModel (no tfrestore import needed)."""
+
+    form = "saved_model"
+
+    def __init__(self, path):
+        self.module = tf.saved_model.load(os.fspath(path))
+        if SIGNATURE_KEY not in self.module.signatures:
+            raise ValueError(
+                f"SavedModel {path} has no {SIGNATURE_KEY!r} signature "
+                f"(it has {sorted(self.module.signatures)})"
+            )
+        self.function = self.module.signatures[SIGNATURE_KEY]
+        _, specs = self.function.structured_input_signature
+        channels = {name: spec.shape[-1] for name, spec in specs.items()}
+        super().__init__(channels, list(self.function.structured_outputs), path)
+
+    def _run(self, batch):
+        outputs = self.function(**{name: tf.constant(value) for name, value in batch.items()})
+        return {name: t.numpy() for name, t in outputs.items()}
+
+
+class TFLiteRestorer(Restorer):
+    """Runs a `.tflite` file with the LiteRT interpreter, resized to each call's shape.
+
+    Inputs and outputs are mapped by the `serving_default` signature names, which the
+    converter keeps when converting from a SavedModel.
+    """
+
+    form = "tflite"
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        signatures = self.interpreter.get_signature_list()
+        if SIGNATURE_KEY not in signatures:
+            raise ValueError(
+                f"{path} has no {SIGNATURE_KEY!r} signature (it has {sorted(signatures)}); "
+                "export it with tfrestore.export.export_tflite"
+            )
+        # The signature runner resizes the inputs to each call's shape and allocates tensors
+        # before invoking, so one interpreter serves every image size.
+        self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
+        details = self.runner.get_input_details()
+        channels = {name: int(details[name]["shape_signature"][-1]) for name in details}
+        super().__init__(channels, list(self.runner.get_output_details()), path)
+
+    def _run(self, batch):
+        # The runner's outputs alias interpreter buffers: copy before the next call.
+        return {name: np.array(value) for name, value in self.runner(**batch).items()}
+
+
+def load_keras_model(path):
+    """Loads a `.keras` file saved from a tfrestore model (or any registered Keras model)."""
+    import keras
+
+    import tfrestore.models  # noqa: F401  (registers the tfrestore classes for deserializing)
+
+    return keras.models.load_model(os.fspath(path))
+
+
+def load_restorer(path, num_threads=None):
+    """Opens a restoration model from a `.keras` file, a SavedModel folder or a `.tflite` file.
+
+    Args:
+        path: str or path-like. Also accepts a Keras model in memory (same as
+            `Restorer.from_model`).
+        num_threads: int, LiteRT interpreter threads for `.tflite` files (default: LiteRT's).
+
+    Returns:
+        A `Restorer`: `restorer(image=batch)` returns {"restored": array, ...}.
+
+    Raises:
+        FileNotFoundError: nothing exists at `path`.
+        ValueError: `path` is none of the accepted forms (a folder without saved_model.pb,
+            an unknown extension).
+
+    Example:
+        >>> restorer = load_restorer("out/saved_model")
+        >>> restorer(image=np.zeros([1, 45, 38, 3], np.float32))["restored"].shape
+        (1, 45, 38, 3)
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        if hasattr(path, "predict") and hasattr(path, "variables"):
+            return Restorer.from_model(path)
+        raise TypeError(f"expected a path or a Keras model, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or folder; expected {ACCEPTED_FORMS}")
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ValueError(
+                f"{path} is a folder without saved_model.pb, so not a SavedModel; "
+                f"expected {ACCEPTED_FORMS}"
+            )
+        return SavedModelRestorer(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".keras":
+        return KerasRestorer(load_keras_model(path), path=path)
+    if extension == ".tflite":
+        return TFLiteRestorer(path, num_threads=num_threads)
+    raise ValueError(
+        f"{path}: unknown model file extension {extension!r}; expected {ACCEPTED_FORMS}"
+    )

@@ -1,0 +1,399 @@
+"""VGG feature losses: a frozen VGG16/VGG19 feature extractor, perceptual and style losses.
+
+Layer names are Keras' (`block3_conv3`, `block4_pool`, ...). In PyTorch terms, `relu3_3` is
+`block3_conv3` with `pre_activation=False` and `conv3_3` is `block3_conv3` with
+`pre_activation=True`.
+"""
+
+import os
+
+import h5py
+import keras
+from keras import ops
+
+from tfrestore.losses._reduce import per_example_mean
+
+# Convolutions per block and filters per block of the two VGG variants.
+_VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+_VGG_FILTERS = (64, 128, 256, 512, 512)
+_PREPROCESS_MODES = ("none", "caffe")
+_DISTANCES = ("mse", "l1")
+# ImageNet mean in BGR order, on [0, 255] (keras.applications.vgg16.preprocess_input).
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+def _vgg_layer_names(network):
+    """Keras layer names of a VGG without its classifier, in order."""
+    names = []
+    for block, num_convs in enumerate(_VGG_BLOCKS[network], start=1):
+        names += [f"block{block}_conv{i}" for i in range(1, num_convs + 1)]
+        names.append(f"block{block}_pool")
+    return names
+
+
+def _h5_layer_names(path):
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        names = group.attrs.get("layer_names", [])
+        return {n.decode() if isinstance(n, bytes) else n for n in names}
+
+
+def _load_vgg_weights(network, weights, conv_names):
+    """Returns `{conv layer name: [kernel, bias] variables}` of keras.applications' VGG."""
+    app_class = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}[network]
+    if weights == "imagenet":
+        # Downloads the ImageNet weights on first use (cached in ~/.keras/models).
+        source = app_class(include_top=False, weights="imagenet")
+    else:
+        path = os.path.expanduser(os.fspath(weights))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"VGG weights file not found: {path!r}. Pass a Keras .weights.h5 or .h5 file of "
+                f"keras.applications.{app_class.__name__}, weights='imagenet' or weights=None."
+            )
+        source = app_class(include_top=False, weights=None)
+        if path.endswith(".weights.h5"):
+            source.load_weights(path)
+        elif path.endswith((".h5", ".hdf5")):
+            # Legacy HDF5 (e.g. the keras.applications download, with or without the
+            # classifier): load by layer name, but refuse a file that lacks a layer we need.
+            missing = sorted(set(conv_names) - _h5_layer_names(path))
+            if missing:
+                raise ValueError(
+                    f"VGG weights file {path!r} has no weights for layers {missing}; "
+                    f"is it a {network} weights file?"
+                )
+            source.load_weights(path, by_name=True)
+        else:
+            raise ValueError(
+                f"Unsupported VGG weights file {path!r}: expected a .weights.h5 or .h5 file."
+            )
+    return {name: source.get_layer(name).weights for name in conv_names}
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class VGGFeatures(keras.Model):
+    """Frozen VGG16/VGG19 feature extractor for perceptual, style and feature losses.
+
+    Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
+    Recognition", ICLR 2015. Only the layers up to the deepest requested one are built. The
+    weights are frozen (`trainable=False`); keep the extractor outside the generator (e.g. as an
+    attribute of the training wrapper) so the generator's variables never include it.
+
+    Args:
+        network: `"vgg19"` (default) or `"vgg16"`.
+        layers: Keras layer names whose outputs are returned, e.g. `("block3_conv3",)`
+            (default) or `("block1_conv1", "block2_pool")`; a single name is accepted.
+        pre_activation: if True, a requested conv layer returns its output *before* the ReLU
+            (DeblurGAN's loss uses VGG19 conv3_3 before ReLU); default False (after ReLU, as in
+            Keras). Pool layers are unaffected.
+        weights: `"imagenet"` (default; keras.applications downloads them on first use), None
+            (random initialization) or the path of a `.weights.h5` / `.h5` file of the Keras
+            VGG (with or without its classifier).
+        preprocess: `"none"` (default) feeds the images as they are, in `input_range` (DeblurGAN
+            and MEDFE feed [-1, 1] images without ImageNet normalization); `"caffe"` maps
+            `input_range` to [0, 255], converts RGB to BGR and subtracts the ImageNet mean, as
+            `keras.applications.vgg19.preprocess_input` does.
+        input_range: `(low, high)` value range of the input images; default `(0.0, 1.0)`. Only
+            `"caffe"` uses it.
+        **kwargs: Keras model arguments (`name`, `dtype`; `dtype` defaults to float32 so the
+            loss network stays in float32 under a mixed-precision policy).
+
+    Call arguments:
+        images: RGB float tensor `[B, H, W, 3]`; H and W must survive the poolings before the
+            deepest requested layer (>= 2**num_pools pixels).
+
+    Returns:
+        A list with one feature map `[B, h, w, c]` per name in `layers`, in that order.
+
+    Example:
+        >>> vgg = VGGFeatures("vgg19", ("block3_conv3",), pre_activation=True)
+        >>> (features,) = vgg(images * 2.0 - 1.0)
+    """
+
+    def __init__(
+        self,
+        network="vgg19",
+        layers=("block3_conv3",),
+        pre_activation=False,
+        weights="imagenet",
+        preprocess="none",
+        input_range=(0.0, 1.0),
+        **kwargs,
+    ):
+        trainable = kwargs.pop("trainable", False)
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if network not in _VGG_BLOCKS:
+            raise ValueError(f"Unknown VGG network {network!r}; expected 'vgg16' or 'vgg19'.")
+        if isinstance(layers, str):
+            layers = (layers,)
+        names = _vgg_layer_names(network)
+        unknown = [name for name in layers if name not in names]
+        if not layers or unknown:
+            raise ValueError(
+                f"Unknown {network} layer names {unknown or list(layers)}; "
+                f"expected one or more of {names}."
+            )
+        if preprocess not in _PREPROCESS_MODES:
+            raise ValueError(
+                f"Unknown preprocess {preprocess!r}; expected one of {_PREPROCESS_MODES}."
+            )
+        low, high = (float(v) for v in input_range)
+        if not high > low:
+            raise ValueError(f"input_range must be (low, high) with high > low; got {input_range}.")
+        self.network = network
+        self.feature_layers = tuple(layers)
+        self.pre_activation = bool(pre_activation)
+        self.weights_source = None if weights is None else str(weights)
+        self.preprocess = preprocess
+        self.input_range = (low, high)
+
+        depth = max(names.index(name) for name in layers) + 1
+        self.vgg_layers = []
+        channels = 3
+        for name in names[:depth]:
+            block = int(name[len("block")])
+            if name.endswith("pool"):
+                layer = keras.layers.MaxPooling2D(2, strides=2, name=name, dtype=self.dtype_policy)
+            else:
+                # The ReLU is applied in `call`, so the pre-activation output is available.
+                filters = _VGG_FILTERS[block - 1]
+                layer = keras.layers.Conv2D(
+                    filters, 3, padding="same", name=name, dtype=self.dtype_policy
+                )
+                layer.build((None, None, None, channels))
+                channels = filters
+            self.vgg_layers.append(layer)
+        if weights is not None:
+            conv_layers = [layer for layer in self.vgg_layers if "conv" in layer.name]
+            loaded = _load_vgg_weights(network, weights, [layer.name for layer in conv_layers])
+            for layer in conv_layers:
+                for variable, value in zip(layer.weights, loaded[layer.name], strict=True):
+                    variable.assign(value)
+        self.trainable = trainable
+        self.built = True  # every variable exists (and holds its weights) from here on
+
+    def _preprocess_images(self, images):
+        if self.preprocess == "none":
+            return images
+        low, high = self.input_range
+        images = (images - low) * (255.0 / (high - low))
+        mean = ops.convert_to_tensor(_CAFFE_MEAN_BGR, self.compute_dtype)
+        return ops.flip(images, axis=-1) - mean  # RGB -> BGR
+
+    def call(self, images):
+        x = self._preprocess_images(ops.cast(images, self.compute_dtype))
+        wanted = set(self.feature_layers)
+        features = {}
+        for layer in self.vgg_layers:
+            x = layer(x)
+            if layer.name in wanted and (self.pre_activation or "pool" in layer.name):
+                features[layer.name] = x
+            if "conv" in layer.name:
+                x = ops.relu(x)
+                if layer.name in wanted and not self.pre_activation:
+                    features[layer.name] = x
+        return [features[name] for name in self.feature_layers]
+
+    def compute_output_shape(self, input_shape):
+        shapes = []
+        for name in self.feature_layers:
+            index = [layer.name for layer in self.vgg_layers].index(name)
+            pools = sum("pool" in layer.name for layer in self.vgg_layers[: index + 1])
+            block = int(name[len("block")])
+            size = [None if d is None else d // 2**pools for d in input_shape[1:3]]
+            shapes.append((input_shape[0], *size, _VGG_FILTERS[block - 1]))
+        return shapes
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "name": self.name,
+                "network": self.network,
+                "layers": list(self.feature_layers),
+                "pre_activation": self.pre_activation,
+                "weights": self.weights_source,
+                "preprocess": self.preprocess,
+                "input_range": list(self.input_range),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _distance(distance):
+    if distance not in _DISTANCES:
+        raise ValueError(f"Unknown distance {distance!r}; expected one of {_DISTANCES}.")
+    return ops.square if distance == "mse" else ops.abs
+
+
+def _as_list(features):
+    return list(features) if isinstance(features, (list, tuple)) else [features]
+
+
+def _layer_weights(num_layers, layer_weights):
+    if layer_weights is None:
+        return [1.0] * num_layers
+    layer_weights = list(layer_weights)
+    if len(layer_weights) != num_layers:
+        raise ValueError(f"Got {len(layer_weights)} layer_weights for {num_layers} feature layers.")
+    return layer_weights
+
+
+def perceptual_loss(features_true, features_pred, distance="mse", layer_weights=None):
+    """Per-example perceptual (feature) loss, shape `[B]`.
+
+    Johnson et al., "Perceptual Losses for Real-Time Style Transfer and Super-Resolution",
+    ECCV 2016. For each layer, the mean distance between the feature maps of one example; the
+    layers are then summed with `layer_weights`.
+
+    Args:
+        features_true: list of feature maps `[B, h, w, c]` of the targets (one per layer), or a
+            single feature map.
+        features_pred: the same for the restored images.
+        distance: `"mse"` (default; DeblurGAN, AttentiveGAN, EnlightenGAN) or `"l1"` (MEDFE).
+        layer_weights: optional weight per layer (default 1 each; AttentiveGAN's TF port
+            averages its 7 layers: pass `[1 / 7] * 7`).
+
+    Returns:
+        float32 `[B]`.
+    """
+    features_true, features_pred = _as_list(features_true), _as_list(features_pred)
+    if len(features_true) != len(features_pred):
+        raise ValueError(
+            f"Got {len(features_true)} target and {len(features_pred)} predicted feature maps."
+        )
+    dist = _distance(distance)
+    total = 0.0
+    for weight, true, pred in zip(
+        _layer_weights(len(features_true), layer_weights), features_true, features_pred, strict=True
+    ):
+        diff = ops.cast(pred, "float32") - ops.cast(true, "float32")
+        total = total + weight * per_example_mean(dist(diff))
+    return total
+
+
+def gram_matrix(features):
+    """Gram matrix `F^T F / (C * H * W)` of feature maps `[B, H, W, C]`, shape `[B, C, C]`."""
+    features = ops.cast(features, "float32")
+    shape = ops.shape(features)
+    h, w, c = shape[1], shape[2], shape[3]
+    flat = ops.reshape(features, (shape[0], h * w, c))  # [B, HW, C]
+    gram = ops.matmul(ops.transpose(flat, (0, 2, 1)), flat)  # [B, C, C]
+    return gram / ops.cast(h * w * c, "float32")
+
+
+def style_loss(features_true, features_pred, distance="l1", layer_weights=None):
+    """Per-example style loss on Gram matrices, shape `[B]`.
+
+    Gatys et al., "Image Style Transfer Using Convolutional Neural Networks", CVPR 2016; with
+    Gram matrices normalized by `C * H * W` and an L1 distance as in MEDFE (Liu et al.,
+    ECCV 2020, weight 250 there). For each layer, the mean distance between the `[C, C]` Gram
+    matrices of one example; layers summed with `layer_weights`.
+
+    Args:
+        features_true: list of feature maps `[B, h, w, c]` of the targets, or a single map.
+        features_pred: the same for the restored images.
+        distance: `"l1"` (default) or `"mse"`.
+        layer_weights: optional weight per layer (default 1 each).
+
+    Returns:
+        float32 `[B]`.
+    """
+    grams_true = [gram_matrix(f) for f in _as_list(features_true)]
+    grams_pred = [gram_matrix(f) for f in _as_list(features_pred)]
+    return perceptual_loss(grams_true, grams_pred, distance, layer_weights)
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class PerceptualLoss(keras.layers.Layer):
+    """Perceptual loss layer: VGG features of target and prediction, compared per example.
+
+    Johnson et al., ECCV 2016. DeblurGAN (Kupyn et al., CVPR 2018) uses
+    `PerceptualLoss(network="vgg19", layers="block3_conv3", pre_activation=True,
+    input_range=(-1, 1))` on [-1, 1] images with weight 100. The target features are
+    computed without gradient (as upstream); both images go through the VGG in one batch.
+
+    Args:
+        network, layers, pre_activation, weights, preprocess, input_range: as in
+            `VGGFeatures` (defaults `"vgg19"`, `("block3_conv3",)`, False, `"imagenet"`,
+            `"none"`, `(0.0, 1.0)`).
+        distance: `"mse"` (default) or `"l1"`.
+        layer_weights: optional weight per layer (default 1 each).
+        **kwargs: Keras layer arguments (`dtype` defaults to float32).
+
+    Call arguments:
+        y_true: target images `[B, H, W, 3]`.
+        y_pred: restored images, same shape.
+
+    Returns:
+        float32 `[B]`: reduce with `tf.nn.compute_average_loss`.
+
+    Example:
+        >>> loss_fn = PerceptualLoss(layers="block3_conv3", pre_activation=True)
+        >>> per_example = loss_fn(target * 2 - 1, restored * 2 - 1)
+    """
+
+    def __init__(
+        self,
+        network="vgg19",
+        layers=("block3_conv3",),
+        pre_activation=False,
+        weights="imagenet",
+        preprocess="none",
+        distance="mse",
+        layer_weights=None,
+        input_range=(0.0, 1.0),
+        **kwargs,
+    ):
+        trainable = kwargs.pop("trainable", False)
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        _distance(distance)
+        self.features = VGGFeatures(
+            network=network,
+            layers=layers,
+            pre_activation=pre_activation,
+            weights=weights,
+            preprocess=preprocess,
+            input_range=input_range,
+            dtype=self.dtype_policy,
+            name="vgg_features",
+        )
+        self.distance = distance
+        self.layer_weights = _layer_weights(len(self.features.feature_layers), layer_weights)
+        self._layer_weights_arg = None if layer_weights is None else list(layer_weights)
+        self.trainable = trainable
+        self.built = True
+
+    def call(self, y_true, y_pred):
+        batch = ops.shape(y_true)[0]
+        features = self.features(ops.concatenate([y_true, y_pred], axis=0))
+        features_true = [ops.stop_gradient(f[:batch]) for f in features]
+        features_pred = [f[batch:] for f in features]
+        return perceptual_loss(features_true, features_pred, self.distance, self.layer_weights)
+
+    def compute_output_shape(self, y_true_shape, y_pred_shape=None):
+        return (y_true_shape[0],)
+
+    def get_config(self):
+        config = super().get_config()
+        features = self.features
+        config.update(
+            {
+                "network": features.network,
+                "layers": list(features.feature_layers),
+                "pre_activation": features.pre_activation,
+                "weights": features.weights_source,
+                "preprocess": features.preprocess,
+                "distance": self.distance,
+                "layer_weights": self._layer_weights_arg,
+                "input_range": list(features.input_range),
+            }
+        )
+        return config

@@ -1,0 +1,247 @@
+"""RestorationGAN: the one training step shared by every tfrestore method.
+
+A method subclasses `RestorationGAN`, builds its generator and discriminator, and overrides
+small hooks: `generator_losses` and `discriminator_losses` return one per-example tensor ([B])
+per loss term, already weighted; the step sums them, reduces them over the *global* batch
+(so N replicas make the same update as one replica with the whole batch) and logs each term
+under its name.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfrestore import metrics as restore_metrics
+from tfrestore.layers import crop_to_size, pad_to_multiple
+from tfrestore.models.schedules import ConstantThenLinearDecay
+
+
+def _replica_info():
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context, e.g. eager calls outside strategy.run
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+class RestorationGAN(keras.Model):
+    """Base class of the tfrestore GANs: one `train_step` and `test_step` for all methods.
+
+    Subclasses set `generator`, `discriminator` (before calling `super().__init__` returns is
+    fine: they are passed in), declare their loss-term names in `generator_loss_names` and
+    `discriminator_loss_names`, and override the hooks. Images at the public boundary are
+    float32 RGB in [0, 1]; `to_generator_range` / `from_generator_range` convert to the
+    convention the upstream generator was trained with ([-1, 1] by default).
+
+    Args:
+        generator: keras.Model mapping degraded to restored images (generator range).
+        discriminator: keras.Model scoring images (generator range).
+        discriminator_steps: int, discriminator updates per generator update (default 1;
+            5 for WGAN-GP as DeblurGAN). All of them score the same generated batch, as
+            upstream does.
+    """
+
+    generator_loss_names = ()
+    discriminator_loss_names = ()
+    # H and W must be multiples of this inside the generator: `call` reflect-pads and crops.
+    pad_multiple = 1
+    # The paper's Adam settings; `constant_fraction` of the run at `learning_rate`, then
+    # linear decay to 0 when `compile(total_steps=...)` is given.
+    learning_rate = 2e-4
+    beta_1 = 0.5
+    beta_2 = 0.999
+    constant_fraction = 0.5
+
+    def __init__(self, generator, discriminator, discriminator_steps=1, **kwargs):
+        super().__init__(**kwargs)
+        if int(discriminator_steps) < 1:
+            raise ValueError(f"discriminator_steps must be >= 1, got {discriminator_steps}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.discriminator_steps = int(discriminator_steps)
+        self.generator_optimizer = None
+        self.discriminator_optimizer = None
+        self.total_steps = None
+        names = ("g_loss", *self.generator_loss_names, "d_loss", *self.discriminator_loss_names)
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.psnr_metric = restore_metrics.PSNR(name="psnr")
+        self.ssim_metric = restore_metrics.SSIM(name="ssim")
+        self.built = True  # the sub-networks are functional models, built when constructed
+
+    # -- conventions -------------------------------------------------------------------------
+
+    def to_generator_range(self, images):
+        """Maps public [0, 1] images to what the generator takes (default [-1, 1])."""
+        return images * 2.0 - 1.0
+
+    def from_generator_range(self, outputs):
+        """Maps generator outputs back to [0, 1]."""
+        return tf.clip_by_value((outputs + 1.0) * 0.5, 0.0, 1.0)
+
+    def generate(self, degraded, training=False):
+        """Runs the generator on generator-range images of any H x W (pads and crops)."""
+        if self.pad_multiple == 1:
+            return self.generator(degraded, training=training)
+        padded, size = pad_to_multiple(degraded, self.pad_multiple)
+        return crop_to_size(self.generator(padded, training=training), size)
+
+    def build(self, input_shape=None):
+        # Nothing to build (see __init__), and safe to call again: `.keras` loading calls it
+        # before restoring the optimizer state.
+        self.built = True
+
+    def call(self, inputs, training=False):
+        degraded = tf.convert_to_tensor(inputs, tf.float32)
+        return self.from_generator_range(self.generate(self.to_generator_range(degraded), training))
+
+    # What exported graphs take and return: each input is float32 NHWC with dynamic batch,
+    # height and width (images 3 channels, masks 1); `serving_outputs` names the outputs.
+    serving_inputs = {"image": 3}
+
+    def serving_outputs(self, *inputs):
+        """{name: tensor} returned by exported signatures (default: the restored image)."""
+        return {"restored": self(inputs[0] if len(inputs) == 1 else inputs, training=False)}
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def generator_losses(self, degraded, restored, target):
+        """Weighted per-example generator loss terms {name: [B]} (generator range)."""
+        raise NotImplementedError
+
+    def discriminator_losses(self, degraded, restored, target):
+        """Weighted per-example discriminator loss terms {name: [B]} (generator range)."""
+        raise NotImplementedError
+
+    def per_example_uniform(self, batch_size, salt=0):
+        """U(0, 1) values of shape [B, 1, 1, 1], one per example of the *global* batch.
+
+        Drawn statelessly from the training step and the example's global index, so one
+        replica with the whole batch and N replicas with a slice each draw the same numbers
+        (upstream code that draws per batch cannot be checked that way).
+        """
+        replica_id, num_replicas = _replica_info()
+        step = tf.cast(self.discriminator_optimizer.iterations, tf.int32)
+        values = tf.random.stateless_uniform([batch_size * num_replicas], seed=[step, salt])
+        local = values[replica_id * batch_size : (replica_id + 1) * batch_size]
+        return tf.reshape(local, [-1, 1, 1, 1])
+
+    # -- training ----------------------------------------------------------------------------
+
+    def default_optimizer(self):
+        """The paper's Adam, with the constant-then-linear-decay schedule when steps are known."""
+        learning_rate = self.learning_rate
+        if self.total_steps:
+            constant = int(self.total_steps * self.constant_fraction)
+            learning_rate = ConstantThenLinearDecay(
+                self.learning_rate, constant, max(self.total_steps - constant, 1)
+            )
+        return keras.optimizers.Adam(learning_rate, beta_1=self.beta_1, beta_2=self.beta_2)
+
+    def compile(
+        self, generator_optimizer=None, discriminator_optimizer=None, total_steps=None, **kwargs
+    ):
+        """Configures training; `None` optimizers mean the paper's.
+
+        Args:
+            generator_optimizer: keras optimizer for the generator (default: the paper's Adam).
+            discriminator_optimizer: keras optimizer for the discriminator(s) (default: idem).
+            total_steps: int, generator steps of the whole run; with the default optimizers
+                the learning rate is constant for the first half, then decays linearly to 0.
+            **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`, `jit_compile`).
+        """
+        self.total_steps = total_steps
+        self.generator_optimizer = generator_optimizer or self.default_optimizer()
+        self.discriminator_optimizer = discriminator_optimizer or self.default_optimizer()
+        super().compile(optimizer=self.generator_optimizer, **kwargs)
+        # Built here, on their own variables, so MirroredStrategy and `.keras` loading see
+        # them (DESIGN.md pitfalls 1 and 3).
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator_trainable_variables)
+
+    @property
+    def discriminator_trainable_variables(self):
+        """Variables the discriminator optimizer updates (all discriminators of the method)."""
+        return self.discriminator.trainable_variables
+
+    def get_compile_config(self):
+        return {
+            "generator_optimizer": keras.saving.serialize_keras_object(self.generator_optimizer),
+            "discriminator_optimizer": keras.saving.serialize_keras_object(
+                self.discriminator_optimizer
+            ),
+            "total_steps": self.total_steps,
+        }
+
+    def compile_from_config(self, config):
+        self.compile(
+            generator_optimizer=keras.saving.deserialize_keras_object(
+                config["generator_optimizer"]
+            ),
+            discriminator_optimizer=keras.saving.deserialize_keras_object(
+                config["discriminator_optimizer"]
+            ),
+            total_steps=config.get("total_steps"),
+        )
+
+    @property
+    def metrics(self):
+        return [*self.loss_trackers.values(), self.psnr_metric, self.ssim_metric]
+
+    def _reduce(self, terms):
+        """Sums per-example terms and averages over the global batch: (total, {name: value})."""
+        scalars = {name: tf.nn.compute_average_loss(value) for name, value in terms.items()}
+        return tf.add_n(list(scalars.values())), scalars
+
+    def _track(self, total_name, total, scalars):
+        # compute_average_loss gives this replica's share of the global mean; scale back so
+        # the logged value is the true mean once the trackers average over replicas.
+        num_replicas = _replica_info()[1]
+        self.loss_trackers[total_name].update_state(total * num_replicas)
+        for name, value in scalars.items():
+            self.loss_trackers[name].update_state(value * num_replicas)
+
+    def unpack_batch(self, data):
+        """Splits a batch into (degraded, target) in [0, 1]."""
+        degraded, target, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if target is None:
+            raise ValueError(f"{type(self).__name__} trains on (degraded, target) pairs")
+        return degraded, target
+
+    def train_step(self, data):
+        degraded, target = self.unpack_batch(data)
+        degraded = self.to_generator_range(degraded)
+        target = self.to_generator_range(target)
+        with tf.GradientTape() as generator_tape:
+            restored = self.generate(degraded, training=True)
+            with generator_tape.stop_recording():
+                fake = tf.stop_gradient(restored)
+                for _ in range(self.discriminator_steps):
+                    d_total, d_scalars = self._discriminator_update(degraded, fake, target)
+            g_terms = self.generator_losses(degraded, restored, target)
+            g_total, g_scalars = self._reduce(g_terms)
+        variables = self.generator.trainable_variables
+        gradients = generator_tape.gradient(g_total, variables)
+        self.generator_optimizer.apply_gradients(zip(gradients, variables))
+        self._track("d_loss", d_total, d_scalars)
+        self._track("g_loss", g_total, g_scalars)
+        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+
+    def _discriminator_update(self, degraded, fake, target):
+        variables = self.discriminator_trainable_variables
+        with tf.GradientTape() as tape:
+            total, scalars = self._reduce(self.discriminator_losses(degraded, fake, target))
+        gradients = tape.gradient(total, variables)
+        self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
+        return total, scalars
+
+    def test_step(self, data):
+        degraded, target = self.unpack_batch(data)
+        degraded_g = self.to_generator_range(degraded)
+        target_g = self.to_generator_range(target)
+        restored_g = self.generate(degraded_g, training=False)
+        d_total, d_scalars = self._reduce(self.discriminator_losses(degraded_g, restored_g, target_g))
+        g_total, g_scalars = self._reduce(self.generator_losses(degraded_g, restored_g, target_g))
+        self._track("d_loss", d_total, d_scalars)
+        self._track("g_loss", g_total, g_scalars)
+        restored = self.from_generator_range(restored_g)
+        self.psnr_metric.update_state(target, restored)
+        self.ssim_metric.update_state(target, restored)
+        return {metric.name: metric.result() for metric in self.metrics}

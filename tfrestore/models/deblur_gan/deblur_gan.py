@@ -1,0 +1,127 @@
+"""DeblurGAN: WGAN-GP training with a perceptual content loss (Kupyn et al., CVPR 2018)."""
+
+import keras
+import tensorflow as tf
+
+from tfrestore import losses
+from tfrestore.models.base import RestorationGAN
+from tfrestore.models.deblur_gan.deblur_gan_discriminator import DeblurGANDiscriminator
+from tfrestore.models.deblur_gan.deblur_gan_generator import DeblurGANGenerator
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class DeblurGAN(RestorationGAN):
+    """Blind motion deblurring with a conditional WGAN-GP (DeblurGAN, CVPR 2018).
+
+    Kupyn et al., "DeblurGAN: Blind Motion Deblurring Using Conditional Adversarial Networks"
+    (https://arxiv.org/abs/1711.07064), as upstream KupynOrest/DeblurGAN commit a6f4ad0:
+    generator loss `-mean D(G(x)) + 100 * MSE(VGG19 conv3_3(G(x)), VGG19 conv3_3(y))` (conv3_3
+    before its ReLU, fed [-1, 1] images with no ImageNet normalisation, as upstream), critic
+    loss `mean D(G(x)) - mean D(y) + 10 * GP`, 5 critic updates per generator update on the same
+    generated batch, Adam(1e-4, beta_1=0.5) for both networks, constant learning rate for the
+    first half of training then a linear decay to 0 (`compile(total_steps=...)`).
+
+    Differences from upstream: the gradient penalty draws one interpolation weight per example
+    and takes the norm over each example's whole gradient (the WGAN-GP paper), where upstream
+    uses one weight per batch and a per-pixel norm.
+
+    Args:
+        filters: int, generator and critic base width (default 64, the paper's).
+        num_blocks: int, generator residual blocks (default 9).
+        dropout_rate: float, generator dropout in the residual blocks (default 0.5).
+        perceptual_weight: float, weight of the perceptual loss (default 100).
+        gradient_penalty_weight: float, WGAN-GP lambda (default 10).
+        discriminator_steps: int, critic updates per generator update (default 5).
+        pixel_weight: float, weight of an L1 loss between restored and sharp images (default 0,
+            as the paper). Not upstream: the demo uses it because ImageNet VGG weights cannot
+            be downloaded offline and a random VGG gives a weak content loss.
+        vgg_weights: "imagenet" (default; Keras downloads them on first use), a path to a local
+            VGG19 weights file, or None (random: tests only).
+
+    Images are float32 RGB in [0, 1], any H x W (reflect-padded to a multiple of 4 inside).
+
+    Example:
+        >>> model = DeblurGAN(filters=8, num_blocks=2, vgg_weights=None)
+        >>> model.compile()
+        >>> model.fit(paired_dataset, epochs=1)
+        >>> sharp = model.predict(blurred)
+    """
+
+    generator_loss_names = ("g_adv", "g_perceptual", "g_pixel")
+    discriminator_loss_names = ("d_adv", "gp")
+    pad_multiple = 4
+    learning_rate = 1e-4
+
+    def __init__(
+        self,
+        filters=64,
+        num_blocks=9,
+        dropout_rate=0.5,
+        perceptual_weight=100.0,
+        gradient_penalty_weight=10.0,
+        pixel_weight=0.0,
+        discriminator_steps=5,
+        vgg_weights="imagenet",
+        **kwargs,
+    ):
+        super().__init__(
+            generator=DeblurGANGenerator(
+                filters=filters, num_blocks=num_blocks, dropout_rate=dropout_rate, name="generator"
+            ),
+            discriminator=DeblurGANDiscriminator(filters=filters, name="discriminator"),
+            discriminator_steps=discriminator_steps,
+            **kwargs,
+        )
+        self.filters = filters
+        self.num_blocks = num_blocks
+        self.dropout_rate = dropout_rate
+        self.perceptual_weight = float(perceptual_weight)
+        self.gradient_penalty_weight = float(gradient_penalty_weight)
+        self.pixel_weight = float(pixel_weight)
+        self.vgg_weights = vgg_weights
+        self.perceptual = losses.PerceptualLoss(
+            network="vgg19",
+            layers=("block3_conv3",),
+            pre_activation=True,
+            weights=vgg_weights,
+            preprocess="none",
+            distance="mse",
+            name="perceptual",
+        )
+
+    def generator_losses(self, degraded, restored, target):
+        terms = {
+            "g_adv": losses.generator_loss("wgan", self.discriminator(restored, training=True)),
+            "g_perceptual": self.perceptual_weight * self.perceptual(target, restored),
+        }
+        if self.pixel_weight:
+            terms["g_pixel"] = self.pixel_weight * losses.l1_loss(target, restored)
+        return terms
+
+    def discriminator_losses(self, degraded, restored, target):
+        real = self.discriminator(target, training=True)
+        fake = self.discriminator(restored, training=True)
+        alpha = self.per_example_uniform(tf.shape(target)[0])
+        penalty = losses.gradient_penalty(self.discriminator, target, restored, alpha=alpha)
+        return {
+            "d_adv": losses.discriminator_loss("wgan", real, fake),
+            "gp": self.gradient_penalty_weight * penalty,
+        }
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "filters": self.filters,
+            "num_blocks": self.num_blocks,
+            "dropout_rate": self.dropout_rate,
+            "perceptual_weight": self.perceptual_weight,
+            "gradient_penalty_weight": self.gradient_penalty_weight,
+            "pixel_weight": self.pixel_weight,
+            "discriminator_steps": self.discriminator_steps,
+            "vgg_weights": self.vgg_weights,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        # A saved model carries its (frozen) VGG weights: do not fetch them again.
+        return cls(**{**config, "vgg_weights": None})

@@ -1,0 +1,106 @@
+"""DeblurGAN's ResNet generator (Kupyn et al., CVPR 2018)."""
+
+import keras
+import tensorflow as tf
+
+from tfrestore.layers import InstanceNormalization, ReflectionPadding2D
+
+
+def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=False):
+    """Padding (zero or reflection, as the PyTorch module pads) followed by a 'valid' conv."""
+    if padding and reflect:
+        x = ReflectionPadding2D(padding, name=f"{name}_pad")(x)
+    elif padding:
+        x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
+    return keras.layers.Conv2D(filters, kernel_size, strides=strides, name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class DeblurGANGenerator(keras.Model):
+    """DeblurGAN's ResNet generator, layer for layer as upstream commit a6f4ad0.
+
+    Kupyn et al., "DeblurGAN: Blind Motion Deblurring Using Conditional Adversarial Networks",
+    CVPR 2018 (https://arxiv.org/abs/1711.07064). Upstream: `ResnetGenerator` of
+    KupynOrest/DeblurGAN, `resnet_9blocks`, instance norm without affine parameters, dropout
+    0.5 in the residual blocks, `learn_residual`. 11,378,179 parameters at the defaults.
+
+    Layers are named after the upstream `state_dict` keys (`model.10.conv_block.6` is
+    `model_10_conv_block_6`), so official weights map by name.
+
+    Differences from upstream: the paper architecture, not HEAD (where an operator-precedence
+    bug drops the second conv of every residual block); dropout is active only with
+    `training=True` (upstream never calls `.eval()`, so its outputs are random); instance norm
+    uses instance statistics as PyTorch 0.4 did (the released weights' running stats are unused).
+
+    Args:
+        filters: int, width of the first conv (default 64); the network uses 1x, 2x, 4x.
+        num_blocks: int, residual blocks at the bottleneck (default 9).
+        dropout_rate: float in [0, 1), dropout between the two convs of each block (default 0.5).
+        learn_residual: bool, add the input to the output and clamp to [-1, 1] (default True,
+            as upstream's training commands).
+
+    Inputs are images in [-1, 1], NHWC, with H and W multiples of 4 (the `DeblurGAN` wrapper
+    pads any size); outputs have the same shape, in [-1, 1].
+
+    Example:
+        >>> generator = DeblurGANGenerator(filters=8, num_blocks=2)
+        >>> generator(tf.zeros([1, 64, 96, 3])).shape
+        TensorShape([1, 64, 96, 3])
+    """
+
+    def __init__(self, filters=64, num_blocks=9, dropout_rate=0.5, learn_residual=True, **kwargs):
+        inputs = keras.Input(shape=(None, None, 3), name="degraded")
+        x = _conv_block(inputs, filters, 7, "model_1", padding=3, reflect=True)
+        x = InstanceNormalization(name="model_2")(x)
+        x = keras.layers.ReLU(name="model_3")(x)
+        for i, index in enumerate((4, 7)):  # two stride-2 downsamplings: k3 s2 p1 (zeros)
+            x = _conv_block(x, filters * 2 ** (i + 1), 3, f"model_{index}", strides=2, padding=1)
+            x = InstanceNormalization(name=f"model_{index + 1}")(x)
+            x = keras.layers.ReLU(name=f"model_{index + 2}")(x)
+        width = filters * 4
+        for block in range(num_blocks):
+            name = f"model_{10 + block}_conv_block"
+            y = _conv_block(x, width, 3, f"{name}_1", padding=1, reflect=True)
+            y = InstanceNormalization(name=f"{name}_2")(y)
+            y = keras.layers.ReLU(name=f"{name}_3")(y)
+            y = keras.layers.Dropout(dropout_rate, name=f"{name}_4")(y)
+            y = _conv_block(y, width, 3, f"{name}_6", padding=1, reflect=True)
+            y = InstanceNormalization(name=f"{name}_7")(y)
+            x = keras.layers.Add(name=f"model_{10 + block}")([x, y])
+        index = 10 + num_blocks
+        for i in range(2):
+            # PyTorch ConvTranspose2d(k3, s2, p1, output_padding=1) == Keras 'valid' transposed
+            # conv (2H + 1 rows) without its first row and column.
+            x = keras.layers.Conv2DTranspose(
+                filters * 2 ** (1 - i), 3, strides=2, name=f"model_{index}"
+            )(x)
+            x = keras.layers.Cropping2D(((1, 0), (1, 0)), name=f"model_{index}_crop")(x)
+            x = InstanceNormalization(name=f"model_{index + 1}")(x)
+            x = keras.layers.ReLU(name=f"model_{index + 2}")(x)
+            index += 3
+        x = _conv_block(x, 3, 7, f"model_{index + 1}", padding=3, reflect=True)
+        outputs = keras.layers.Activation("tanh", name=f"model_{index + 2}")(x)
+        if learn_residual:
+            outputs = keras.layers.Add(name="residual")([inputs, outputs])
+            outputs = keras.layers.Lambda(
+                lambda t: tf.clip_by_value(t, -1.0, 1.0), name="clamp"
+            )(outputs)
+        super().__init__(inputs, outputs, **kwargs)
+        self.filters = filters
+        self.num_blocks = num_blocks
+        self.dropout_rate = dropout_rate
+        self.learn_residual = learn_residual
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "filters": self.filters,
+            "num_blocks": self.num_blocks,
+            "dropout_rate": self.dropout_rate,
+            "learn_residual": self.learn_residual,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

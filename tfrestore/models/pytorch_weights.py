@@ -1,0 +1,71 @@
+"""Importing official PyTorch `state_dict`s into the tfrestore networks.
+
+Layers are named after the upstream module paths with dots replaced by underscores
+(`model.10.conv_block.1` -> `model_10_conv_block_1`), so a key maps to a layer by name.
+Layouts: conv `(out, in, kh, kw)` -> Keras `(kh, kw, in, out)`; transposed conv
+`(in, out, kh, kw)` -> `(kh, kw, out, in)`; Linear `(out, in)` -> Dense `(in, out)`.
+"""
+
+import keras
+import numpy as np
+
+# Buffers that carry no weights in our layers (instance norm without affine parameters uses
+# instance statistics; the released DeblurGAN weights still carry running stats, issue #51).
+IGNORED_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _to_keras(layer, kind, array):
+    if kind == "bias":
+        return array
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        return np.transpose(array, (2, 3, 1, 0))
+    if isinstance(layer, keras.layers.Conv2D):
+        return np.transpose(array, (2, 3, 1, 0))
+    if isinstance(layer, keras.layers.Dense):
+        return np.transpose(array)
+    raise ValueError(f"no weight layout known for layer {layer.name} ({type(layer).__name__})")
+
+
+def load_state_dict(model, state_dict, strict=True):
+    """Copies a PyTorch `state_dict` (name -> array) into `model`'s layers of the same names.
+
+    Args:
+        model: a tfrestore network (e.g. `DeblurGANGenerator`) built with upstream layer names.
+        state_dict: mapping of upstream keys to numpy arrays (or anything with `.numpy()`,
+            e.g. `torch.load("latest_net_G.pth", map_location="cpu")`).
+        strict: bool (default True), every weight of `model` must be set and every key used.
+
+    Returns:
+        The list of keys that were ignored (running statistics buffers).
+
+    Raises:
+        ValueError: naming the keys that match no layer, shapes that differ, or (strict)
+            model weights that no key set.
+    """
+    layers = {layer.name: layer for layer in model._flatten_layers(include_self=False)}
+    assigned, ignored, unknown = set(), [], []
+    for key, value in state_dict.items():
+        array = np.asarray(value.numpy() if hasattr(value, "numpy") else value, np.float32)
+        module, _, kind = key.rpartition(".")
+        if kind in IGNORED_SUFFIXES:
+            ignored.append(key)
+            continue
+        layer = layers.get(module.replace(".", "_"))
+        if layer is None or kind not in ("weight", "bias"):
+            unknown.append(key)
+            continue
+        variable = layer.kernel if kind == "weight" else layer.bias
+        converted = _to_keras(layer, kind, array)
+        if tuple(variable.shape) != converted.shape:
+            raise ValueError(
+                f"{key}: shape {array.shape} does not fit layer {layer.name} "
+                f"{tuple(variable.shape)} (converted {converted.shape})"
+            )
+        variable.assign(converted)
+        assigned.add(id(variable))
+    if unknown:
+        raise ValueError(f"keys that match no layer of {model.name}: {', '.join(unknown)}")
+    missing = [v.path for v in model.weights if id(v) not in assigned]
+    if strict and missing:
+        raise ValueError(f"{model.name} weights not set by the state_dict: {', '.join(missing)}")
+    return ignored

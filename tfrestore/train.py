@@ -1,0 +1,161 @@
+"""Training from a config file: data, model, strategy and callbacks, resumable by logdir.
+
+A config is YAML with four sections (see `training/configs/deblur_gan.yaml`):
+
+    model:     {name: deblur_gan, <architecture and loss-weight kwargs>}
+    optimizer: {learning_rate, beta_1, beta_2, constant_fraction}   # optional, paper defaults
+    data:      {kind: paired | motion_blur, ..., crop_size, batch_size, validation: {...}}
+    training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed}
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+import yaml
+
+from tfrestore import data as restore_data
+from tfrestore import models
+from tfrestore.callbacks import ImagePanels, LatestCheckpoint
+
+STRATEGIES = ("default", "mirrored")
+OPTIMIZER_KEYS = ("learning_rate", "beta_1", "beta_2", "constant_fraction")
+
+
+class ConfigError(ValueError):
+    """A config file or key that cannot be used; the message names it."""
+
+
+def load_config(path):
+    """Reads a YAML training config and checks its sections; errors name the file and key."""
+    try:
+        with open(path) as handle:
+            config = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping with model/data/training sections")
+    for section in ("model", "data", "training"):
+        if not isinstance(config.get(section), dict):
+            raise ConfigError(f"{path}: missing section '{section}'")
+    if config["model"].get("name") not in models.MODELS:
+        raise ConfigError(
+            f"{path}: model.name must be one of {', '.join(sorted(models.MODELS))}, "
+            f"got {config['model'].get('name')!r}"
+        )
+    unknown = set(config.get("optimizer") or {}) - set(OPTIMIZER_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown optimizer keys {sorted(unknown)}; valid: {OPTIMIZER_KEYS}")
+    config["path"] = str(path)
+    return config
+
+
+def build_dataset(spec, seed=None, where="data"):
+    """A tf.data pipeline of (degraded, target) batches from a `data` config section."""
+    kind = spec.get("kind")
+    crop_size = spec.get("crop_size", 256)
+    batch_size = spec.get("batch_size", 1)
+    if kind == "paired":
+        for key in ("degraded_dir", "target_dir"):
+            if key not in spec:
+                raise ConfigError(f"{where}.{key} is required for kind 'paired'")
+        return restore_data.paired_dataset(
+            spec["degraded_dir"],
+            spec["target_dir"],
+            crop_size=crop_size,
+            batch_size=batch_size,
+            shuffle=spec.get("shuffle", True),
+            augment=spec.get("augment", True),
+            seed=seed,
+            skip_unmatched=spec.get("skip_unmatched", False),
+        )
+    if kind == "motion_blur":
+        source = spec.get("sharp_dir", "samples")
+        images = list(restore_data.sample_images().values()) if source == "samples" else source
+        return restore_data.motion_blur_dataset(
+            images, crop_size=crop_size, batch_size=batch_size, seed=seed, repeat=True
+        )
+    raise ConfigError(f"{where}.kind must be 'paired' or 'motion_blur', got {kind!r}")
+
+
+def get_strategy(name):
+    """The tf.distribute strategy for `--strategy` (default or mirrored)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+
+
+def build_model(config, total_steps=None):
+    """The compiled model of a config (call inside the strategy scope)."""
+    kwargs = {key: value for key, value in config["model"].items() if key != "name"}
+    try:
+        model = models.get(config["model"]["name"], **kwargs)
+    except TypeError as error:
+        raise ConfigError(f"{config.get('path', 'config')}: model: {error}") from None
+    for key, value in (config.get("optimizer") or {}).items():
+        setattr(model, key, float(value))  # instance overrides of the paper's class defaults
+    model.compile(total_steps=total_steps)
+    return model
+
+
+def train(config, strategy="default", logdir=None):
+    """Trains the model a config describes; running again with the same logdir resumes.
+
+    Writes TensorBoard logs (one scalar per loss term, image panels) and `checkpoints/
+    latest.keras` under the logdir, and a `backup/` that `BackupAndRestore` resumes from.
+
+    Returns:
+        The trained model and its Keras `History`.
+    """
+    training = config["training"]
+    logdir = logdir or training.get("logdir") or os.path.join("runs", config["model"]["name"])
+    seed = training.get("seed")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    dataset = build_dataset(config["data"], seed=seed)
+    epochs = int(training.get("epochs", 1))
+    steps_per_epoch = training.get("steps_per_epoch")
+    if steps_per_epoch is None:
+        cardinality = int(dataset.cardinality())
+        if cardinality < 0:
+            raise ConfigError("training.steps_per_epoch is required for an endless dataset")
+        steps_per_epoch = cardinality
+    else:
+        dataset = dataset.repeat()
+    validation = None
+    if config["data"].get("validation"):
+        spec = {**config["data"], **config["data"]["validation"]}
+        validation = build_dataset(spec, seed=seed, where="data.validation")
+        if spec.get("kind") == "motion_blur":
+            validation = validation.take(int(spec.get("steps", 4)))
+
+    with get_strategy(strategy).scope():
+        model = build_model(config, total_steps=epochs * int(steps_per_epoch))
+
+    panel_source = validation if validation is not None else dataset
+    panel_degraded, panel_target = next(iter(panel_source))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(logdir, "backup")),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(logdir, update_freq=training.get("scalar_every_n_steps", 10)),
+        ImagePanels(
+            panel_degraded,
+            panel_target,
+            logdir,
+            every_n_steps=training.get("image_every_n_steps", 100),
+        ),
+        LatestCheckpoint(os.path.join(logdir, "checkpoints", "latest.keras")),
+    ]
+    history = model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=int(steps_per_epoch),
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=training.get("verbose", 2),
+    )
+    return model, history

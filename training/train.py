@@ -1,0 +1,11 @@
+"""Training entry: `python training/train.py CONFIG [--strategy mirrored] [--logdir DIR]`.
+
+The same as `tfrestore train ...`; all logic lives in `tfrestore.train`.
+"""
+
+import sys
+
+from tfrestore.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train", *sys.argv[1:]]))
