@@ -53,6 +53,9 @@ def _parser():
     export.add_argument("--saved-model", help="output SavedModel folder")
     export.add_argument("--tflite", help="output .tflite file")
     export.add_argument("--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization")
+    export.add_argument(
+        "--representative", nargs="+", help="images or folders for int8 calibration"
+    )
 
     demo = commands.add_parser("demo", help="train, evaluate and export on sample photos")
     demo.add_argument("--model", default="deblur_gan", help="method to demonstrate")
@@ -158,14 +161,32 @@ def _run_export(args):
         raise UsageError("export needs --saved-model DIR and/or --tflite FILE")
     if not args.model.endswith(".keras") or not os.path.isfile(args.model):
         raise UsageError(f"export takes a .keras model file, got {args.model}")
+    if args.quantize == "int8" and not args.representative:
+        raise UsageError("--quantize int8 needs --representative IMAGES")
     model = keras.models.load_model(args.model)
+    try:
+        _export(export, model, args)
+    except export.ExportError as error:
+        print(f"tfrestore export: failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export(export, model, args):
     if args.saved_model:
         print(export.export_saved_model(model, args.saved_model))
     if args.tflite:
+        representative = None
         if args.quantize == "int8":
-            raise UsageError("--quantize int8 needs representative data: use the Python API")
-        print(export.export_tflite(model, args.tflite, quantize=args.quantize))
-    return 0
+            representative = export.representative_images(args.representative)
+        report = export.export_tflite(
+            model,
+            args.tflite,
+            quantize=args.quantize,
+            representative_data=representative,
+            saved_model_dir=args.saved_model,
+        )
+        print(report)
 
 
 def _run_train(args):

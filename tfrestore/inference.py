@@ -15,6 +15,7 @@ parity check measured is what users run.
 
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -73,7 +74,8 @@ class Restorer:
     Use `load_restorer(path)` or `Restorer.from_model(model)` rather than the subclasses.
 
     Attributes:
-        inputs: tuple of input names, in call order (e.g. `("image",)` or `("image", "mask")`).
+        inputs: tuple of input names, the order of positional calls (e.g. `("image",)` or
+            `("image", "mask")`; a SavedModel or `.tflite` file lists them as its signature does).
         outputs: tuple of output names (e.g. `("restored",)`).
         channels: {input name: channel count}.
         form: "keras", "saved_model" or "tflite".
@@ -118,9 +120,10 @@ class Restorer:
         batch = {}
         for name in self.inputs:
             value = np.ascontiguousarray(arrays[name], dtype=np.float32)
-            if value.ndim != 4 or value.shape[-1] != self.channels[name]:
+            channels = self.channels[name]
+            if value.ndim != 4 or channels not in (None, value.shape[-1]):
                 raise ValueError(
-                    f"input {name!r} must be a [batch, height, width, {self.channels[name]}] "
+                    f"input {name!r} must be a [batch, height, width, {channels or 'C'}] "
                     f"array, got shape {value.shape}"
                 )
             batch[name] = value
@@ -216,8 +219,6 @@ class TFLiteRestorer(Restorer):
 
 def load_keras_model(path):
     """Loads a `.keras` file saved from a tfrestore model (or any registered Keras model)."""
-    import keras
-
     import tfrestore.models  # noqa: F401  (registers the tfrestore classes for deserializing)
 
     return keras.models.load_model(os.fspath(path))
@@ -244,9 +245,9 @@ def load_restorer(path, num_threads=None):
         >>> restorer(image=np.zeros([1, 45, 38, 3], np.float32))["restored"].shape
         (1, 45, 38, 3)
     """
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        if hasattr(path, "predict") and hasattr(path, "variables"):
-            return Restorer.from_model(path)
+    if isinstance(path, keras.Model):
+        return Restorer.from_model(path)
+    if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"expected a path or a Keras model, got {type(path).__name__}")
     path = os.fspath(path)
     if not os.path.exists(path):

@@ -102,11 +102,17 @@ def build_model(config, total_steps=None):
     return model
 
 
-def train(config, strategy="default", logdir=None):
+def train(config, strategy="default", logdir=None, callbacks=()):
     """Trains the model a config describes; running again with the same logdir resumes.
 
     Writes TensorBoard logs (one scalar per loss term, image panels) and `checkpoints/
     latest.keras` under the logdir, and a `backup/` that `BackupAndRestore` resumes from.
+
+    Args:
+        config: dict from `load_config`.
+        strategy: "default" or "mirrored" (all local GPUs, or the CPU).
+        logdir: str, overrides `training.logdir`.
+        callbacks: extra Keras callbacks.
 
     Returns:
         The trained model and its Keras `History`.
@@ -138,8 +144,9 @@ def train(config, strategy="default", logdir=None):
 
     panel_source = validation if validation is not None else dataset
     panel_degraded, panel_target = next(iter(panel_source))
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(logdir, "backup")),
+    all_callbacks = [
+        # Kept after the run, so a finished run asked for more epochs continues too.
+        keras.callbacks.BackupAndRestore(os.path.join(logdir, "backup"), delete_checkpoint=False),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(logdir, update_freq=training.get("scalar_every_n_steps", 10)),
         ImagePanels(
@@ -149,13 +156,14 @@ def train(config, strategy="default", logdir=None):
             every_n_steps=training.get("image_every_n_steps", 100),
         ),
         LatestCheckpoint(os.path.join(logdir, "checkpoints", "latest.keras")),
+        *callbacks,
     ]
     history = model.fit(
         dataset,
         epochs=epochs,
         steps_per_epoch=int(steps_per_epoch),
         validation_data=validation,
-        callbacks=callbacks,
+        callbacks=all_callbacks,
         verbose=training.get("verbose", 2),
     )
     return model, history

@@ -52,6 +52,9 @@ def pad_to_multiple(images, multiple):
     pad_h = (multiple - height % multiple) % multiple
     pad_w = (multiple - width % multiple) % multiple
     padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+    # Computed paddings lose the static channel count, which TFLite's CONV_2D needs (without
+    # it the converter asks for a Flex Conv2D); a reshape restores it.
+    padded = tf.reshape(padded, [shape[0], height + pad_h, width + pad_w, images.shape[-1]])
     return padded, (height, width)
 
 

@@ -162,6 +162,8 @@ class RestorationGAN(keras.Model):
         return self.discriminator.trainable_variables
 
     def get_compile_config(self):
+        if self.generator_optimizer is None:  # never compiled: nothing to restore
+            return None
         return {
             "generator_optimizer": keras.saving.serialize_keras_object(self.generator_optimizer),
             "discriminator_optimizer": keras.saving.serialize_keras_object(

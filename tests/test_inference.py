@@ -1,0 +1,75 @@
+"""load_restorer: the same model from a .keras file, a SavedModel and a .tflite file."""
+
+import numpy as np
+import pytest
+
+import tfrestore
+from tfrestore import export
+from tfrestore.inference import Restorer, load_restorer
+
+
+def images(batch, height, width, seed=0):
+    return export.probe_inputs({"image": 3}, (height, width), batch, seed=seed)["image"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+    model(images(1, 32, 32))  # built, so `.keras` saving does not warn
+    return model
+
+
+@pytest.fixture(scope="module")
+def artefacts(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("forms")
+    model.save(folder / "model.keras")
+    export.export_saved_model(model, folder / "saved_model", check=False)
+    export.export_tflite(model, folder / "model.tflite", check=False)
+    return folder
+
+
+@pytest.mark.parametrize("form", ["model.keras", "saved_model", "model.tflite"])
+def test_every_form_restores_like_the_model(model, artefacts, form):
+    restorer = load_restorer(artefacts / form)
+    assert restorer.inputs == ("image",) and restorer.outputs == ("restored",)
+    assert restorer.form == {"model.keras": "keras"}.get(form, form.replace("model.", ""))
+    expected = Restorer.from_model(model)
+    # Two sizes in a row on one restorer: the TFLite interpreter is resized per call.
+    for batch, height, width in [(1, 45, 38), (2, 36, 20)]:
+        x = images(batch, height, width, seed=width)
+        restored = restorer(image=x)["restored"]
+        assert restored.shape == x.shape and restored.dtype == np.float32
+        np.testing.assert_allclose(restored, expected(image=x)["restored"], atol=1e-4)
+        np.testing.assert_allclose(restored, model.predict(x, verbose=0), atol=1e-4)
+
+
+def test_inputs_can_be_positional_and_are_checked(model):
+    restorer = load_restorer(model)  # a model in memory is accepted too
+    x = images(1, 24, 28)
+    np.testing.assert_array_equal(restorer(x)["restored"], restorer(image=x)["restored"])
+    with pytest.raises(ValueError, match="missing \\['image'\\]"):
+        restorer(mask=x[..., :1])
+    with pytest.raises(ValueError, match="\\[batch, height, width, 3\\]"):
+        restorer(image=x[0])
+    with pytest.raises(ValueError, match="\\[batch, height, width, 3\\]"):
+        restorer(image=x[..., :1])
+
+
+def test_missing_path_is_named(tmp_path):
+    path = tmp_path / "nowhere.keras"
+    with pytest.raises(FileNotFoundError, match="nowhere.keras") as info:
+        load_restorer(path)
+    assert "SavedModel" in str(info.value) and ".tflite" in str(info.value)
+
+
+def test_unknown_extension_lists_the_accepted_forms(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="'.onnx'") as info:
+        load_restorer(path)
+    assert ".keras" in str(info.value) and ".tflite" in str(info.value)
+
+
+def test_folder_without_saved_model_pb_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="without saved_model.pb"):
+        load_restorer(tmp_path)
