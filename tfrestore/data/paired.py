@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 _MAX_LISTED = 10
 
 
-def _listing(names, describe=str):
-    """'a, b, c' for up to `_MAX_LISTED` items, then '... and N more'."""
+def listing(names, describe=str):
+    """'a, b, c' for the first `_MAX_LISTED` items, then ', ... and N more'."""
     shown = ", ".join(describe(name) for name in names[:_MAX_LISTED])
     if len(names) > _MAX_LISTED:
         shown += f", ... and {len(names) - _MAX_LISTED} more"
@@ -91,9 +91,9 @@ def paired_files(degraded_dir, target_dir, skip_unmatched=False):
     if unmatched and not skip_unmatched:
         parts = []
         if only_degraded:
-            parts.append(f"only in {degraded_dir}: {_listing(only_degraded)}")
+            parts.append(f"only in {degraded_dir}: {listing(only_degraded)}")
         if only_target:
-            parts.append(f"only in {target_dir}: {_listing(only_target)}")
+            parts.append(f"only in {target_dir}: {listing(only_target)}")
         raise ValueError(
             f"{unmatched} image name(s) have no partner ({'; '.join(parts)}). "
             "Pairs are matched by relative file name; pass skip_unmatched=True to skip them."
@@ -124,14 +124,12 @@ def _check_pair_sizes(pairs, crop_size, batch_size):
         elif crop_size is not None and min(degraded_size) < crop_size:
             too_small.append((degraded_path, degraded_size))
     if mismatched:
-        listed = _listing(
+        listed = listing(
             mismatched, lambda m: f"{m[0]} is {m[1][0]}x{m[1][1]} but {m[2]} is {m[3][0]}x{m[3][1]}"
         )
-        raise ValueError(
-            f"{len(mismatched)} pair(s) differ in size (width x height): {listed}"
-        )
+        raise ValueError(f"{len(mismatched)} pair(s) differ in size (width x height): {listed}")
     if too_small:
-        listed = _listing(too_small, lambda s: f"{s[0]} ({s[1][0]}x{s[1][1]})")
+        listed = listing(too_small, lambda s: f"{s[0]} ({s[1][0]}x{s[1][1]})")
         raise ValueError(
             f"{len(too_small)} image(s) are smaller than crop_size={crop_size}: {listed}"
         )
