@@ -180,8 +180,17 @@ def test_write_image_is_atomic_when_encoding_fails(tmp_path, monkeypatch):
 
 
 def test_list_images_recursive_sorted_relative(tmp_path):
-    for name in ["b.PNG", "a.jpg", "sub/c.jpeg", "sub/deeper/d.Bmp", "e.gif", "notes.txt",
-                 "f.tiff", ".hidden.png", ".cache/g.png"]:
+    for name in [
+        "b.PNG",
+        "a.jpg",
+        "sub/c.jpeg",
+        "sub/deeper/d.Bmp",
+        "e.gif",
+        "notes.txt",
+        "f.tiff",
+        ".hidden.png",
+        ".cache/g.png",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     assert list_images(tmp_path) == ["a.jpg", "b.PNG", "e.gif", "sub/c.jpeg", "sub/deeper/d.Bmp"]

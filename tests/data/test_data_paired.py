@@ -170,7 +170,7 @@ def test_seed_makes_the_pipeline_reproducible(tmp_path):
 def test_without_augment_the_crop_is_central_and_unflipped(tmp_path):
     degraded, target = _pair_folders(tmp_path, ["a.png"], size=(24, 20))
     dataset = paired_dataset(degraded, target, crop_size=8, shuffle=False, augment=False)
-    (degraded_batch, target_batch), = _batches(dataset)
+    ((degraded_batch, target_batch),) = _batches(dataset)
     source = read_image(os.path.join(target, "a.png"))
     np.testing.assert_array_equal(target_batch[0], source[8:16, 6:14])
 
@@ -206,6 +206,26 @@ def test_pair_helpers_keep_images_aligned():
     np.testing.assert_array_equal(center_a, a[3:7, 4:8])
 
 
+def test_pair_helpers_are_reproducible_with_a_seed():
+    a = tf.reshape(tf.range(10 * 12 * 3, dtype=tf.float32), [10, 12, 3])
+    for seed in range(12):
+        np.testing.assert_array_equal(
+            random_crop_pair(a, a, 4, seed=seed)[0], random_crop_pair(a, a, 4, seed=seed)[0]
+        )
+        np.testing.assert_array_equal(
+            random_flip_pair(a, a, seed=[seed, 5])[0], random_flip_pair(a, a, seed=[seed, 5])[0]
+        )
+
+
 def test_pair_helpers_reject_different_sizes():
-    with pytest.raises(tf.errors.InvalidArgumentError, match="same height and width"):
+    with pytest.raises(ValueError, match="random_crop_images: .*same height and width"):
         random_crop_pair(tf.zeros([8, 8, 3]), tf.zeros([8, 9, 3]), 4, seed=1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3])] * 2)
+    def flip(a, b):  # unknown sizes: checked when the graph runs
+        return random_flip_pair(a, b, seed=1)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same height and width"):
+        flip(tf.zeros([8, 8, 3]), tf.zeros([8, 9, 3]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than the crop size 9"):
+        center_crop_pair(tf.zeros([8, 10, 3]), tf.zeros([8, 10, 3]), 9)

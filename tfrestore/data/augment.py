@@ -29,27 +29,42 @@ def element_seeds(seed=None):
     return tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
 
 
-def _check_same_size(images, caller):
-    """Asserts in the graph that all images share height and width (clear message if not)."""
-    first = tf.shape(images[0])[:2]
-    return [
+def _stack(images, caller, crop_size=None):
+    """Stacks HWC images along channels, so one op crops or flips them all the same way.
+
+    Checks that the images share height and width (and are at least `crop_size`): statically
+    with a ValueError when the shapes are known, else at run time with an
+    InvalidArgumentError; both messages name `caller`.
+    """
+    images = [tf.convert_to_tensor(image) for image in images]
+    shapes = [image.shape for image in images]
+    if any(shape.rank not in (None, 3) for shape in shapes):
+        raise ValueError(f"{caller}: images must be [H, W, C], got shapes {shapes}")
+    if not all(shape[:2].is_compatible_with(shapes[0][:2]) for shape in shapes):
+        raise ValueError(f"{caller}: the images must have the same height and width: {shapes}")
+    size = tf.shape(images[0])[:2]
+    checks = [
         tf.debugging.assert_equal(
             tf.shape(image)[:2],
-            first,
+            size,
             message=f"{caller}: the images must have the same height and width",
         )
         for image in images[1:]
     ]
+    if crop_size is not None:
+        checks.append(
+            tf.debugging.assert_greater_equal(
+                size,
+                crop_size,
+                message=f"{caller}: the images are smaller than the crop size {crop_size}",
+            )
+        )
+    with tf.control_dependencies(checks):
+        return images, tf.concat(images, axis=2)
 
 
-def _concat(images):
-    """Stacks HWC images along channels (one op crops or flips them all the same way)."""
-    images = [tf.convert_to_tensor(image) for image in images]
-    return images, tf.concat(images, axis=2)
-
-
-def _split_like(stacked, images):
-    """Undoes `_concat`, keeping each image's static channel count."""
+def _unstack(stacked, images):
+    """Undoes `_stack`, keeping each image's static channel count."""
     parts = tf.split(stacked, [tf.shape(image)[2] for image in images], axis=2)
     for part, image in zip(parts, images, strict=True):
         part.set_shape(stacked.shape[:2].concatenate(image.shape[2:]))
@@ -67,32 +82,30 @@ def random_crop_images(images, size, seed=None):
     Returns:
         A list of [size, size, C] tensors, in the order given.
     """
-    images, stacked = _concat(images)
-    with tf.control_dependencies(_check_same_size(images, "random_crop_images")):
-        crop_shape = tf.stack([size, size, tf.shape(stacked)[2]])
-        if seed is None:
-            cropped = tf.image.random_crop(stacked, crop_shape)
-        else:
-            cropped = tf.image.stateless_random_crop(stacked, crop_shape, _stateless_seed(seed))
+    images, stacked = _stack(images, "random_crop_images", size)
+    crop_shape = tf.stack([size, size, tf.shape(stacked)[2]])
+    if seed is None:
+        cropped = tf.image.random_crop(stacked, crop_shape)
+    else:
+        cropped = tf.image.stateless_random_crop(stacked, crop_shape, _stateless_seed(seed))
     cropped.set_shape([size, size, None])
-    return _split_like(cropped, images)
+    return _unstack(cropped, images)
 
 
 def center_crop_images(images, size):
-    """Crops the central `size` x `size` window (top-left biased by half a pixel) of each image.
+    """Crops the central `size` x `size` window (rounded towards the top left) of each image.
 
     Args:
         images: list of [H, W, C] tensors with equal H and W.
         size: int, crop height and width; must be <= H and <= W.
     """
-    images, stacked = _concat(images)
-    with tf.control_dependencies(_check_same_size(images, "center_crop_images")):
-        shape = tf.shape(stacked)
-        top = (shape[0] - size) // 2
-        left = (shape[1] - size) // 2
-        cropped = stacked[top : top + size, left : left + size, :]
+    images, stacked = _stack(images, "center_crop_images", size)
+    shape = tf.shape(stacked)
+    top = (shape[0] - size) // 2
+    left = (shape[1] - size) // 2
+    cropped = stacked[top : top + size, left : left + size, :]
     cropped.set_shape([size, size, None])
-    return _split_like(cropped, images)
+    return _unstack(cropped, images)
 
 
 def random_flip_images(images, seed=None):
@@ -102,14 +115,13 @@ def random_flip_images(images, seed=None):
         images: list of [H, W, C] tensors with equal H and W.
         seed: None, an int, or a shape-[2] integer tensor.
     """
-    images, stacked = _concat(images)
-    with tf.control_dependencies(_check_same_size(images, "random_flip_images")):
-        if seed is None:
-            flipped = tf.image.random_flip_left_right(stacked)
-        else:
-            flipped = tf.image.stateless_random_flip_left_right(stacked, _stateless_seed(seed))
+    images, stacked = _stack(images, "random_flip_images")
+    if seed is None:
+        flipped = tf.image.random_flip_left_right(stacked)
+    else:
+        flipped = tf.image.stateless_random_flip_left_right(stacked, _stateless_seed(seed))
     flipped.set_shape(stacked.shape)
-    return _split_like(flipped, images)
+    return _unstack(flipped, images)
 
 
 def crop_and_flip(images, crop_size=None, augment=True, seed=None):

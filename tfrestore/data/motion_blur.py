@@ -370,9 +370,12 @@ def random_motion_blur(image, rng=None, normalize=True):
 # reach for the GIL during finalisation never come back: the process hangs (measured with
 # TF 2.21). So before finalisation an atexit hook makes our Python functions return at once
 # and waits until none is running; the iterator's buffers then fill and it stops calling us.
+# The hook is registered by the first `motion_blur_dataset` call, so other programs that
+# import tfrestore pay nothing at exit.
 _exiting = threading.Event()
 _active_calls = 0
 _active_lock = threading.Lock()
+_exit_hook_registered = False
 
 
 @contextlib.contextmanager
@@ -387,8 +390,8 @@ def _tracked_call():
             _active_calls -= 1
 
 
-@atexit.register
-def _quiesce_python_calls(quiet_seconds=0.2, timeout_seconds=3.0):
+def _quiesce_python_calls(quiet_seconds=0.1, timeout_seconds=3.0):
+    """atexit hook: stop doing work in our numpy_functions and wait until none is running."""
     _exiting.set()
     deadline = time.monotonic() + timeout_seconds
     quiet_since = time.monotonic()
@@ -400,6 +403,13 @@ def _quiesce_python_calls(quiet_seconds=0.2, timeout_seconds=3.0):
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_seconds:
             return
+
+
+def _register_exit_hook():
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(_quiesce_python_calls)
+        _exit_hook_registered = True
 
 
 def _blurrer(normalize):
@@ -497,6 +507,7 @@ def motion_blur_dataset(
     crop_size = positive_int(crop_size, "crop_size", allow_none=True)
     batch_size = positive_int(batch_size, "batch_size")
     kind, sources, names = _source_images(images)
+    _register_exit_hook()
     if kind == "files":
         sizes = [image_size(path) for path in sources]  # (width, height) from the headers
     else:
