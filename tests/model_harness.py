@@ -4,10 +4,10 @@ A subclass sets `model_name` and tiny architecture `kwargs`; it may override `ma
 inpainting adds a mask). Each check asserts values, so each can fail.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
 import tfrestore
 
 

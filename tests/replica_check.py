@@ -20,9 +20,9 @@ tf.config.set_logical_device_configuration(
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from model_harness import ModelHarness  # noqa: E402
 
 import tfrestore  # noqa: E402
-from model_harness import ModelHarness  # noqa: E402
 
 
 def one_step(strategy, model_name, kwargs, weights, batch):

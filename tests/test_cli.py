@@ -70,6 +70,8 @@ def test_evaluate_reports_input_and_restored_scores(model_file, tmp_path, capsys
 
 def test_export_command_writes_both_forms(model_file, tmp_path, capsys):
     saved, tflite = tmp_path / "sm", tmp_path / "m.tflite"
-    assert cli.main(["export", model_file, "--saved-model", str(saved), "--tflite", str(tflite)]) == 0
+    assert (
+        cli.main(["export", model_file, "--saved-model", str(saved), "--tflite", str(tflite)]) == 0
+    )
     assert (saved / "saved_model.pb").exists() and tflite.stat().st_size > 0
     assert "max abs" in capsys.readouterr().out.lower()

@@ -24,13 +24,28 @@ def paired_folder(tmp_path):
 
 def write_config(folder, epochs):
     config = {
-        "model": {"name": "deblur_gan", "filters": 4, "num_blocks": 1, "discriminator_steps": 1,
-                  "vgg_weights": None},
+        "model": {
+            "name": "deblur_gan",
+            "filters": 4,
+            "num_blocks": 1,
+            "discriminator_steps": 1,
+            "vgg_weights": None,
+        },
         "optimizer": {"learning_rate": 1e-3},
-        "data": {"kind": "paired", "degraded_dir": str(folder / "blurred"),
-                 "target_dir": str(folder / "sharp"), "crop_size": 32, "batch_size": 2},
-        "training": {"epochs": epochs, "image_every_n_steps": 1, "scalar_every_n_steps": 1,
-                     "logdir": str(folder / "run"), "verbose": 0},
+        "data": {
+            "kind": "paired",
+            "degraded_dir": str(folder / "blurred"),
+            "target_dir": str(folder / "sharp"),
+            "crop_size": 32,
+            "batch_size": 2,
+        },
+        "training": {
+            "epochs": epochs,
+            "image_every_n_steps": 1,
+            "scalar_every_n_steps": 1,
+            "logdir": str(folder / "run"),
+            "verbose": 0,
+        },
     }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))

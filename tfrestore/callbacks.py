@@ -45,7 +45,9 @@ class ImagePanels(keras.callbacks.Callback):
 
     def write(self, step):
         with self._writer.as_default():
-            tf.summary.image("degraded|restored|target", self.panels(), step=step, max_outputs=self.max_images)
+            tf.summary.image(
+                "degraded|restored|target", self.panels(), step=step, max_outputs=self.max_images
+            )
         self._writer.flush()
 
 

@@ -203,7 +203,12 @@ def _run_train(args):
 def _run_demo(args):
     from tfrestore import demo
 
-    return demo.run(model_name=args.model, minutes=args.minutes, output=args.output)
+    if args.minutes <= 0:
+        raise UsageError(f"--minutes must be > 0, got {args.minutes}")
+    try:
+        return demo.run(model_name=args.model, minutes=args.minutes, output=args.output)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 COMMANDS = {

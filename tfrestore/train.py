@@ -47,7 +47,9 @@ def load_config(path):
         )
     unknown = set(config.get("optimizer") or {}) - set(OPTIMIZER_KEYS)
     if unknown:
-        raise ConfigError(f"{path}: unknown optimizer keys {sorted(unknown)}; valid: {OPTIMIZER_KEYS}")
+        raise ConfigError(
+            f"{path}: unknown optimizer keys {sorted(unknown)}; valid: {OPTIMIZER_KEYS}"
+        )
     config["path"] = str(path)
     return config
 

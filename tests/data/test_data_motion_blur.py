@@ -268,3 +268,28 @@ def test_process_exits_with_a_live_iterator():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "done"
+
+
+def test_center_psf_puts_the_centre_of_mass_in_the_middle():
+    from tfrestore.data import center_psf, random_psf
+
+    rows, cols = np.indices((64, 64))
+    for seed in range(6):
+        psf = center_psf(random_psf(rng=seed))
+        total = psf.sum()
+        assert abs((rows * psf).sum() / total - 31.5) <= 0.5
+        assert abs((cols * psf).sum() / total - 31.5) <= 0.5
+        np.testing.assert_allclose(total, random_psf(rng=seed).sum(), rtol=1e-6)
+
+
+def test_centered_blur_keeps_a_point_in_place():
+    from tfrestore.data import random_motion_blur
+
+    image = np.zeros((96, 96, 3), np.float32)
+    image[48, 48] = 1.0
+    rows, cols = np.indices((96, 96))
+    for seed in range(4):
+        blurred = random_motion_blur(image, rng=seed, normalize=False, center=True)[..., 0]
+        total = blurred.sum()
+        assert abs((rows * blurred).sum() / total - 48) <= 1.0
+        assert abs((cols * blurred).sum() / total - 48) <= 1.0

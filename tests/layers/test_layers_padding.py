@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrestore.layers import InstanceNormalization, ReflectionPadding2D, crop_to_size, pad_to_multiple
+from tfrestore.layers import (
+    InstanceNormalization,
+    ReflectionPadding2D,
+    crop_to_size,
+    pad_to_multiple,
+)
 
 
 def test_reflection_padding_matches_numpy_reflect():

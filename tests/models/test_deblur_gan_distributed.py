@@ -11,7 +11,10 @@ TESTS = pathlib.Path(__file__).resolve().parents[1]
 def run_replica_check(model_name, kwargs):
     result = subprocess.run(
         [sys.executable, str(TESTS / "replica_check.py"), model_name, json.dumps(kwargs)],
-        capture_output=True, text=True, timeout=600, cwd=TESTS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=TESTS,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -22,8 +25,13 @@ def test_two_replicas_equal_one():
     # gradient penalty's interpolation weights are drawn per global example and stay on.
     report = run_replica_check(
         "deblur_gan",
-        {"filters": 4, "num_blocks": 1, "dropout_rate": 0.0, "discriminator_steps": 2,
-         "vgg_weights": None},
+        {
+            "filters": 4,
+            "num_blocks": 1,
+            "dropout_rate": 0.0,
+            "discriminator_steps": 2,
+            "vgg_weights": None,
+        },
     )
     assert report["replicas"] == 2
     assert report["weight_change"] > 1e-4  # the step really trained

@@ -45,7 +45,9 @@ def torch_conv_transpose2d(x, weight, bias, stride, padding, output_padding):
 
 
 def instance_norm(x):
-    return (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(x.var(axis=(1, 2), keepdims=True) + 1e-5)
+    return (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(
+        x.var(axis=(1, 2), keepdims=True) + 1e-5
+    )
 
 
 def reflect(x, p):
@@ -74,7 +76,9 @@ def read_keys(section_title):
 
 def torch_generator(x, s, num_blocks):
     """The a6f4ad0 ResnetGenerator forward in numpy (learn_residual, eval mode)."""
-    y = np.maximum(instance_norm(torch_conv2d(reflect(x, 3), s["model.1.weight"], s["model.1.bias"], 1, 0)), 0)
+    y = np.maximum(
+        instance_norm(torch_conv2d(reflect(x, 3), s["model.1.weight"], s["model.1.bias"], 1, 0)), 0
+    )
     for index in (4, 7):
         y = torch_conv2d(y, s[f"model.{index}.weight"], s[f"model.{index}.bias"], 2, 1)
         y = np.maximum(instance_norm(y), 0)
@@ -89,7 +93,11 @@ def torch_generator(x, s, num_blocks):
         y = torch_conv_transpose2d(y, s[f"model.{index}.weight"], s[f"model.{index}.bias"], 2, 1, 1)
         y = np.maximum(instance_norm(y), 0)
         index += 3
-    y = np.tanh(torch_conv2d(reflect(y, 3), s[f"model.{index + 1}.weight"], s[f"model.{index + 1}.bias"], 1, 0))
+    y = np.tanh(
+        torch_conv2d(
+            reflect(y, 3), s[f"model.{index + 1}.weight"], s[f"model.{index + 1}.bias"], 1, 0
+        )
+    )
     return np.clip(x + y, -1, 1)
 
 
@@ -102,7 +110,9 @@ def test_generator_with_upstream_weights_equals_pytorch_forward():
     state = random_state_dict(generator, keys, rng)
     assert load_state_dict(generator, state) == []
     x = rng.uniform(-1, 1, (1, 12, 16, 3)).astype("float32")
-    np.testing.assert_allclose(generator(x), torch_generator(x.astype(np.float64), state, 9), atol=2e-4)
+    np.testing.assert_allclose(
+        generator(x), torch_generator(x.astype(np.float64), state, 9), atol=2e-4
+    )
 
 
 def test_discriminator_with_upstream_weights_equals_pytorch_forward():

@@ -14,6 +14,7 @@ from tfrestore.data.io import (
 )
 from tfrestore.data.motion_blur import (
     blur_image,
+    center_psf,
     motion_blur_dataset,
     random_motion_blur,
     random_psf,
@@ -34,6 +35,7 @@ __all__ = [
     "ImageReadError",
     "SAMPLE_NAMES",
     "blur_image",
+    "center_psf",
     "center_crop_pair",
     "clock_motion",
     "crop_and_flip",

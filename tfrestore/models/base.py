@@ -239,7 +239,9 @@ class RestorationGAN(keras.Model):
         degraded_g = self.to_generator_range(degraded)
         target_g = self.to_generator_range(target)
         restored_g = self.generate(degraded_g, training=False)
-        d_total, d_scalars = self._reduce(self.discriminator_losses(degraded_g, restored_g, target_g))
+        d_total, d_scalars = self._reduce(
+            self.discriminator_losses(degraded_g, restored_g, target_g)
+        )
         g_total, g_scalars = self._reduce(self.generator_losses(degraded_g, restored_g, target_g))
         self._track("d_loss", d_total, d_scalars)
         self._track("g_loss", g_total, g_scalars)

@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrestore.layers import InstanceNormalization
+from tfrestore.layers import InstanceNormalization, upstream_normal
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
@@ -19,7 +19,7 @@ class DeblurGANDiscriminator(keras.Model):
         num_layers: int, stride-2 layers (default 3).
 
     Inputs are images in [-1, 1], NHWC, any size >= 16 px; outputs are per-patch scores
-    (a 256x256 input gives 35x35x1).
+    (a 256x256 input gives 35x35x1). Kernels start from N(0, 0.02) as upstream.
 
     Example:
         >>> critic = DeblurGANDiscriminator(filters=8)
@@ -30,19 +30,29 @@ class DeblurGANDiscriminator(keras.Model):
     def __init__(self, filters=64, num_layers=3, **kwargs):
         inputs = keras.Input(shape=(None, None, 3), name="image")
         x = keras.layers.ZeroPadding2D(2, name="model_0_pad")(inputs)
-        x = keras.layers.Conv2D(filters, 4, strides=2, name="model_0")(x)
+        x = keras.layers.Conv2D(
+            filters, 4, strides=2, kernel_initializer=upstream_normal(), name="model_0"
+        )(x)
         x = keras.layers.LeakyReLU(0.2, name="model_1")(x)
         index = 2
         for n in range(1, num_layers + 1):
             strides = 2 if n < num_layers else 1
             width = filters * min(2**n, 8)
             x = keras.layers.ZeroPadding2D(2, name=f"model_{index}_pad")(x)
-            x = keras.layers.Conv2D(width, 4, strides=strides, name=f"model_{index}")(x)
+            x = keras.layers.Conv2D(
+                width,
+                4,
+                strides=strides,
+                kernel_initializer=upstream_normal(),
+                name=f"model_{index}",
+            )(x)
             x = InstanceNormalization(name=f"model_{index + 1}")(x)
             x = keras.layers.LeakyReLU(0.2, name=f"model_{index + 2}")(x)
             index += 3
         x = keras.layers.ZeroPadding2D(2, name=f"model_{index}_pad")(x)
-        outputs = keras.layers.Conv2D(1, 4, name=f"model_{index}")(x)
+        outputs = keras.layers.Conv2D(
+            1, 4, kernel_initializer=upstream_normal(), name=f"model_{index}"
+        )(x)
         super().__init__(inputs, outputs, **kwargs)
         self.filters = filters
         self.num_layers = num_layers

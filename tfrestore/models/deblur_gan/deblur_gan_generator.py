@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tfrestore.layers import InstanceNormalization, ReflectionPadding2D
+from tfrestore.layers import InstanceNormalization, ReflectionPadding2D, upstream_normal
 
 
 def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=False):
@@ -12,7 +12,9 @@ def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=Fal
         x = ReflectionPadding2D(padding, name=f"{name}_pad")(x)
     elif padding:
         x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
-    return keras.layers.Conv2D(filters, kernel_size, strides=strides, name=name)(x)
+    return keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, kernel_initializer=upstream_normal(), name=name
+    )(x)
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
@@ -31,6 +33,7 @@ class DeblurGANGenerator(keras.Model):
     bug drops the second conv of every residual block); dropout is active only with
     `training=True` (upstream never calls `.eval()`, so its outputs are random); instance norm
     uses instance statistics as PyTorch 0.4 did (the released weights' running stats are unused).
+    Kernels start from N(0, 0.02), upstream's `weights_init`.
 
     Args:
         filters: int, width of the first conv (default 64); the network uses 1x, 2x, 4x.
@@ -72,7 +75,11 @@ class DeblurGANGenerator(keras.Model):
             # PyTorch ConvTranspose2d(k3, s2, p1, output_padding=1) == Keras 'valid' transposed
             # conv (2H + 1 rows) without its first row and column.
             x = keras.layers.Conv2DTranspose(
-                filters * 2 ** (1 - i), 3, strides=2, name=f"model_{index}"
+                filters * 2 ** (1 - i),
+                3,
+                strides=2,
+                kernel_initializer=upstream_normal(),
+                name=f"model_{index}",
             )(x)
             x = keras.layers.Cropping2D(((1, 0), (1, 0)), name=f"model_{index}_crop")(x)
             x = InstanceNormalization(name=f"model_{index + 1}")(x)
@@ -82,9 +89,9 @@ class DeblurGANGenerator(keras.Model):
         outputs = keras.layers.Activation("tanh", name=f"model_{index + 2}")(x)
         if learn_residual:
             outputs = keras.layers.Add(name="residual")([inputs, outputs])
-            outputs = keras.layers.Lambda(
-                lambda t: tf.clip_by_value(t, -1.0, 1.0), name="clamp"
-            )(outputs)
+            outputs = keras.layers.Lambda(lambda t: tf.clip_by_value(t, -1.0, 1.0), name="clamp")(
+                outputs
+            )
         super().__init__(inputs, outputs, **kwargs)
         self.filters = filters
         self.num_blocks = num_blocks
