@@ -109,3 +109,27 @@ def test_image_panels_show_degraded_restored_target():
     np.testing.assert_allclose(image[:, :, :16], degraded)
     np.testing.assert_allclose(image[:, :, 32:], target)
     np.testing.assert_allclose(image[:, :, 16:32], model.predict(degraded, verbose=0), atol=1e-6)
+
+
+def test_paper_config_builds_the_paper_model():
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "training" / "configs" / "deblurgan.yaml"
+    config = train.load_config(str(path))
+    assert config["training"]["epochs"] == 300 and config["data"]["crop_size"] == 256
+    config["model"]["vgg_weights"] = None  # offline
+    model = train.build_model(config, total_steps=1000)
+    assert model.generator.count_params() == 11_378_179
+    assert model.discriminator_steps == 5 and model.perceptual_weight == 100.0
+    optimizer = model.generator_optimizer.get_config()
+    assert optimizer["beta_1"] == 0.5
+    schedule = optimizer["learning_rate"]["config"]
+    assert schedule == {"learning_rate": 1e-4, "constant_steps": 500, "decay_steps": 500}
+
+
+@pytest.mark.parametrize(
+    "step,expected", [(0, 1e-4), (100, 1e-4), (150, 5e-5), (200, 0.0), (999, 0.0)]
+)
+def test_constant_then_linear_decay(step, expected):
+    schedule = train.models.ConstantThenLinearDecay(1e-4, constant_steps=100, decay_steps=100)
+    assert abs(float(schedule(step)) - expected) < 1e-12

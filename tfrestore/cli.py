@@ -7,9 +7,11 @@ traceback); `restore` exits 1 when some files failed, after processing the other
 import argparse
 import os
 import sys
+import warnings
 
-# TensorFlow's C++ start-up chatter is noise for a command-line user.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ logging (start-up chatter, grappler notes) is noise for a command-line
+# user; Python errors still surface as exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Folder names `evaluate` recognises inside DATA, as (degraded, target) pairs.
 PAIRED_LAYOUTS = (
@@ -222,6 +224,8 @@ COMMANDS = {
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    # Keras warns that tf.data inputs ignore fit's `shuffle`; ours are shuffled by the pipeline.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     try:
         return COMMANDS[args.command](args)
     except UsageError as error:

@@ -31,7 +31,8 @@ DEMO_BLUR = {"center": True, "normalize": False, "max_len": 20}
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training once `seconds` have passed (checked after every batch)."""
+    """Stops training once `seconds` have passed (checked after every batch); prints progress
+    at each epoch end."""
 
     def __init__(self, seconds):
         super().__init__()
@@ -45,6 +46,11 @@ class TimeBudget(keras.callbacks.Callback):
         self.steps += 1
         if time.monotonic() - self.start > self.seconds:
             self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        terms = "  ".join(f"{name} {value:.4g}" for name, value in sorted((logs or {}).items()))
+        elapsed = time.monotonic() - self.start
+        print(f"{elapsed:5.0f} s  step {self.steps:5d}  {terms}", flush=True)
 
 
 def vgg_weights_or_none():
@@ -107,7 +113,7 @@ def run(model_name="deblur_gan", minutes=5.0, output=OUTPUT):
         epochs=10_000,  # the time budget ends training
         steps_per_epoch=25,
         callbacks=[budget, keras.callbacks.TensorBoard(os.path.join(output, "logs"))],
-        verbose=2,
+        verbose=0,
     )
     restored = model.predict(blurred, verbose=0)
     psnr_in, ssim_in = _scores(sharp, blurred)

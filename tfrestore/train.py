@@ -1,6 +1,6 @@
 """Training from a config file: data, model, strategy and callbacks, resumable by logdir.
 
-A config is YAML with four sections (see `training/configs/deblur_gan.yaml`):
+A config is YAML with four sections (see `training/configs/deblurgan.yaml`):
 
     model:     {name: deblur_gan, <architecture and loss-weight kwargs>}
     optimizer: {learning_rate, beta_1, beta_2, constant_fraction}   # optional, paper defaults
