@@ -132,4 +132,4 @@ def test_paper_config_builds_the_paper_model():
 )
 def test_constant_then_linear_decay(step, expected):
     schedule = train.models.ConstantThenLinearDecay(1e-4, constant_steps=100, decay_steps=100)
-    assert abs(float(schedule(step)) - expected) < 1e-12
+    assert float(schedule(step)) == pytest.approx(expected, rel=1e-6, abs=1e-12)
