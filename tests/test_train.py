@@ -133,3 +133,10 @@ def test_paper_config_builds_the_paper_model():
 def test_constant_then_linear_decay(step, expected):
     schedule = train.models.ConstantThenLinearDecay(1e-4, constant_steps=100, decay_steps=100)
     assert float(schedule(step)) == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_missing_data_folder_is_a_one_line_error(tmp_path, capsys):
+    path = write_config(tmp_path, epochs=1)  # tmp_path has no blurred/ or sharp/ folders
+    assert cli.main(["train", path]) == 2
+    err = capsys.readouterr().err
+    assert "data:" in err and "blurred" in err and "Traceback" not in err

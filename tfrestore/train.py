@@ -55,7 +55,19 @@ def load_config(path):
 
 
 def build_dataset(spec, seed=None, where="data"):
-    """A tf.data pipeline of (degraded, target) batches from a `data` config section."""
+    """A tf.data pipeline of (degraded, target) batches from a `data` config section.
+
+    Missing folders, unreadable or mismatched images become a `ConfigError` naming them.
+    """
+    try:
+        return _build_dataset(spec, seed, where)
+    except (FileNotFoundError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _build_dataset(spec, seed, where):
     kind = spec.get("kind")
     crop_size = spec.get("crop_size", 256)
     batch_size = spec.get("batch_size", 1)
