@@ -1,77 +1,21 @@
 """DeblurGAN networks equal their PyTorch originals: numpy references with PyTorch semantics,
 and the upstream state_dict keys (shared/reference/keys) map onto every weight."""
 
-import pathlib
-
 import numpy as np
 import pytest
 import tensorflow as tf
+from torch_reference import (
+    instance_norm,
+    random_state_dict,
+    read_keys,
+    reflect,
+    torch_conv2d,
+    torch_conv_transpose2d,
+)
 
 from tfrestore.layers import InstanceNormalization, ReflectionPadding2D
 from tfrestore.models import DeblurGANDiscriminator, DeblurGANGenerator
 from tfrestore.models.pytorch_weights import load_state_dict
-
-KEYS = pathlib.Path(__file__).resolve().parents[3] / "shared" / "reference" / "keys"
-
-
-def torch_conv2d(x, weight, bias, stride, padding):
-    """PyTorch Conv2d semantics in numpy: x NHWC, weight (out, in, kh, kw), zero padding."""
-    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    out_c, _, kh, kw = weight.shape
-    n, h, w, _ = x.shape
-    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
-    out = np.zeros((n, oh, ow, out_c), np.float64)
-    for i in range(kh):
-        for j in range(kw):
-            patch = x[:, i : i + stride * oh : stride, j : j + stride * ow : stride, :]
-            out += patch @ weight[:, :, i, j].T
-    return out + bias
-
-
-def torch_conv_transpose2d(x, weight, bias, stride, padding, output_padding):
-    """PyTorch ConvTranspose2d semantics in numpy: weight (in, out, kh, kw)."""
-    n, h, w, _ = x.shape
-    _, out_c, kh, kw = weight.shape
-    full = np.zeros((n, (h - 1) * stride + kh, (w - 1) * stride + kw, out_c), np.float64)
-    for i in range(kh):
-        for j in range(kw):
-            full[:, i : i + stride * h : stride, j : j + stride * w : stride, :] += (
-                x @ weight[:, :, i, j]
-            )
-    size_h = (h - 1) * stride - 2 * padding + kh + output_padding
-    size_w = (w - 1) * stride - 2 * padding + kw + output_padding
-    full = np.pad(full, ((0, 0), (0, output_padding), (0, output_padding), (0, 0)))
-    return full[:, padding : padding + size_h, padding : padding + size_w, :] + bias
-
-
-def instance_norm(x):
-    return (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(
-        x.var(axis=(1, 2), keepdims=True) + 1e-5
-    )
-
-
-def reflect(x, p):
-    return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-
-
-def random_state_dict(model, keys_section, rng):
-    """Random arrays for the upstream keys of one section of a keys file."""
-    state = {}
-    for name, shape in keys_section:
-        state[name] = rng.normal(0, 0.05, shape).astype("float32")
-    return state
-
-
-def read_keys(section_title):
-    lines = (KEYS / "deblurgan_v1.txt").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"# {section_title}"))
-    keys = []
-    for line in lines[start + 1 :]:
-        if line.startswith("#"):
-            break
-        name, shape = line.split(" ", 1)
-        keys.append((name, tuple(int(s) for s in shape.strip("()").split(",") if s.strip())))
-    return keys
 
 
 def torch_generator(x, s, num_blocks):
@@ -104,10 +48,10 @@ def torch_generator(x, s, num_blocks):
 def test_generator_with_upstream_weights_equals_pytorch_forward():
     """All 48 a6f4ad0 keys load; the forward equals PyTorch semantics computed in numpy."""
     rng = np.random.default_rng(0)
-    keys = read_keys("networks_a6f4ad0 G")
+    keys = read_keys("deblurgan_v1.txt", "networks_a6f4ad0 G")
     assert len(keys) == 48
     generator = DeblurGANGenerator()  # the paper's widths, so the upstream shapes fit
-    state = random_state_dict(generator, keys, rng)
+    state = random_state_dict(keys, rng)
     assert load_state_dict(generator, state) == []
     x = rng.uniform(-1, 1, (1, 12, 16, 3)).astype("float32")
     np.testing.assert_allclose(
@@ -118,7 +62,7 @@ def test_generator_with_upstream_weights_equals_pytorch_forward():
 def test_discriminator_with_upstream_weights_equals_pytorch_forward():
     rng = np.random.default_rng(1)
     critic = DeblurGANDiscriminator()
-    state = random_state_dict(critic, read_keys("networks_a6f4ad0 D"), rng)
+    state = random_state_dict(read_keys("deblurgan_v1.txt", "networks_a6f4ad0 D"), rng)
     load_state_dict(critic, state)
     x = rng.uniform(-1, 1, (1, 32, 32, 3))
     y = x
@@ -145,7 +89,7 @@ def test_released_weights_running_stats_are_ignored_and_bad_keys_named():
 def test_head_architecture_keys_do_not_load():
     """Upstream HEAD drops each block's second conv (precedence bug): its keys do not fit."""
     rng = np.random.default_rng(2)
-    state = random_state_dict(None, read_keys("networks_head G"), rng)
+    state = random_state_dict(read_keys("deblurgan_v1.txt", "networks_head G"), rng)
     with pytest.raises(ValueError, match="conv_block_6"):
         load_state_dict(DeblurGANGenerator(), state)
 

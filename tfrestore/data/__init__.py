@@ -4,6 +4,12 @@ Images are float32 RGB in [0, 1], HWC (NHWC when batched), everywhere in this pa
 """
 
 from tfrestore.data.augment import crop_and_flip
+from tfrestore.data.inpainting import (
+    DATASET_MEAN,
+    DATASET_MEAN_FLOAT,
+    fill_holes,
+    inpainting_dataset,
+)
 from tfrestore.data.io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -11,6 +17,15 @@ from tfrestore.data.io import (
     list_images,
     read_image,
     write_image,
+)
+from tfrestore.data.masks import (
+    MASK_KINDS,
+    center_mask,
+    free_form_mask,
+    mask_fraction,
+    random_mask,
+    random_rectangle_mask,
+    random_region_mask,
 )
 from tfrestore.data.motion_blur import (
     blur_image,
@@ -31,23 +46,34 @@ from tfrestore.data.paired import (
 from tfrestore.data.samples import SAMPLE_NAMES, clock_motion, sample_images
 
 __all__ = [
+    "DATASET_MEAN",
+    "DATASET_MEAN_FLOAT",
     "IMAGE_EXTENSIONS",
     "ImageReadError",
+    "MASK_KINDS",
     "SAMPLE_NAMES",
     "blur_image",
     "center_psf",
     "center_crop_pair",
+    "center_mask",
     "clock_motion",
     "crop_and_flip",
     "decode_image_tensor",
+    "fill_holes",
+    "free_form_mask",
+    "inpainting_dataset",
     "list_images",
+    "mask_fraction",
     "motion_blur_dataset",
     "paired_dataset",
     "paired_files",
     "random_crop_pair",
     "random_flip_pair",
+    "random_mask",
     "random_motion_blur",
     "random_psf",
+    "random_rectangle_mask",
+    "random_region_mask",
     "random_trajectory",
     "read_image",
     "sample_images",

@@ -12,19 +12,13 @@ fractions) -> `blur_image`. `random_psf` and `random_motion_blur` bundle the ups
 `motion_blur_dataset` makes (blurred, sharp) training pairs on the fly.
 """
 
-import atexit
-import contextlib
 import math
-import os
-import threading
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from tfrestore.data.augment import crop_and_flip, element_seeds
-from tfrestore.data.io import decode_image_tensor, list_images
-from tfrestore.data.paired import image_size, listing, positive_int
+from tfrestore.data.paired import positive_int
+from tfrestore.data.sources import as_rng, is_exiting, photo_dataset, tracked_call
 
 __all__ = [
     "EXPL_CHOICES",
@@ -42,13 +36,6 @@ __all__ = [
 EXPL_CHOICES = (0.01, 0.009, 0.008, 0.007, 0.005, 0.003)
 PSF_PARTS = (1, 2, 3)
 DEFAULT_FRACTIONS = (1 / 100, 1 / 10, 1 / 2, 1)
-
-
-def _as_rng(rng):
-    """A numpy Generator from None, an int seed, a SeedSequence or a Generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
 
 
 def random_trajectory(canvas=64, iters=2000, max_len=60, expl=None, rng=None):
@@ -87,7 +74,7 @@ def random_trajectory(canvas=64, iters=2000, max_len=60, expl=None, rng=None):
         raise ValueError(f"iters must be >= 2, got {iters}")
     if max_len <= 0:
         raise ValueError(f"max_len must be > 0, got {max_len}")
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     if expl is None:
         expl = 0.1 * rng.uniform()
     if expl < 0:
@@ -363,7 +350,7 @@ def random_psf(rng=None, canvas=64, center=False, max_len=60):
         >>> random_psf(rng=1).shape
         (64, 64)
     """
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     expl = float(rng.choice(EXPL_CHOICES))
     trajectory = random_trajectory(canvas=canvas, iters=2000, max_len=max_len, expl=expl, rng=rng)
     psf = trajectory_psfs(trajectory, canvas=canvas)[int(rng.choice(PSF_PARTS))]
@@ -383,110 +370,22 @@ def random_motion_blur(image, rng=None, normalize=True, center=False, max_len=60
     Example:
         >>> blurred = random_motion_blur(np.random.rand(128, 96, 3).astype("float32"), rng=0)
     """
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     psf = random_psf(rng, center=center, max_len=max_len)
     return blur_image(image, psf, normalize=normalize)
-
-
-# Python called from tf.data threads vs. interpreter exit. If an iterator over
-# `motion_blur_dataset` is still alive when Python shuts down (e.g. `it = iter(ds)` at module
-# level), its destructor waits for the in-flight `numpy_function` calls, but threads that
-# reach for the GIL during finalisation never come back: the process hangs (measured with
-# TF 2.21). So before finalisation an atexit hook makes our Python functions return at once
-# and waits until none is running; the iterator's buffers then fill and it stops calling us.
-# The hook is registered by the first `motion_blur_dataset` call, so other programs that
-# import tfrestore pay nothing at exit.
-_exiting = threading.Event()
-_active_calls = 0
-_active_lock = threading.Lock()
-_exit_hook_registered = False
-
-
-@contextlib.contextmanager
-def _tracked_call():
-    global _active_calls
-    with _active_lock:
-        _active_calls += 1
-    try:
-        yield
-    finally:
-        with _active_lock:
-            _active_calls -= 1
-
-
-def _quiesce_python_calls(quiet_seconds=0.1, timeout_seconds=3.0):
-    """atexit hook: stop doing work in our numpy_functions and wait until none is running."""
-    _exiting.set()
-    deadline = time.monotonic() + timeout_seconds
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.01)  # releases the GIL so pending calls can enter and return
-        with _active_lock:
-            busy = _active_calls > 0
-        if busy:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_seconds:
-            return
-
-
-def _register_exit_hook():
-    global _exit_hook_registered
-    if not _exit_hook_registered:
-        atexit.register(_quiesce_python_calls)
-        _exit_hook_registered = True
 
 
 def _blurrer(**options):
     """numpy_function body: blurs `image` with a PSF drawn from `seed` (shape [2] int64)."""
 
     def blur(image, seed):
-        with _tracked_call():
-            if _exiting.is_set():
+        with tracked_call():
+            if is_exiting():
                 return image  # the process is exiting: nobody will read this element
             rng = np.random.default_rng(np.asarray(seed).astype(np.uint64))
             return random_motion_blur(image, rng, **options)
 
     return blur
-
-
-def _array_loader(arrays):
-    """numpy_function body that returns arrays[index]."""
-
-    def load(index):
-        with _tracked_call():
-            return arrays[int(index)]
-
-    return load
-
-
-def _source_images(images):
-    """Normalises `images` to ('files', paths, names) or ('arrays', arrays, names)."""
-    if isinstance(images, (str, os.PathLike)):
-        folder = os.fspath(images)
-        paths = [os.path.join(folder, name) for name in list_images(folder)]
-        if not paths:
-            raise ValueError(f"no images found in {folder}")
-        return "files", paths, paths
-    images = list(images)
-    if not images:
-        raise ValueError("images is empty: give a folder or a list of [H, W, 3] arrays")
-    if all(isinstance(item, (str, os.PathLike)) for item in images):
-        paths = [os.fspath(item) for item in images]
-        return "files", paths, paths
-    arrays, names = [], []
-    for index, item in enumerate(images):
-        name = f"images[{index}]"
-        array = np.asarray(item)
-        if array.ndim != 3 or array.shape[2] != 3:
-            raise ValueError(f"{name} must have shape [H, W, 3], got {array.shape}")
-        if not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(f"{name} must be float in [0, 1], got dtype {array.dtype}")
-        array = array.astype(np.float32)
-        if not (np.all(np.isfinite(array)) and array.min() >= 0.0 and array.max() <= 1.0):
-            raise ValueError(f"{name} must have values in [0, 1]")
-        arrays.append(array)
-        names.append(name)
-    return "arrays", arrays, names
 
 
 def motion_blur_dataset(
@@ -542,59 +441,10 @@ def motion_blur_dataset(
     """
     crop_size = positive_int(crop_size, "crop_size", allow_none=True)
     batch_size = positive_int(batch_size, "batch_size")
-    kind, sources, names = _source_images(images)
-    _register_exit_hook()
-    if kind == "files":
-        sizes = [image_size(path) for path in sources]  # (width, height) from the headers
-    else:
-        sizes = [(array.shape[1], array.shape[0]) for array in sources]
-    if crop_size is not None:
-        too_small = [
-            (name, size) for name, size in zip(names, sizes, strict=True) if min(size) < crop_size
-        ]
-        if too_small:
-            listed = listing(too_small, lambda item: f"{item[0]} ({item[1][0]}x{item[1][1]})")
-            raise ValueError(
-                f"{len(too_small)} image(s) are smaller than crop_size={crop_size} "
-                f"(width x height): {listed}"
-            )
-    elif batch_size > 1 and len(set(sizes)) > 1:
-        raise ValueError(
-            f"crop_size=None keeps full images, so batch_size={batch_size} needs all images to "
-            f"have one size; found {len(set(sizes))} sizes. Use batch_size=1 or set crop_size."
-        )
-    if crop_size is not None and not repeat and len(sources) < batch_size:
-        raise ValueError(
-            f"batch_size={batch_size} is larger than the {len(sources)} image(s) given; the "
-            "last incomplete batch is dropped, so the dataset would be empty"
-        )
-
-    if kind == "files":
-        dataset = tf.data.Dataset.from_tensor_slices(sources)
-
-        def load(path):
-            return decode_image_tensor(tf.io.read_file(path))
-
-    else:
-        dataset = tf.data.Dataset.range(len(sources))
-
-        lookup = _array_loader(sources)
-
-        def load(index):
-            image = tf.numpy_function(lookup, [index], tf.float32)
-            return tf.ensure_shape(image, [None, None, 3])
-
-    if augment:
-        dataset = dataset.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
+    dataset = photo_dataset(images, crop_size, batch_size, seed, repeat, augment)
     blur = _blurrer(normalize=normalize, center=center, max_len=max_len)
 
-    def make_pair(source, element_seed):
-        (sharp,) = crop_and_flip(
-            [load(source)], crop_size=crop_size, augment=augment, seed=element_seed
-        )
+    def make_pair(sharp, element_seed):
         # A different seed for the PSF than for the crop (both derive from element_seed).
         blur_seed = element_seed + tf.constant([0, 2], tf.int64)
         blurred = tf.numpy_function(blur, [sharp, blur_seed], tf.float32)

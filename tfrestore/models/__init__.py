@@ -1,11 +1,17 @@
 """The restoration GANs, and `get` to build one by name."""
 
 from tfrestore.models.base import RestorationGAN
+from tfrestore.models.context_encoder import (
+    ContextEncoder,
+    ContextEncoderDiscriminator,
+    ContextEncoderGenerator,
+)
 from tfrestore.models.deblur_gan import DeblurGAN, DeblurGANDiscriminator, DeblurGANGenerator
 from tfrestore.models.schedules import ConstantThenLinearDecay
 
 # Names are the method folders; the other methods join as they land.
 MODELS = {
+    "context_encoder": ContextEncoder,
     "deblur_gan": DeblurGAN,
 }
 
@@ -24,6 +30,9 @@ def get(name, **kwargs):
 __all__ = [
     "MODELS",
     "ConstantThenLinearDecay",
+    "ContextEncoder",
+    "ContextEncoderDiscriminator",
+    "ContextEncoderGenerator",
     "DeblurGAN",
     "DeblurGANDiscriminator",
     "DeblurGANGenerator",

@@ -46,6 +46,7 @@ class RestorationGAN(keras.Model):
     # The paper's Adam settings; `constant_fraction` of the run at `learning_rate`, then
     # linear decay to 0 when `compile(total_steps=...)` is given.
     learning_rate = 2e-4
+    generator_learning_rate_scale = 1.0  # Context Encoder's generator learns 10x faster
     beta_1 = 0.5
     beta_2 = 0.999
     constant_fraction = 0.5
@@ -70,7 +71,11 @@ class RestorationGAN(keras.Model):
 
     def to_generator_range(self, images):
         """Maps public [0, 1] images to what the generator takes (default [-1, 1])."""
-        return images * 2.0 - 1.0
+        return tf.convert_to_tensor(images, tf.float32) * 2.0 - 1.0
+
+    def inputs_to_generator(self, inputs):
+        """Maps the public inputs (an image, or e.g. (image, mask)) to the generator's."""
+        return self.to_generator_range(inputs)
 
     def from_generator_range(self, outputs):
         """Maps generator outputs back to [0, 1]."""
@@ -88,9 +93,14 @@ class RestorationGAN(keras.Model):
         # before restoring the optimizer state.
         self.built = True
 
+    def compose(self, degraded, restored):
+        """The public [0, 1] result from the inputs and the generator's output (inpainting
+        models paste the prediction into the known pixels here)."""
+        return self.from_generator_range(restored)
+
     def call(self, inputs, training=False):
-        degraded = tf.convert_to_tensor(inputs, tf.float32)
-        return self.from_generator_range(self.generate(self.to_generator_range(degraded), training))
+        restored = self.generate(self.inputs_to_generator(inputs), training=training)
+        return self.compose(inputs, restored)
 
     # What exported graphs take and return: each input is float32 NHWC with dynamic batch,
     # height and width (images 3 channels, masks 1); `serving_outputs` names the outputs.
@@ -125,13 +135,13 @@ class RestorationGAN(keras.Model):
 
     # -- training ----------------------------------------------------------------------------
 
-    def default_optimizer(self):
+    def default_optimizer(self, scale=1.0):
         """The paper's Adam, with the constant-then-linear-decay schedule when steps are known."""
-        learning_rate = self.learning_rate
+        learning_rate = self.learning_rate * scale
         if self.total_steps:
             constant = int(self.total_steps * self.constant_fraction)
             learning_rate = ConstantThenLinearDecay(
-                self.learning_rate, constant, max(self.total_steps - constant, 1)
+                learning_rate, constant, max(self.total_steps - constant, 1)
             )
         return keras.optimizers.Adam(learning_rate, beta_1=self.beta_1, beta_2=self.beta_2)
 
@@ -148,7 +158,9 @@ class RestorationGAN(keras.Model):
             **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`, `jit_compile`).
         """
         self.total_steps = total_steps
-        self.generator_optimizer = generator_optimizer or self.default_optimizer()
+        self.generator_optimizer = generator_optimizer or self.default_optimizer(
+            self.generator_learning_rate_scale
+        )
         self.discriminator_optimizer = discriminator_optimizer or self.default_optimizer()
         super().compile(optimizer=self.generator_optimizer, **kwargs)
         # Built here, on their own variables, so MirroredStrategy and `.keras` loading see
@@ -209,7 +221,7 @@ class RestorationGAN(keras.Model):
 
     def train_step(self, data):
         degraded, target = self.unpack_batch(data)
-        degraded = self.to_generator_range(degraded)
+        degraded = self.inputs_to_generator(degraded)
         target = self.to_generator_range(target)
         with tf.GradientTape() as generator_tape:
             restored = self.generate(degraded, training=True)
@@ -236,7 +248,7 @@ class RestorationGAN(keras.Model):
 
     def test_step(self, data):
         degraded, target = self.unpack_batch(data)
-        degraded_g = self.to_generator_range(degraded)
+        degraded_g = self.inputs_to_generator(degraded)
         target_g = self.to_generator_range(target)
         restored_g = self.generate(degraded_g, training=False)
         d_total, d_scalars = self._reduce(
@@ -245,7 +257,7 @@ class RestorationGAN(keras.Model):
         g_total, g_scalars = self._reduce(self.generator_losses(degraded_g, restored_g, target_g))
         self._track("d_loss", d_total, d_scalars)
         self._track("g_loss", g_total, g_scalars)
-        restored = self.from_generator_range(restored_g)
+        restored = self.compose(degraded, restored_g)
         self.psnr_metric.update_state(target, restored)
         self.ssim_metric.update_state(target, restored)
         return {metric.name: metric.result() for metric in self.metrics}

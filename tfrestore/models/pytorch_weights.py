@@ -9,13 +9,24 @@ Layouts: conv `(out, in, kh, kw)` -> Keras `(kh, kw, in, out)`; transposed conv
 import keras
 import numpy as np
 
-# Buffers that carry no weights in our layers (instance norm without affine parameters uses
-# instance statistics; the released DeblurGAN weights still carry running stats, issue #51).
-IGNORED_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+# BatchNorm parameters and buffers, PyTorch name -> Keras variable.
+BATCH_NORM_VARIABLES = {
+    "weight": "gamma",
+    "bias": "beta",
+    "running_mean": "moving_mean",
+    "running_var": "moving_variance",
+}
+RUNNING_STATS = ("running_mean", "running_var")
+
+
+def _variable(layer, kind):
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return getattr(layer, BATCH_NORM_VARIABLES[kind])
+    return layer.kernel if kind == "weight" else layer.bias
 
 
 def _to_keras(layer, kind, array):
-    if kind == "bias":
+    if kind != "weight" or isinstance(layer, keras.layers.BatchNormalization):
         return array
     if isinstance(layer, keras.layers.Conv2DTranspose):
         return np.transpose(array, (2, 3, 1, 0))
@@ -36,7 +47,9 @@ def load_state_dict(model, state_dict, strict=True):
         strict: bool (default True), every weight of `model` must be set and every key used.
 
     Returns:
-        The list of keys that were ignored (running statistics buffers).
+        The keys that were ignored: `num_batches_tracked`, and running statistics of layers
+        that keep none (instance norm without affine parameters uses instance statistics; the
+        released DeblurGAN weights still carry them, upstream issue #51).
 
     Raises:
         ValueError: naming the keys that match no layer, shapes that differ, or (strict)
@@ -47,14 +60,15 @@ def load_state_dict(model, state_dict, strict=True):
     for key, value in state_dict.items():
         array = np.asarray(value.numpy() if hasattr(value, "numpy") else value, np.float32)
         module, _, kind = key.rpartition(".")
-        if kind in IGNORED_SUFFIXES:
+        layer = layers.get(module.replace(".", "_"))
+        is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+        if kind == "num_batches_tracked" or (kind in RUNNING_STATS and not is_batch_norm):
             ignored.append(key)
             continue
-        layer = layers.get(module.replace(".", "_"))
-        if layer is None or kind not in ("weight", "bias"):
+        if layer is None or kind not in ("weight", "bias", *RUNNING_STATS):
             unknown.append(key)
             continue
-        variable = layer.kernel if kind == "weight" else layer.bias
+        variable = _variable(layer, kind)
         converted = _to_keras(layer, kind, array)
         if tuple(variable.shape) != converted.shape:
             raise ValueError(

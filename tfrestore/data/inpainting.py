@@ -1,0 +1,205 @@
+"""Inpainting data: filling holes with the dataset mean, and (masked image, mask) pipelines.
+
+Used by the Context Encoder and MEDFE. Masks are float32 [H, W, 1] with 1 = missing pixel
+(see `tfrestore.data.masks`); images are float32 RGB in [0, 1].
+"""
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from tfrestore.data.masks import MASK_KINDS, random_mask
+from tfrestore.data.paired import positive_int
+from tfrestore.data.sources import is_exiting, photo_dataset, tracked_call
+
+__all__ = ["DATASET_MEAN", "DATASET_MEAN_FLOAT", "fill_holes", "inpainting_dataset"]
+
+# The Context Encoder fills holes with this mean pixel (R, G, B in 0..255; `train.lua` writes
+# it as 2*v/255 - 1 in its [-1, 1] range). MEDFE and our wrappers use the same fill.
+DATASET_MEAN = (117, 104, 123)
+DATASET_MEAN_FLOAT = tuple(value / 255 for value in DATASET_MEAN)
+
+
+def _check_fill_shapes(image_shape, mask_shape, value_shape):
+    """ValueErrors for static shapes that cannot be an image, its mask and a fill value."""
+    if image_shape.rank is not None and image_shape.rank not in (3, 4):
+        raise ValueError(f"image must be [H, W, C] or [N, H, W, C], got shape {image_shape}")
+    if mask_shape.rank is not None and image_shape.rank is not None:
+        if mask_shape.rank != image_shape.rank or mask_shape[-1] not in (None, 1):
+            raise ValueError(
+                f"mask must have the image's shape with 1 channel ({image_shape[:-1]} + [1]), "
+                f"got {mask_shape}"
+            )
+        if not mask_shape[:-1].is_compatible_with(image_shape[:-1]):
+            raise ValueError(
+                f"mask {mask_shape} and image {image_shape} must match in batch, height and width"
+            )
+    if value_shape.rank not in (0, 1) or (
+        value_shape.rank == 1 and not value_shape.is_compatible_with(image_shape[-1:])
+    ):
+        raise ValueError(
+            f"value must be a number or one value per image channel, got shape {value_shape}"
+        )
+
+
+def fill_holes(image, mask, value=DATASET_MEAN_FLOAT):
+    """`image * (1 - mask) + value * mask`: the holes (mask = 1) take the fill value.
+
+    Known pixels (mask = 0) are kept exactly and hole pixels become exactly `value`; soft
+    masks blend. Works on numpy arrays (returns float32 numpy) and on TensorFlow tensors
+    (returns a tensor, graph-safe), batched or not.
+
+    Args:
+        image: [H, W, C] or [N, H, W, C], float in [0, 1].
+        mask: same shape with C = 1, 1 = missing pixel.
+        value: a number or C numbers (default `DATASET_MEAN_FLOAT`, the Context Encoder's
+            mean pixel).
+
+    Example:
+        >>> masked = fill_holes(image, center_mask())  # the Context Encoder's input
+    """
+    if tf.is_tensor(image) or tf.is_tensor(mask):
+        image = tf.convert_to_tensor(image)
+        dtype = image.dtype if image.dtype.is_floating else tf.float32
+        image = tf.cast(image, dtype)
+        mask = tf.cast(mask, dtype)
+        value = tf.cast(value, dtype)
+        _check_fill_shapes(image.shape, mask.shape, value.shape)
+        return image * (1 - mask) + value * mask
+    image = np.asarray(image, dtype=np.float32)
+    mask = np.asarray(mask, dtype=np.float32)
+    value = np.asarray(value, dtype=np.float32)
+    _check_fill_shapes(
+        tf.TensorShape(image.shape), tf.TensorShape(mask.shape), tf.TensorShape(value.shape)
+    )
+    return image * (1 - mask) + value * mask
+
+
+def _mask_maker(mask):
+    """A function (size, rng) -> mask from a kind name or a callable; ValueError if neither."""
+    if isinstance(mask, str) and mask in MASK_KINDS:
+        return functools.partial(random_mask, mask)
+    if callable(mask) and not isinstance(mask, str):
+        return mask
+    raise ValueError(
+        f"mask must be one of {', '.join(MASK_KINDS)} or a callable(size, rng) -> "
+        f"[H, W, 1] mask, got {mask!r}"
+    )
+
+
+def _checked_mask(result, height, width):
+    """The result of a mask callable as float32 [height, width, 1] in [0, 1]; else ValueError."""
+    result = np.asarray(result, dtype=np.float32)
+    if result.shape == (height, width):
+        result = result[:, :, None]
+    if result.shape != (height, width, 1):
+        raise ValueError(
+            f"the mask function must return shape [{height}, {width}, 1] for size "
+            f"({height}, {width}), got {result.shape}"
+        )
+    if not (np.all(np.isfinite(result)) and result.min() >= 0.0 and result.max() <= 1.0):
+        raise ValueError("the mask function must return values in [0, 1] (1 = missing pixel)")
+    return result
+
+
+def _mask_drawer(make):
+    """numpy_function body: a mask for `size` ([2] int) drawn from `seed` ([2] int64)."""
+
+    def draw(size, seed):
+        height, width = (int(side) for side in size)
+        with tracked_call():
+            if is_exiting():  # the process is exiting: nobody will read this element
+                return np.zeros((height, width, 1), np.float32)
+            rng = np.random.default_rng(np.asarray(seed).astype(np.uint64))
+            return _checked_mask(make((height, width), rng), height, width)
+
+    return draw
+
+
+def _fill_value(fill):
+    """The hole fill for `fill`: True = dataset mean, False = 0, else a number or RGB triple."""
+    if fill is True:
+        return DATASET_MEAN_FLOAT
+    if fill is False:
+        return 0.0
+    value = np.asarray(fill, dtype=np.float32) if not isinstance(fill, str) else None
+    if value is None or value.shape not in ((), (3,)) or not np.all(np.isfinite(value)):
+        raise ValueError(f"fill must be True, False, a number or an (r, g, b) triple, got {fill!r}")
+    return tuple(value.tolist()) if value.ndim else float(value)
+
+
+def inpainting_dataset(
+    images,
+    crop_size=128,
+    batch_size=1,
+    mask="center",
+    seed=None,
+    repeat=True,
+    augment=True,
+    fill=True,
+):
+    """`((masked_image, mask), target)` training batches with masks drawn on the fly.
+
+    Each photo is cropped (and flipped) with the shared `crop_and_flip`; a mask is drawn per
+    example in numpy (`tf.numpy_function`) from the element's seed, and its holes are filled
+    (`fill_holes`). `(masked_image, mask)` is the `x` and `target` the `y` that Keras `fit`
+    passes to the inpainting models. With `augment=True` the photo order is shuffled and crops
+    and flips are random; with `augment=False` the order is fixed and the crop central (random
+    masks stay random). Upstream's random-region training uses one mask per batch; here every
+    example gets its own.
+
+    Args:
+        images: a folder of photos (searched recursively), a list of file paths, or a list of
+            float32 [H, W, 3] arrays in [0, 1].
+        crop_size: int or None (default 128, the Context Encoder's size). None keeps full
+            images (batch_size 1 unless all have one size) and draws masks at their size.
+        batch_size: int >= 1 (default 1). With a crop, incomplete batches are dropped.
+        mask: a kind from `MASK_KINDS` ("center" by default, drawn with `random_mask`'s
+            defaults) or a callable `(size, rng) -> mask` where size is (height, width) and
+            rng a numpy Generator, returning [H, W, 1] (or [H, W]) values in [0, 1].
+        seed: int or None (default None). An int makes order, crops, flips and masks
+            reproducible.
+        repeat: bool (default True), cycle forever.
+        augment: bool (default True).
+        fill: True (default) fills holes with `DATASET_MEAN_FLOAT` as the Context Encoder
+            does; False leaves them 0 (for models that fill or ignore holes themselves); or a
+            number or (r, g, b) triple in [0, 1].
+
+    Returns:
+        Dataset of `((masked_image, mask), target)`: float32 [batch, crop, crop, 3],
+        [batch, crop, crop, 1] and [batch, crop, crop, 3].
+
+    Raises:
+        ValueError: an unknown mask kind (listing the kinds), a mask callable that returns a
+            bad mask (checked once at crop size before the pipeline is built), an image
+            smaller than crop_size, bad arrays, an empty folder, or bad arguments.
+
+    Example:
+        >>> ds = inpainting_dataset(list(sample_images().values()), batch_size=4,
+        ...                         mask="regions", seed=0)
+        >>> (masked, mask), target = next(iter(ds))  # [4, 128, 128, 3], [4, ..., 1], [4, ..., 3]
+    """
+    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
+    batch_size = positive_int(batch_size, "batch_size")
+    make = _mask_maker(mask)
+    fill_value = _fill_value(fill)
+    if crop_size is not None:  # fail here, not inside the pipeline
+        _checked_mask(make((crop_size, crop_size), np.random.default_rng(0)), crop_size, crop_size)
+    dataset = photo_dataset(images, crop_size, batch_size, seed, repeat, augment)
+    draw = _mask_drawer(make)
+
+    def make_example(target, element_seed):
+        # A different seed for the mask than for the crop (both derive from element_seed).
+        mask_seed = element_seed + tf.constant([0, 2], tf.int64)
+        holes = tf.numpy_function(draw, [tf.shape(target)[:2], mask_seed], tf.float32)
+        holes = tf.ensure_shape(holes, target.shape[:2].concatenate([1]))
+        return (fill_holes(target, holes, fill_value), holes), target
+
+    dataset = dataset.map(
+        make_example,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True if seed is not None else None,
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=crop_size is not None)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,223 @@
+"""Clean photos for pipelines that degrade them on the fly, and safe Python calls from tf.data.
+
+The synthetic pipelines (`motion_blur_dataset`, `inpainting_dataset`) share this front end:
+`photo_dataset` takes a folder, a list of files or a list of arrays, checks sizes before
+anything is decoded, and yields cropped, flipped photos with a per-element seed. Each pipeline
+then draws its degradation (a blur, a mask) in numpy through `tf.numpy_function`, seeded from
+that element seed, with its body wrapped in `tracked_call` (see the note on interpreter exit).
+"""
+
+import atexit
+import contextlib
+import os
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfrestore.data.augment import crop_and_flip, element_seeds
+from tfrestore.data.io import decode_image_tensor, list_images
+from tfrestore.data.paired import image_size, listing
+
+__all__ = [
+    "as_rng",
+    "is_exiting",
+    "photo_dataset",
+    "register_exit_hook",
+    "source_images",
+    "tracked_call",
+]
+
+
+def as_rng(rng):
+    """A numpy Generator from None, an int seed, a SeedSequence or a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+# Python called from tf.data threads vs. interpreter exit. If an iterator over a pipeline that
+# calls Python through `tf.numpy_function` is still alive when Python shuts down (e.g.
+# `it = iter(ds)` at module level), its destructor waits for the in-flight calls, but threads
+# that reach for the GIL during finalisation never come back: the process hangs (measured with
+# TF 2.21). So before finalisation an atexit hook makes our Python functions return at once
+# (they check `is_exiting()`) and waits until none is running; the iterator's buffers then fill
+# and it stops calling us. The hook is registered by the first pipeline built
+# (`photo_dataset`), so other programs that import tfrestore pay nothing at exit.
+_exiting = threading.Event()
+_active_calls = 0
+_active_lock = threading.Lock()
+_exit_hook_registered = False
+
+
+@contextlib.contextmanager
+def tracked_call():
+    """Wrap the body of every `tf.numpy_function` so the exit hook can wait for it."""
+    global _active_calls
+    with _active_lock:
+        _active_calls += 1
+    try:
+        yield
+    finally:
+        with _active_lock:
+            _active_calls -= 1
+
+
+def is_exiting():
+    """True once the interpreter is exiting: numpy_function bodies should return at once."""
+    return _exiting.is_set()
+
+
+def _quiesce_python_calls(quiet_seconds=0.1, timeout_seconds=3.0):
+    """atexit hook: stop doing work in our numpy_functions and wait until none is running."""
+    _exiting.set()
+    deadline = time.monotonic() + timeout_seconds
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.01)  # releases the GIL so pending calls can enter and return
+        with _active_lock:
+            busy = _active_calls > 0
+        if busy:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
+
+
+def register_exit_hook():
+    """Registers the exit hook once; call it when building a pipeline with numpy_functions."""
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(_quiesce_python_calls)
+        _exit_hook_registered = True
+
+
+def _array_loader(arrays):
+    """numpy_function body that returns arrays[index]."""
+
+    def load(index):
+        with tracked_call():
+            return arrays[int(index)]
+
+    return load
+
+
+def source_images(images):
+    """Normalises `images` to ('files', paths, names) or ('arrays', arrays, names).
+
+    Args:
+        images: a folder (searched recursively), a list of file paths, or a list of float
+            [H, W, 3] arrays in [0, 1].
+
+    Raises:
+        ValueError: an empty folder or list, or an array of the wrong shape, dtype or range
+            (named as `images[i]`).
+    """
+    if isinstance(images, (str, os.PathLike)):
+        folder = os.fspath(images)
+        paths = [os.path.join(folder, name) for name in list_images(folder)]
+        if not paths:
+            raise ValueError(f"no images found in {folder}")
+        return "files", paths, paths
+    images = list(images)
+    if not images:
+        raise ValueError("images is empty: give a folder or a list of [H, W, 3] arrays")
+    if all(isinstance(item, (str, os.PathLike)) for item in images):
+        paths = [os.fspath(item) for item in images]
+        return "files", paths, paths
+    arrays, names = [], []
+    for index, item in enumerate(images):
+        name = f"images[{index}]"
+        array = np.asarray(item)
+        if array.ndim != 3 or array.shape[2] != 3:
+            raise ValueError(f"{name} must have shape [H, W, 3], got {array.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"{name} must be float in [0, 1], got dtype {array.dtype}")
+        array = array.astype(np.float32)
+        if not (np.all(np.isfinite(array)) and array.min() >= 0.0 and array.max() <= 1.0):
+            raise ValueError(f"{name} must have values in [0, 1]")
+        arrays.append(array)
+        names.append(name)
+    return "arrays", arrays, names
+
+
+def photo_dataset(images, crop_size, batch_size, seed=None, repeat=True, augment=True):
+    """Unbatched `(photo, element_seed)` pairs: cropped, flipped photos and their seeds.
+
+    With `augment=True` the photo order is shuffled and crops and flips are random
+    (`crop_and_flip`); with `augment=False` the order is fixed and the crop is central. The
+    element seed (shape [2] int64) has already seeded the crop ([0, 0] offset) and the flip
+    ([0, 1]); a degradation should derive its own, e.g. `element_seed + [0, 2]`. Callers map
+    their degradation, then batch with `drop_remainder=crop_size is not None`.
+
+    Args:
+        images: see `source_images`.
+        crop_size: int or None (full images). Already checked by the caller.
+        batch_size: int >= 1, only used to check the sizes against it.
+        seed: int or None. An int makes order, crops, flips and element seeds reproducible.
+        repeat: bool, cycle forever.
+        augment: bool.
+
+    Raises:
+        ValueError: an image smaller than crop_size (named with its size), bad arrays, an
+            empty folder, full images of several sizes with batch_size > 1, or fewer images
+            than one batch without repeat.
+    """
+    kind, sources, names = source_images(images)
+    register_exit_hook()
+    if kind == "files":
+        sizes = [image_size(path) for path in sources]  # (width, height) from the headers
+    else:
+        sizes = [(array.shape[1], array.shape[0]) for array in sources]
+    if crop_size is not None:
+        too_small = [
+            (name, size) for name, size in zip(names, sizes, strict=True) if min(size) < crop_size
+        ]
+        if too_small:
+            listed = listing(too_small, lambda item: f"{item[0]} ({item[1][0]}x{item[1][1]})")
+            raise ValueError(
+                f"{len(too_small)} image(s) are smaller than crop_size={crop_size} "
+                f"(width x height): {listed}"
+            )
+    elif batch_size > 1 and len(set(sizes)) > 1:
+        raise ValueError(
+            f"crop_size=None keeps full images, so batch_size={batch_size} needs all images to "
+            f"have one size; found {len(set(sizes))} sizes. Use batch_size=1 or set crop_size."
+        )
+    if crop_size is not None and not repeat and len(sources) < batch_size:
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the {len(sources)} image(s) given; the "
+            "last incomplete batch is dropped, so the dataset would be empty"
+        )
+
+    if kind == "files":
+        dataset = tf.data.Dataset.from_tensor_slices(sources)
+
+        def load(path):
+            return decode_image_tensor(tf.io.read_file(path))
+
+    else:
+        dataset = tf.data.Dataset.range(len(sources))
+        lookup = _array_loader(sources)
+
+        def load(index):
+            image = tf.numpy_function(lookup, [index], tf.float32)
+            return tf.ensure_shape(image, [None, None, 3])
+
+    if augment:
+        dataset = dataset.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
+
+    def crop(source, element_seed):
+        (photo,) = crop_and_flip(
+            [load(source)], crop_size=crop_size, augment=augment, seed=element_seed
+        )
+        return photo, element_seed
+
+    return dataset.map(
+        crop,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True if seed is not None else None,
+    )

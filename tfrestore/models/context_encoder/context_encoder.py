@@ -1,0 +1,211 @@
+"""Context Encoder: inpainting a 64x64 center from its 128x128 context (Pathak et al., 2016)."""
+
+import keras
+import tensorflow as tf
+
+from tfrestore import losses
+from tfrestore.data.inpainting import fill_holes
+from tfrestore.models.base import RestorationGAN
+from tfrestore.models.context_encoder.context_encoder_discriminator import (
+    ContextEncoderDiscriminator,
+)
+from tfrestore.models.context_encoder.context_encoder_generator import ContextEncoderGenerator
+
+CONTEXT = 128  # the generator's input window
+CENTER = 64  # its output, the window's central region
+OFFSET = (CONTEXT - CENTER) // 2
+
+
+def _placement(start, length, size):
+    """One-hot [B, length, size] matrices selecting rows start..start+length-1 of `size`.
+
+    Cropping and pasting per-example windows as matrix products keeps the exported graph to
+    TFLite builtins (BATCH_MATMUL) with dynamic image sizes.
+    """
+    return tf.one_hot(start[:, None] + tf.range(length)[None, :], size, dtype=tf.float32)
+
+
+def _window_origin(mask, size):
+    """Top (or left) of the 128 window centred on each example's hole along axis 1 of `mask`
+    ([B, size, ...] reduced to [B, size]), clipped to the image."""
+    rows = tf.reduce_max(tf.reshape(mask, [tf.shape(mask)[0], size, -1]), axis=2)
+    first = tf.argmax(rows, axis=1, output_type=tf.int32)
+    last = size - 1 - tf.argmax(tf.reverse(rows, [1]), axis=1, output_type=tf.int32)
+    center = (first + last + 1) // 2
+    return tf.clip_by_value(center - CONTEXT // 2, 0, size - CONTEXT)
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class ContextEncoder(RestorationGAN):
+    """Context Encoder inpainting with reconstruction + adversarial loss (CVPR 2016).
+
+    Pathak et al., "Context Encoders: Feature Learning by Inpainting"
+    (https://arxiv.org/abs/1604.07379), as the released center-region model: the generator sees
+    a 128x128 context whose hole is filled with the dataset mean and predicts the 64x64 center;
+    loss `(1 - w) BCE + w L2` with w = 0.999, the L2 weighted 10x on the 4 px overlap ring of
+    the center; one discriminator step (vanilla GAN) per generator step; Adam(beta_1 = 0.5),
+    2e-4 for the discriminator and 10x that for the generator, as the official `train.lua`
+    (the PyTorch port uses 2e-4 for both).
+
+    Takes `(image, mask)`: float32 [B, H, W, 3] in [0, 1] and [B, H, W, 1] with 1 = missing,
+    H and W >= 128. Returns the image with only its hole pixels replaced. Per example, the
+    128x128 window centred on the hole (clipped to the image) is inpainted and pasted back; the
+    hole must fit in that window's 64x64 center, which `call` checks (exported graphs skip the
+    check and leave such pixels as given).
+
+    Args:
+        filters: int, base width of both networks (default 64).
+        bottleneck_channels: int (default 4000), see `ContextEncoderGenerator`.
+        bottleneck: "conv" (default, released) or "channel_wise" (the paper's).
+        reconstruction_weight: float in (0, 1), w above (default 0.999).
+        overlap: int, width of the overlap ring with 10x L2 weight (default 4).
+        overlap_weight: float (default 10).
+        synchronized_bn: bool (default True), BatchNorm statistics over all replicas.
+
+    Example:
+        >>> model = ContextEncoder(filters=8, bottleneck_channels=32)
+        >>> model.compile()
+        >>> model.fit(tfrestore.data.inpainting_dataset(photos, mask="center"), epochs=1)
+        >>> filled = model.predict((images, masks))
+    """
+
+    generator_loss_names = ("g_adv", "g_pixel")
+    discriminator_loss_names = ("d_adv",)
+    serving_inputs = {"image": 3, "mask": 1}
+    learning_rate = 2e-4
+    generator_learning_rate_scale = 10.0
+    constant_fraction = 1.0  # no decay upstream
+
+    def __init__(
+        self,
+        filters=64,
+        bottleneck_channels=4000,
+        bottleneck="conv",
+        reconstruction_weight=0.999,
+        overlap=4,
+        overlap_weight=10.0,
+        synchronized_bn=True,
+        **kwargs,
+    ):
+        if not 0.0 < reconstruction_weight < 1.0:
+            raise ValueError(
+                f"reconstruction_weight must be in (0, 1), got {reconstruction_weight}"
+            )
+        super().__init__(
+            generator=ContextEncoderGenerator(
+                filters=filters,
+                bottleneck_channels=bottleneck_channels,
+                bottleneck=bottleneck,
+                synchronized_bn=synchronized_bn,
+                name="generator",
+            ),
+            discriminator=ContextEncoderDiscriminator(
+                filters=filters, synchronized_bn=synchronized_bn, name="discriminator"
+            ),
+            **kwargs,
+        )
+        self.filters = filters
+        self.bottleneck_channels = bottleneck_channels
+        self.bottleneck = bottleneck
+        self.reconstruction_weight = float(reconstruction_weight)
+        self.overlap = int(overlap)
+        self.overlap_weight = float(overlap_weight)
+        self.synchronized_bn = synchronized_bn
+        inner = tf.pad(tf.ones([CENTER - 2 * self.overlap] * 2), [[self.overlap, self.overlap]] * 2)
+        # [1, 64, 64, 1]: overlap_weight on the ring, 1 inside.
+        self._pixel_weights = (inner + (1.0 - inner) * self.overlap_weight)[None, :, :, None]
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def _windows(self, mask):
+        """Row and column placement matrices of each example's 128 window ([B, 128, H/W])."""
+        shape = tf.shape(mask)
+        top = _window_origin(mask, shape[1])
+        left = _window_origin(tf.transpose(mask, [0, 2, 1, 3]), shape[2])
+        return (top, _placement(top, CONTEXT, shape[1])), (
+            left,
+            _placement(left, CONTEXT, shape[2]),
+        )
+
+    def inputs_to_generator(self, inputs):
+        image, mask = (tf.convert_to_tensor(t, tf.float32) for t in inputs)
+        return self.to_generator_range(fill_holes(image, mask)), mask
+
+    def generate(self, degraded, training=False):
+        image, mask = degraded
+        (_, rows), (_, cols) = self._windows(mask)
+        window = tf.einsum("bih,bhwc,bjw->bijc", rows, image, cols)
+        return self.generator(window, training=training)
+
+    def compose(self, degraded, restored):
+        image, mask = (tf.convert_to_tensor(t, tf.float32) for t in degraded)
+        shape = tf.shape(mask)
+        (top, _), (left, _) = self._windows(mask)
+        rows = _placement(top + OFFSET, CENTER, shape[1])
+        cols = _placement(left + OFFSET, CENTER, shape[2])
+        center = self.from_generator_range(restored)
+        pasted = tf.einsum("bih,bijc,bjw->bhwc", rows, center, cols)
+        return image * (1.0 - mask) + pasted * mask
+
+    def hole_outside_center(self, mask):
+        """Per-example count of hole pixels that fall outside the inpainted 64x64 center."""
+        mask = tf.convert_to_tensor(mask, tf.float32)
+        shape = tf.shape(mask)
+        (top, _), (left, _) = self._windows(mask)
+        rows = _placement(top + OFFSET, CENTER, shape[1])
+        cols = _placement(left + OFFSET, CENTER, shape[2])
+        covered = tf.einsum("bih,bjw->bhw", rows, cols)[..., None]
+        return tf.reduce_sum(mask * (1.0 - covered), axis=[1, 2, 3])
+
+    def call(self, inputs, training=False):
+        image, mask = inputs
+        checks = [
+            tf.debugging.assert_greater_equal(
+                tf.shape(image)[1:3], CONTEXT, message="image must be at least 128x128"
+            ),
+            tf.debugging.assert_equal(
+                self.hole_outside_center(mask),
+                0.0,
+                message="the hole does not fit in the 64x64 center of a 128x128 window",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return super().call(inputs, training=training)
+
+    def serving_outputs(self, image, mask):
+        inputs = (image, mask)  # exported graphs skip the checks (no Assert op in TFLite)
+        return {"restored": super().call(inputs, training=False)}
+
+    # -- losses ------------------------------------------------------------------------------
+
+    def _target_center(self, degraded, target):
+        _, mask = degraded
+        (_, rows), (_, cols) = self._windows(mask)
+        window = tf.einsum("bih,bhwc,bjw->bijc", rows, target, cols)
+        return window[:, OFFSET : OFFSET + CENTER, OFFSET : OFFSET + CENTER, :]
+
+    def generator_losses(self, degraded, restored, target):
+        real_center = self._target_center(degraded, target)
+        weight = self.reconstruction_weight
+        return {
+            "g_adv": (1.0 - weight)
+            * losses.generator_loss("vanilla", self.discriminator(restored, training=True)),
+            "g_pixel": weight * losses.l2_loss(real_center, restored, weights=self._pixel_weights),
+        }
+
+    def discriminator_losses(self, degraded, restored, target):
+        real = self.discriminator(self._target_center(degraded, target), training=True)
+        fake = self.discriminator(restored, training=True)
+        return {"d_adv": losses.discriminator_loss("vanilla", real, fake)}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "filters": self.filters,
+            "bottleneck_channels": self.bottleneck_channels,
+            "bottleneck": self.bottleneck,
+            "reconstruction_weight": self.reconstruction_weight,
+            "overlap": self.overlap,
+            "overlap_weight": self.overlap_weight,
+            "synchronized_bn": self.synchronized_bn,
+        }
