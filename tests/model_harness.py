@@ -22,6 +22,7 @@ class ModelHarness:
     model_name = None
     kwargs = {}
     size = 32  # training crop used by the harness
+    shapes = ((32, 32), (37, 50))  # inference sizes, one non-square
 
     def make_model(self):
         return tfrestore.models.get(self.model_name, **self.kwargs)
@@ -39,7 +40,7 @@ class ModelHarness:
 
     def test_output_shape_any_size(self):
         model = self.make_model()
-        for height, width in ((self.size, self.size), (37, 50)):
+        for height, width in self.shapes:
             degraded, _ = self.make_batch(2, height, width)
             restored = model.predict(self.inputs(degraded), verbose=0)
             assert restored.shape == (2, height, width, 3)

@@ -16,6 +16,14 @@ CENTER = 64  # its output, the window's central region
 OFFSET = (CONTEXT - CENTER) // 2
 
 
+def _pad(images, mode):
+    return tf.pad(images, [[0, 0], [OFFSET, OFFSET], [OFFSET, OFFSET], [0, 0]], mode=mode)
+
+
+def _unpad(images):
+    return images[:, OFFSET:-OFFSET, OFFSET:-OFFSET, :]
+
+
 def _placement(start, length, size):
     """One-hot [B, length, size] matrices selecting rows start..start+length-1 of `size`.
 
@@ -48,10 +56,11 @@ class ContextEncoder(RestorationGAN):
     (the PyTorch port uses 2e-4 for both).
 
     Takes `(image, mask)`: float32 [B, H, W, 3] in [0, 1] and [B, H, W, 1] with 1 = missing,
-    H and W >= 128. Returns the image with only its hole pixels replaced. Per example, the
-    128x128 window centred on the hole (clipped to the image) is inpainted and pasted back; the
-    hole must fit in that window's 64x64 center, which `call` checks (exported graphs skip the
-    check and leave such pixels as given).
+    H and W >= 64. Returns the image with only its hole pixels replaced. The generator's input
+    is fixed at 128x128: per example, the 128x128 window centred on the hole (the image is
+    reflect-padded by 32 px, so holes at the border work too) is inpainted and its center
+    pasted back. The hole must fit in 64x64, which `call` checks (exported graphs skip the
+    check and leave such pixels mean-filled).
 
     Args:
         filters: int, base width of both networks (default 64).
@@ -72,6 +81,7 @@ class ContextEncoder(RestorationGAN):
     generator_loss_names = ("g_adv", "g_pixel")
     discriminator_loss_names = ("d_adv",)
     serving_inputs = {"image": 3, "mask": 1}
+    serving_size = (CONTEXT, CONTEXT)  # export parity probe: a 64x64 hole in a 128x128 image
     learning_rate = 2e-4
     generator_learning_rate_scale = 10.0
     constant_fraction = 1.0  # no decay upstream
@@ -116,52 +126,59 @@ class ContextEncoder(RestorationGAN):
         self._pixel_weights = (inner + (1.0 - inner) * self.overlap_weight)[None, :, :, None]
 
     # -- windows -----------------------------------------------------------------------------
+    # Images are reflect-padded by 32 px, so a window can reach past the border and any hole of
+    # up to 64x64 fits in some window's center, even at a corner (the released code only fills
+    # the center of a 128x128 image).
 
-    def _windows(self, mask):
-        """Row and column placement matrices of each example's 128 window ([B, 128, H/W])."""
-        shape = tf.shape(mask)
-        top = _window_origin(mask, shape[1])
-        left = _window_origin(tf.transpose(mask, [0, 2, 1, 3]), shape[2])
+    def _windows(self, padded_mask):
+        """Origins and [B, 128, size] placement matrices of each example's window."""
+        shape = tf.shape(padded_mask)
+        top = _window_origin(padded_mask, shape[1])
+        left = _window_origin(tf.transpose(padded_mask, [0, 2, 1, 3]), shape[2])
         return (top, _placement(top, CONTEXT, shape[1])), (
             left,
             _placement(left, CONTEXT, shape[2]),
         )
 
+    def _center_placement(self, padded_mask):
+        """Placement matrices of each window's 64x64 center in padded coordinates."""
+        shape = tf.shape(padded_mask)
+        (top, _), (left, _) = self._windows(padded_mask)
+        return (
+            _placement(top + OFFSET, CENTER, shape[1]),
+            _placement(left + OFFSET, CENTER, shape[2]),
+        )
+
     def inputs_to_generator(self, inputs):
         image, mask = (tf.convert_to_tensor(t, tf.float32) for t in inputs)
-        return self.to_generator_range(fill_holes(image, mask)), mask
+        filled = self.to_generator_range(fill_holes(image, mask))
+        return _pad(filled, "REFLECT"), _pad(mask, "CONSTANT")
 
     def generate(self, degraded, training=False):
-        image, mask = degraded
+        image, mask = degraded  # padded
         (_, rows), (_, cols) = self._windows(mask)
         window = tf.einsum("bih,bhwc,bjw->bijc", rows, image, cols)
         return self.generator(window, training=training)
 
     def compose(self, degraded, restored):
         image, mask = (tf.convert_to_tensor(t, tf.float32) for t in degraded)
-        shape = tf.shape(mask)
-        (top, _), (left, _) = self._windows(mask)
-        rows = _placement(top + OFFSET, CENTER, shape[1])
-        cols = _placement(left + OFFSET, CENTER, shape[2])
+        rows, cols = self._center_placement(_pad(mask, "CONSTANT"))
         center = self.from_generator_range(restored)
-        pasted = tf.einsum("bih,bijc,bjw->bhwc", rows, center, cols)
+        pasted = _unpad(tf.einsum("bih,bijc,bjw->bhwc", rows, center, cols))
         return image * (1.0 - mask) + pasted * mask
 
     def hole_outside_center(self, mask):
         """Per-example count of hole pixels that fall outside the inpainted 64x64 center."""
         mask = tf.convert_to_tensor(mask, tf.float32)
-        shape = tf.shape(mask)
-        (top, _), (left, _) = self._windows(mask)
-        rows = _placement(top + OFFSET, CENTER, shape[1])
-        cols = _placement(left + OFFSET, CENTER, shape[2])
-        covered = tf.einsum("bih,bjw->bhw", rows, cols)[..., None]
+        rows, cols = self._center_placement(_pad(mask, "CONSTANT"))
+        covered = _unpad(tf.einsum("bih,bjw->bhw", rows, cols)[..., None])
         return tf.reduce_sum(mask * (1.0 - covered), axis=[1, 2, 3])
 
     def call(self, inputs, training=False):
         image, mask = inputs
         checks = [
             tf.debugging.assert_greater_equal(
-                tf.shape(image)[1:3], CONTEXT, message="image must be at least 128x128"
+                tf.shape(image)[1:3], CENTER, message="image must be at least 64x64"
             ),
             tf.debugging.assert_equal(
                 self.hole_outside_center(mask),
@@ -179,10 +196,9 @@ class ContextEncoder(RestorationGAN):
     # -- losses ------------------------------------------------------------------------------
 
     def _target_center(self, degraded, target):
-        _, mask = degraded
-        (_, rows), (_, cols) = self._windows(mask)
-        window = tf.einsum("bih,bhwc,bjw->bijc", rows, target, cols)
-        return window[:, OFFSET : OFFSET + CENTER, OFFSET : OFFSET + CENTER, :]
+        _, mask = degraded  # padded
+        rows, cols = self._center_placement(mask)
+        return tf.einsum("bih,bhwc,bjw->bijc", rows, _pad(target, "REFLECT"), cols)
 
     def generator_losses(self, degraded, restored, target):
         real_center = self._target_center(degraded, target)
