@@ -114,3 +114,26 @@ class ModelHarness:
         tflite = export.export_tflite(model, str(tmp_path / "model.tflite"))
         assert saved.max_abs_error <= 1e-4
         assert tflite.max_abs_error <= 1e-4
+
+
+def run_replica_check(module, harness, overrides):
+    """Runs `tests/replica_check.py` for a model's harness in a subprocess (2 logical CPUs)
+    and asserts that 2 replicas made the same update as 1 on the same global batch."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    tests = pathlib.Path(__file__).resolve().parent
+    command = [sys.executable, str(tests / "replica_check.py"), module, harness]
+    result = subprocess.run(
+        [*command, json.dumps(overrides)], capture_output=True, text=True, timeout=600, cwd=tests
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["weight_change"] > 1e-4  # the step really trained
+    assert report["weight_diff"] < 1e-5, report
+    for name, diff in report["loss_diff"].items():
+        assert diff <= 1e-4 * max(1.0, abs(report["losses"][name])), (name, report)
+    return report

@@ -1,12 +1,15 @@
 """Runs one training step with 1 replica and with 2 (logical CPU devices) on the same global
 batch and prints JSON with the largest weight and logged-loss differences.
 
-Run as a subprocess (logical devices must be set before TensorFlow initialises):
-    python tests/replica_check.py MODEL_NAME '{"filters": 4, ...}'
+Run as a subprocess (logical devices must be set before TensorFlow initialises), naming a
+model test module and its `ModelHarness` class, and kwargs overriding the harness's:
+    python tests/replica_check.py test_deblur_gan TestDeblurGAN '{"dropout_rate": 0.0}'
 """
 
+import importlib
 import json
 import os
+import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -20,9 +23,12 @@ tf.config.set_logical_device_configuration(
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from model_harness import ModelHarness  # noqa: E402
 
 import tfrestore  # noqa: E402
+
+# The model test modules (and model_harness) the harness classes come from.
+TESTS = pathlib.Path(__file__).resolve().parent
+sys.path[:0] = [str(TESTS / "models"), str(TESTS)]
 
 
 def one_step(strategy, model_name, kwargs, weights, batch):
@@ -40,11 +46,11 @@ def one_step(strategy, model_name, kwargs, weights, batch):
 
 
 def main():
-    model_name, kwargs = sys.argv[1], json.loads(sys.argv[2])
+    module, class_name, overrides = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    harness = getattr(importlib.import_module(module), class_name)()
+    model_name, kwargs = harness.model_name, {**harness.kwargs, **overrides}
     keras.utils.set_random_seed(0)
     weights = tfrestore.models.get(model_name, **kwargs).get_weights()
-    harness = ModelHarness()
-    harness.model_name, harness.kwargs = model_name, kwargs
     batch = harness.make_batch(batch=4, seed=3)
     single, single_logs = one_step(
         tf.distribute.OneDeviceStrategy("/cpu:0"), model_name, kwargs, weights, batch

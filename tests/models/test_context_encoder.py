@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from model_harness import ModelHarness, smooth_images
+from model_harness import ModelHarness, run_replica_check, smooth_images
 
 from tfrestore.data import center_mask
 from tfrestore.models import ContextEncoder, ContextEncoderDiscriminator, ContextEncoderGenerator
@@ -108,3 +108,8 @@ def test_generator_learns_ten_times_faster():
     model.compile()
     assert float(model.generator_optimizer.learning_rate) == pytest.approx(2e-3)
     assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(2e-4)
+
+
+def test_two_replicas_equal_one():
+    """Synchronized BatchNorm: 2 replicas with 2 examples each match 1 replica with 4."""
+    run_replica_check("test_context_encoder", "TestContextEncoder", {})

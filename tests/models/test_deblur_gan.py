@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from model_harness import ModelHarness
+from model_harness import ModelHarness, run_replica_check
 
 from tfrestore.models import DeblurGAN, DeblurGANDiscriminator, DeblurGANGenerator
 
@@ -50,3 +50,9 @@ def test_loss_weights_scale_logged_terms():
 def test_bad_discriminator_steps():
     with pytest.raises(ValueError, match="discriminator_steps"):
         DeblurGAN(filters=4, num_blocks=1, discriminator_steps=0, vgg_weights=None)
+
+
+def test_two_replicas_equal_one():
+    # Dropout draws per-replica random streams (Keras layers), so it is off here; the
+    # gradient penalty's interpolation weights are drawn per global example and stay on.
+    run_replica_check("test_deblur_gan", "TestDeblurGAN", {"dropout_rate": 0.0})
