@@ -80,6 +80,45 @@ def test_caffe_preprocessing_matches_keras(vgg16):
     np.testing.assert_allclose(features(x)[0], expected, rtol=1e-4, atol=1e-3)
 
 
+def test_bgr255_preprocessing_feeds_bgr_0_255_without_mean():
+    features = VGGFeatures(
+        "vgg16",
+        "block1_conv1",
+        pre_activation=True,
+        weights=None,
+        preprocess="bgr255",
+        input_range=(-1, 1),
+    )
+    x = images(9) * 2 - 1
+    kernel, bias = features.vgg_layers[0].weights
+    fed = tf.reverse((x + 1) * 127.5, axis=[-1])  # RGB -> BGR, no mean subtraction
+    expected = tf.nn.conv2d(fed, kernel, strides=1, padding="SAME") + bias
+    np.testing.assert_allclose(features(x)[0], expected, rtol=1e-5, atol=1e-3)
+
+
+def test_skip_pools_keeps_relu5_1_at_one_eighth(vgg16):
+    model, folder = vgg16
+    features = VGGFeatures(
+        "vgg16",
+        "block5_conv1",
+        weights=str(folder / "vgg16.weights.h5"),
+        skip_pools=("block4_pool",),
+    )
+    assert "block4_pool" not in [layer.name for layer in features.vgg_layers]
+    x = images(10, shape=(1, 64, 48, 3))
+    (ours,) = features(x)
+    assert ours.shape == (1, 8, 6, 512)
+    assert features.compute_output_shape((None, 64, 48, 3)) == [(None, 8, 6, 512)]
+    # The same keras.applications layers (ReLU included) run in order, block4_pool left out.
+    expected = x
+    for layer in model.layers[1:]:
+        if layer.name != "block4_pool":
+            expected = layer(expected)
+        if layer.name == "block5_conv1":
+            break
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_imagenet_weights_come_from_keras_applications(monkeypatch):
     calls = []
     real_vgg19 = keras.applications.VGG19
@@ -114,7 +153,9 @@ def test_legacy_file_without_the_needed_layers_is_rejected(tmp_path):
         ({"network": "vgg11"}, "vgg11"),
         ({"layers": ("block9_conv1",)}, "block9_conv1.*block1_conv1"),
         ({"layers": ("block2_conv3",)}, "block2_conv3"),  # VGG blocks 1-2 have two convs
-        ({"preprocess": "torch"}, "torch"),
+        ({"preprocess": "torch"}, "torch.*'none', 'caffe', 'bgr255'"),
+        ({"skip_pools": ("block4_conv1",)}, "block4_conv1.*block1_pool"),
+        ({"layers": "block4_pool", "skip_pools": "block4_pool"}, "block4_pool"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -135,6 +176,27 @@ def test_perceptual_loss_known_values():
     )
     with pytest.raises(ValueError, match="layer_weights"):
         perceptual_loss(true, pred, layer_weights=[1.0])
+
+
+def test_normalize_features_is_instance_norm_then_distance():
+    true = tf.random.stateless_normal([2, 3, 4, 5], seed=[1, 1])
+    pred = tf.random.stateless_normal([2, 3, 4, 5], seed=[2, 1])
+
+    def instance_norm(x):  # biased variance over H, W, as PyTorch's InstanceNorm2d
+        x = np.asarray(x)
+        mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+        return (x - mean) / np.sqrt(var + 1e-5)
+
+    expected = np.mean((instance_norm(pred) - instance_norm(true)) ** 2, axis=(1, 2, 3))
+    np.testing.assert_allclose(
+        perceptual_loss(true, pred, normalize_features=True), expected, rtol=1e-5
+    )
+    # So a per-example, per-channel affine change of either feature map does not matter.
+    scale = tf.random.stateless_uniform([2, 1, 1, 5], seed=[3, 1], minval=0.5, maxval=4.0)
+    shift = tf.random.stateless_normal([2, 1, 1, 5], seed=[4, 1]) * 10
+    np.testing.assert_allclose(
+        perceptual_loss(true * scale + shift, pred, normalize_features=True), expected, rtol=1e-4
+    )
 
 
 def test_style_loss_known_value_and_zero_for_equal_inputs():
@@ -199,3 +261,31 @@ def test_perceptual_loss_survives_keras_save_and_load(tmp_path):
     restored = keras.models.load_model(tmp_path / "loss.keras")  # random init, then the file
     x, y = images(7), images(8)
     np.testing.assert_allclose(restored([x, y]), model([x, y]), rtol=1e-6)
+
+
+def test_enlighten_gan_feature_loss_config_round_trip(vgg16):
+    _, folder = vgg16
+    loss_fn = PerceptualLoss(
+        "vgg16",
+        "block5_conv1",
+        weights=str(folder / "vgg16.weights.h5"),
+        preprocess="bgr255",
+        input_range=(-1, 1),
+        skip_pools=("block4_pool",),
+        normalize_features=True,
+    )
+    config = loss_fn.get_config()
+    assert {k: config[k] for k in ("preprocess", "skip_pools", "normalize_features")} == {
+        "preprocess": "bgr255",
+        "skip_pools": ["block4_pool"],
+        "normalize_features": True,
+    }
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss_fn))
+    assert restored.get_config() == config
+    features = loss_fn.features
+    assert VGGFeatures.from_config(features.get_config()).get_config() == features.get_config()
+    y_true, y_pred = images(11) * 2 - 1, images(12) * 2 - 1
+    values = loss_fn(y_true, y_pred)
+    np.testing.assert_allclose(restored(y_true, y_pred), values, rtol=1e-6)
+    expected = perceptual_loss(features(y_true), features(y_pred), "mse", normalize_features=True)
+    np.testing.assert_allclose(values, expected, rtol=1e-5)

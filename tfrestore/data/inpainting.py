@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfrestore.data.masks import MASK_KINDS, random_mask
 from tfrestore.data.paired import positive_int
-from tfrestore.data.sources import is_exiting, photo_dataset, tracked_call
+from tfrestore.data.sources import degraded_dataset, seeded_numpy_function
 
 __all__ = ["DATASET_MEAN", "DATASET_MEAN_FLOAT", "fill_holes", "inpainting_dataset"]
 
@@ -106,15 +106,14 @@ def _checked_mask(result, height, width):
 def _mask_drawer(make):
     """numpy_function body: a mask for `size` ([2] int) drawn from `seed` ([2] int64)."""
 
-    def draw(size, seed):
+    def draw(size, rng):
         height, width = (int(side) for side in size)
-        with tracked_call():
-            if is_exiting():  # the process is exiting: nobody will read this element
-                return np.zeros((height, width, 1), np.float32)
-            rng = np.random.default_rng(np.asarray(seed).astype(np.uint64))
-            return _checked_mask(make((height, width), rng), height, width)
+        return _checked_mask(make((height, width), rng), height, width)
 
-    return draw
+    def empty(size):
+        return np.zeros((int(size[0]), int(size[1]), 1), np.float32)
+
+    return seeded_numpy_function(draw, on_exit=empty)
 
 
 def _fill_value(fill):
@@ -186,20 +185,11 @@ def inpainting_dataset(
     fill_value = _fill_value(fill)
     if crop_size is not None:  # fail here, not inside the pipeline
         _checked_mask(make((crop_size, crop_size), np.random.default_rng(0)), crop_size, crop_size)
-    dataset = photo_dataset(images, crop_size, batch_size, seed, repeat, augment)
     draw = _mask_drawer(make)
 
-    def make_example(target, element_seed):
-        # A different seed for the mask than for the crop (both derive from element_seed).
-        mask_seed = element_seed + tf.constant([0, 2], tf.int64)
+    def make_example(target, mask_seed):
         holes = tf.numpy_function(draw, [tf.shape(target)[:2], mask_seed], tf.float32)
         holes = tf.ensure_shape(holes, target.shape[:2].concatenate([1]))
         return (fill_holes(target, holes, fill_value), holes), target
 
-    dataset = dataset.map(
-        make_example,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True if seed is not None else None,
-    )
-    dataset = dataset.batch(batch_size, drop_remainder=crop_size is not None)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return degraded_dataset(images, make_example, crop_size, batch_size, seed, repeat, augment)

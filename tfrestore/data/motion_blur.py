@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrestore.data.paired import positive_int
-from tfrestore.data.sources import as_rng, is_exiting, photo_dataset, tracked_call
+from tfrestore.data.sources import as_rng, degraded_dataset, seeded_numpy_function
 
 __all__ = [
     "EXPL_CHOICES",
@@ -377,15 +377,10 @@ def random_motion_blur(image, rng=None, normalize=True, center=False, max_len=60
 
 def _blurrer(**options):
     """numpy_function body: blurs `image` with a PSF drawn from `seed` (shape [2] int64)."""
-
-    def blur(image, seed):
-        with tracked_call():
-            if is_exiting():
-                return image  # the process is exiting: nobody will read this element
-            rng = np.random.default_rng(np.asarray(seed).astype(np.uint64))
-            return random_motion_blur(image, rng, **options)
-
-    return blur
+    return seeded_numpy_function(
+        lambda image, rng: random_motion_blur(image, rng, **options),
+        on_exit=lambda image: image,
+    )
 
 
 def motion_blur_dataset(
@@ -441,20 +436,11 @@ def motion_blur_dataset(
     """
     crop_size = positive_int(crop_size, "crop_size", allow_none=True)
     batch_size = positive_int(batch_size, "batch_size")
-    dataset = photo_dataset(images, crop_size, batch_size, seed, repeat, augment)
     blur = _blurrer(normalize=normalize, center=center, max_len=max_len)
 
-    def make_pair(sharp, element_seed):
-        # A different seed for the PSF than for the crop (both derive from element_seed).
-        blur_seed = element_seed + tf.constant([0, 2], tf.int64)
+    def make_pair(sharp, blur_seed):
         blurred = tf.numpy_function(blur, [sharp, blur_seed], tf.float32)
         blurred = tf.ensure_shape(blurred, sharp.shape)
         return blurred, sharp
 
-    dataset = dataset.map(
-        make_pair,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True if seed is not None else None,
-    )
-    dataset = dataset.batch(batch_size, drop_remainder=crop_size is not None)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return degraded_dataset(images, make_pair, crop_size, batch_size, seed, repeat, augment)

@@ -1,10 +1,12 @@
 """Clean photos for pipelines that degrade them on the fly, and safe Python calls from tf.data.
 
-The synthetic pipelines (`motion_blur_dataset`, `inpainting_dataset`) share this front end:
-`photo_dataset` takes a folder, a list of files or a list of arrays, checks sizes before
-anything is decoded, and yields cropped, flipped photos with a per-element seed. Each pipeline
-then draws its degradation (a blur, a mask) in numpy through `tf.numpy_function`, seeded from
-that element seed, with its body wrapped in `tracked_call` (see the note on interpreter exit).
+The synthetic pipelines (`motion_blur_dataset`, `inpainting_dataset`,
+`synthetic_low_light_dataset`) share this front end: `photo_dataset` takes a folder, a list of
+files or a list of arrays, checks sizes before anything is decoded, and yields cropped, flipped
+photos with a per-element seed. `degraded_dataset` maps a degradation over it and batches;
+the degradation is drawn in numpy through `tf.numpy_function` with a body made by
+`seeded_numpy_function`, seeded from the element seed and wrapped in `tracked_call` (see the
+note on interpreter exit). `unpaired_dataset` uses `photo_dataset` for each of its streams.
 """
 
 import atexit
@@ -22,9 +24,13 @@ from tfrestore.data.paired import image_size, listing
 
 __all__ = [
     "as_rng",
+    "degraded_dataset",
+    "derived_seed",
     "is_exiting",
+    "map_options",
     "photo_dataset",
     "register_exit_hook",
+    "seeded_numpy_function",
     "source_images",
     "tracked_call",
 ]
@@ -92,6 +98,42 @@ def register_exit_hook():
         _exit_hook_registered = True
 
 
+def seeded_numpy_function(function, on_exit):
+    """A `tf.numpy_function` body `(*arrays, seed) -> function(*arrays, rng)`.
+
+    `seed` (the last argument, a shape-[2] integer element seed) seeds the numpy Generator
+    `rng`, so each element's degradation is reproducible. The call is tracked for the exit
+    hook, and once the interpreter is exiting it returns `on_exit(*arrays)` without doing the
+    work (nobody will read that element).
+    """
+
+    def call(*args):
+        *arrays, seed = args
+        with tracked_call():
+            if is_exiting():
+                return on_exit(*arrays)
+            rng = np.random.default_rng(np.asarray(seed).astype(np.uint64))
+            return function(*arrays, rng)
+
+    return call
+
+
+def derived_seed(element_seed, offset):
+    """`element_seed + [0, offset]`: an independent stateless seed for one random choice.
+
+    Offsets 0 and 1 are the crop and the flip of `photo_dataset`; degradations start at 2.
+    """
+    return element_seed + tf.constant([0, offset], tf.int64)
+
+
+def map_options(seed):
+    """`Dataset.map` keyword arguments: parallel, and in order when the pipeline is seeded."""
+    return {
+        "num_parallel_calls": tf.data.AUTOTUNE,
+        "deterministic": True if seed is not None else None,
+    }
+
+
 def _array_loader(arrays):
     """numpy_function body that returns arrays[index]."""
 
@@ -147,8 +189,9 @@ def photo_dataset(images, crop_size, batch_size, seed=None, repeat=True, augment
     With `augment=True` the photo order is shuffled and crops and flips are random
     (`crop_and_flip`); with `augment=False` the order is fixed and the crop is central. The
     element seed (shape [2] int64) has already seeded the crop ([0, 0] offset) and the flip
-    ([0, 1]); a degradation should derive its own, e.g. `element_seed + [0, 2]`. Callers map
-    their degradation, then batch with `drop_remainder=crop_size is not None`.
+    ([0, 1]); a degradation should derive its own with `derived_seed(element_seed, 2)` (or
+    use `degraded_dataset`, which does). Callers map their degradation, then batch with
+    `drop_remainder=crop_size is not None`.
 
     Args:
         images: see `source_images`.
@@ -216,8 +259,24 @@ def photo_dataset(images, crop_size, batch_size, seed=None, repeat=True, augment
         )
         return photo, element_seed
 
-    return dataset.map(
-        crop,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True if seed is not None else None,
+    return dataset.map(crop, **map_options(seed))
+
+
+def degraded_dataset(images, make_example, crop_size, batch_size, seed, repeat, augment):
+    """Batches of `make_example(photo, degradation_seed)` over `photo_dataset`'s photos.
+
+    `degradation_seed` is `derived_seed(element_seed, 2)`, distinct from the crop's and the
+    flip's. Incomplete batches are dropped when cropping (every example has the crop size).
+
+    Args:
+        images, crop_size, batch_size, seed, repeat, augment: see `photo_dataset`.
+        make_example: `(photo, seed) -> example`, a `tf.data` map function on one
+            [H, W, 3] photo and its shape-[2] int64 seed.
+    """
+    dataset = photo_dataset(images, crop_size, batch_size, seed, repeat, augment)
+    dataset = dataset.map(
+        lambda photo, element_seed: make_example(photo, derived_seed(element_seed, 2)),
+        **map_options(seed),
     )
+    dataset = dataset.batch(batch_size, drop_remainder=crop_size is not None)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -45,3 +45,15 @@ class InstanceNormalization(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
+
+
+def batch_norm(name, synchronized=True):
+    """BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1 = Keras 0.9) and pix2pix/DCGAN
+    `weights_init` (gamma ~ N(1, 0.02)); `synchronized` averages statistics over replicas."""
+    return keras.layers.BatchNormalization(
+        momentum=0.9,
+        epsilon=1e-5,
+        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+        synchronized=synchronized,
+        name=name,
+    )

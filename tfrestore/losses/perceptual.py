@@ -3,6 +3,13 @@
 Layer names are Keras' (`block3_conv3`, `block4_pool`, ...). In PyTorch terms, `relu3_3` is
 `block3_conv3` with `pre_activation=False` and `conv3_3` is `block3_conv3` with
 `pre_activation=True`.
+
+EnlightenGAN's self feature-preserving loss (Jiang et al., IEEE TIP 2021) is VGG16 relu5_1 on
+[0, 255] BGR images without mean subtraction, with no pool between relu4_3 and conv5_1 and both
+feature maps instance-normalized before the MSE:
+
+    PerceptualLoss(network="vgg16", layers="block5_conv1", skip_pools=("block4_pool",),
+                   preprocess="bgr255", input_range=(-1, 1), normalize_features=True)
 """
 
 import os
@@ -11,15 +18,18 @@ import h5py
 import keras
 from keras import ops
 
+from tfrestore.layers import InstanceNormalization
 from tfrestore.losses._reduce import per_example_mean
 
 # Convolutions per block and filters per block of the two VGG variants.
 _VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _VGG_FILTERS = (64, 128, 256, 512, 512)
-_PREPROCESS_MODES = ("none", "caffe")
+_PREPROCESS_MODES = ("none", "caffe", "bgr255")
 _DISTANCES = ("mse", "l1")
 # ImageNet mean in BGR order, on [0, 255] (keras.applications.vgg16.preprocess_input).
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# PyTorch InstanceNorm2d's default epsilon, used by EnlightenGAN on its VGG features.
+_FEATURE_NORM_EPSILON = 1e-5
 
 
 def _vgg_layer_names(network):
@@ -93,15 +103,20 @@ class VGGFeatures(keras.Model):
         preprocess: `"none"` (default) feeds the images as they are, in `input_range` (DeblurGAN
             and MEDFE feed [-1, 1] images without ImageNet normalization); `"caffe"` maps
             `input_range` to [0, 255], converts RGB to BGR and subtracts the ImageNet mean, as
-            `keras.applications.vgg19.preprocess_input` does.
+            `keras.applications.vgg19.preprocess_input` does; `"bgr255"` maps `input_range` to
+            [0, 255] and converts RGB to BGR *without* subtracting the mean (EnlightenGAN).
         input_range: `(low, high)` value range of the input images; default `(0.0, 1.0)`. Only
-            `"caffe"` uses it.
+            `"caffe"` and `"bgr255"` use it.
+        skip_pools: names of pooling layers to leave out, e.g. `("block4_pool",)`; default `()`.
+            EnlightenGAN's VGG16 (`vgg_maxpooling=False`) has no pool between relu4_3 and
+            conv5_1, so its relu5_1 is at 1/8 of the input size. The conv weights are unchanged
+            (pools have none). A skipped pool cannot also be requested in `layers`.
         **kwargs: Keras model arguments (`name`, `dtype`; `dtype` defaults to float32 so the
             loss network stays in float32 under a mixed-precision policy).
 
     Call arguments:
-        images: RGB float tensor `[B, H, W, 3]`; H and W must survive the poolings before the
-            deepest requested layer (>= 2**num_pools pixels).
+        images: RGB float tensor `[B, H, W, 3]`; H and W must survive the poolings (those not
+            skipped) before the deepest requested layer (>= 2**num_pools pixels).
 
     Returns:
         A list with one feature map `[B, h, w, c]` per name in `layers`, in that order.
@@ -119,6 +134,7 @@ class VGGFeatures(keras.Model):
         weights="imagenet",
         preprocess="none",
         input_range=(0.0, 1.0),
+        skip_pools=(),
         **kwargs,
     ):
         trainable = kwargs.pop("trainable", False)
@@ -135,6 +151,21 @@ class VGGFeatures(keras.Model):
                 f"Unknown {network} layer names {unknown or list(layers)}; "
                 f"expected one or more of {names}."
             )
+        if isinstance(skip_pools, str):
+            skip_pools = (skip_pools,)
+        pools = [name for name in names if name.endswith("pool")]
+        unknown = [name for name in skip_pools if name not in pools]
+        if unknown:
+            raise ValueError(
+                f"Unknown {network} pooling layers {unknown} in skip_pools; "
+                f"expected names from {pools}."
+            )
+        skipped_features = [name for name in layers if name in skip_pools]
+        if skipped_features:
+            raise ValueError(
+                f"Layers {skipped_features} are both requested as features and skipped in "
+                f"skip_pools; drop them from one of the two."
+            )
         if preprocess not in _PREPROCESS_MODES:
             raise ValueError(
                 f"Unknown preprocess {preprocess!r}; expected one of {_PREPROCESS_MODES}."
@@ -148,11 +179,14 @@ class VGGFeatures(keras.Model):
         self.weights_source = None if weights is None else str(weights)
         self.preprocess = preprocess
         self.input_range = (low, high)
+        self.skip_pools = tuple(skip_pools)
 
         depth = max(names.index(name) for name in layers) + 1
         self.vgg_layers = []
         channels = 3
         for name in names[:depth]:
+            if name in self.skip_pools:
+                continue
             block = int(name[len("block")])
             if name.endswith("pool"):
                 layer = keras.layers.MaxPooling2D(2, strides=2, name=name, dtype=self.dtype_policy)
@@ -179,8 +213,10 @@ class VGGFeatures(keras.Model):
             return images
         low, high = self.input_range
         images = (images - low) * (255.0 / (high - low))
-        mean = ops.convert_to_tensor(_CAFFE_MEAN_BGR, self.compute_dtype)
-        return ops.flip(images, axis=-1) - mean  # RGB -> BGR
+        images = ops.flip(images, axis=-1)  # RGB -> BGR
+        if self.preprocess == "bgr255":
+            return images
+        return images - ops.convert_to_tensor(_CAFFE_MEAN_BGR, self.compute_dtype)
 
     def call(self, images):
         x = self._preprocess_images(ops.cast(images, self.compute_dtype))
@@ -217,6 +253,7 @@ class VGGFeatures(keras.Model):
                 "weights": self.weights_source,
                 "preprocess": self.preprocess,
                 "input_range": list(self.input_range),
+                "skip_pools": list(self.skip_pools),
             }
         )
         return config
@@ -245,7 +282,17 @@ def _layer_weights(num_layers, layer_weights):
     return layer_weights
 
 
-def perceptual_loss(features_true, features_pred, distance="mse", layer_weights=None):
+def _instance_normalize(features):
+    """Per-example, per-channel normalization over H and W (PyTorch `InstanceNorm2d`)."""
+    norm = InstanceNormalization(
+        epsilon=_FEATURE_NORM_EPSILON, affine=False, dtype="float32", name="feature_norm"
+    )
+    return norm(features)
+
+
+def perceptual_loss(
+    features_true, features_pred, distance="mse", layer_weights=None, normalize_features=False
+):
     """Per-example perceptual (feature) loss, shape `[B]`.
 
     Johnson et al., "Perceptual Losses for Real-Time Style Transfer and Super-Resolution",
@@ -259,6 +306,9 @@ def perceptual_loss(features_true, features_pred, distance="mse", layer_weights=
         distance: `"mse"` (default; DeblurGAN, AttentiveGAN, EnlightenGAN) or `"l1"` (MEDFE).
         layer_weights: optional weight per layer (default 1 each; AttentiveGAN's TF port
             averages its 7 layers: pass `[1 / 7] * 7`).
+        normalize_features: if True, instance-normalize both feature maps first (per example
+            and channel over H and W, biased variance, epsilon 1e-5; EnlightenGAN's
+            `InstanceNorm2d(512, affine=False)`); default False.
 
     Returns:
         float32 `[B]`.
@@ -273,7 +323,10 @@ def perceptual_loss(features_true, features_pred, distance="mse", layer_weights=
     for weight, true, pred in zip(
         _layer_weights(len(features_true), layer_weights), features_true, features_pred, strict=True
     ):
-        diff = ops.cast(pred, "float32") - ops.cast(true, "float32")
+        true, pred = ops.cast(true, "float32"), ops.cast(pred, "float32")
+        if normalize_features:
+            true, pred = _instance_normalize(true), _instance_normalize(pred)
+        diff = pred - true
         total = total + weight * per_example_mean(dist(diff))
     return total
 
@@ -316,15 +369,18 @@ class PerceptualLoss(keras.layers.Layer):
 
     Johnson et al., ECCV 2016. DeblurGAN (Kupyn et al., CVPR 2018) uses
     `PerceptualLoss(network="vgg19", layers="block3_conv3", pre_activation=True,
-    input_range=(-1, 1))` on [-1, 1] images with weight 100. The target features are
-    computed without gradient (as upstream); both images go through the VGG in one batch.
+    input_range=(-1, 1))` on [-1, 1] images with weight 100; EnlightenGAN's self
+    feature-preserving loss is in the module docstring. The target features are computed
+    without gradient (as upstream); both images go through the VGG in one batch.
 
     Args:
-        network, layers, pre_activation, weights, preprocess, input_range: as in
+        network, layers, pre_activation, weights, preprocess, input_range, skip_pools: as in
             `VGGFeatures` (defaults `"vgg19"`, `("block3_conv3",)`, False, `"imagenet"`,
-            `"none"`, `(0.0, 1.0)`).
+            `"none"`, `(0.0, 1.0)`, `()`).
         distance: `"mse"` (default) or `"l1"`.
         layer_weights: optional weight per layer (default 1 each).
+        normalize_features: instance-normalize the features before the distance, as in
+            `perceptual_loss`; default False.
         **kwargs: Keras layer arguments (`dtype` defaults to float32).
 
     Call arguments:
@@ -349,6 +405,8 @@ class PerceptualLoss(keras.layers.Layer):
         distance="mse",
         layer_weights=None,
         input_range=(0.0, 1.0),
+        skip_pools=(),
+        normalize_features=False,
         **kwargs,
     ):
         trainable = kwargs.pop("trainable", False)
@@ -362,10 +420,12 @@ class PerceptualLoss(keras.layers.Layer):
             weights=weights,
             preprocess=preprocess,
             input_range=input_range,
+            skip_pools=skip_pools,
             dtype=self.dtype_policy,
             name="vgg_features",
         )
         self.distance = distance
+        self.normalize_features = bool(normalize_features)
         self.layer_weights = _layer_weights(len(self.features.feature_layers), layer_weights)
         self._layer_weights_arg = None if layer_weights is None else list(layer_weights)
         self.trainable = trainable
@@ -376,7 +436,13 @@ class PerceptualLoss(keras.layers.Layer):
         features = self.features(ops.concatenate([y_true, y_pred], axis=0))
         features_true = [ops.stop_gradient(f[:batch]) for f in features]
         features_pred = [f[batch:] for f in features]
-        return perceptual_loss(features_true, features_pred, self.distance, self.layer_weights)
+        return perceptual_loss(
+            features_true,
+            features_pred,
+            self.distance,
+            self.layer_weights,
+            normalize_features=self.normalize_features,
+        )
 
     def compute_output_shape(self, y_true_shape, y_pred_shape=None):
         return (y_true_shape[0],)
@@ -394,6 +460,8 @@ class PerceptualLoss(keras.layers.Layer):
                 "distance": self.distance,
                 "layer_weights": self._layer_weights_arg,
                 "input_range": list(features.input_range),
+                "skip_pools": list(features.skip_pools),
+                "normalize_features": self.normalize_features,
             }
         )
         return config

@@ -7,12 +7,15 @@ from tfrestore.models.context_encoder import (
     ContextEncoderGenerator,
 )
 from tfrestore.models.deblur_gan import DeblurGAN, DeblurGANDiscriminator, DeblurGANGenerator
+from tfrestore.models.enlighten_gan import EnlightenGAN, EnlightenGANGenerator
+from tfrestore.models.patch_discriminator import PatchGANDiscriminator
 from tfrestore.models.schedules import ConstantThenLinearDecay
 
 # Names are the method folders; the other methods join as they land.
 MODELS = {
     "context_encoder": ContextEncoder,
     "deblur_gan": DeblurGAN,
+    "enlighten_gan": EnlightenGAN,
 }
 
 
@@ -36,6 +39,9 @@ __all__ = [
     "DeblurGAN",
     "DeblurGANDiscriminator",
     "DeblurGANGenerator",
+    "EnlightenGAN",
+    "EnlightenGANGenerator",
+    "PatchGANDiscriminator",
     "RestorationGAN",
     "get",
 ]

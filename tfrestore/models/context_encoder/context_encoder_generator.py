@@ -2,20 +2,9 @@
 
 import keras
 
-from tfrestore.layers import ChannelWiseDense, upstream_normal
+from tfrestore.layers import ChannelWiseDense, batch_norm, upstream_normal
 
 BOTTLENECKS = ("conv", "channel_wise")
-
-
-def batch_norm(name, synchronized):
-    """BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1) and upstream's N(1, 0.02)."""
-    return keras.layers.BatchNormalization(
-        momentum=0.9,
-        epsilon=1e-5,
-        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
-        synchronized=synchronized,
-        name=name,
-    )
 
 
 def down_block(x, filters, index, synchronized, normalize=True):

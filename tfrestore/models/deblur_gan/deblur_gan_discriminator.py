@@ -2,11 +2,11 @@
 
 import keras
 
-from tfrestore.layers import InstanceNormalization, upstream_normal
+from tfrestore.models.patch_discriminator import PatchGANDiscriminator
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class DeblurGANDiscriminator(keras.Model):
+class DeblurGANDiscriminator(PatchGANDiscriminator):
     """The 70x70 PatchGAN critic of DeblurGAN (upstream `NLayerDiscriminator`, n_layers=3).
 
     Kupyn et al., CVPR 2018 (https://arxiv.org/abs/1711.07064), as upstream commit a6f4ad0:
@@ -28,43 +28,5 @@ class DeblurGANDiscriminator(keras.Model):
     """
 
     def __init__(self, filters=64, num_layers=3, **kwargs):
-        inputs = keras.Input(shape=(None, None, 3), name="image")
-        x = keras.layers.ZeroPadding2D(2, name="model_0_pad")(inputs)
-        x = keras.layers.Conv2D(
-            filters, 4, strides=2, kernel_initializer=upstream_normal(), name="model_0"
-        )(x)
-        x = keras.layers.LeakyReLU(0.2, name="model_1")(x)
-        index = 2
-        for n in range(1, num_layers + 1):
-            strides = 2 if n < num_layers else 1
-            width = filters * min(2**n, 8)
-            x = keras.layers.ZeroPadding2D(2, name=f"model_{index}_pad")(x)
-            x = keras.layers.Conv2D(
-                width,
-                4,
-                strides=strides,
-                kernel_initializer=upstream_normal(),
-                name=f"model_{index}",
-            )(x)
-            x = InstanceNormalization(name=f"model_{index + 1}")(x)
-            x = keras.layers.LeakyReLU(0.2, name=f"model_{index + 2}")(x)
-            index += 3
-        x = keras.layers.ZeroPadding2D(2, name=f"model_{index}_pad")(x)
-        outputs = keras.layers.Conv2D(
-            1, 4, kernel_initializer=upstream_normal(), name=f"model_{index}"
-        )(x)
-        super().__init__(inputs, outputs, **kwargs)
-        self.filters = filters
-        self.num_layers = num_layers
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "filters": self.filters,
-            "num_layers": self.num_layers,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        kwargs.pop("normalization", None)
+        super().__init__(filters=filters, num_layers=num_layers, normalization="instance", **kwargs)

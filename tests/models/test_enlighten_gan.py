@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from model_harness import ModelHarness, run_replica_check, smooth_images
+
+from tfrestore.models import EnlightenGAN, EnlightenGANGenerator, PatchGANDiscriminator
+from tfrestore.models.enlighten_gan import gray_attention
+
+TINY = {"filters": 4, "vgg_weights": None}
+
+
+def trainable_count(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+class TestEnlightenGAN(ModelHarness):
+    model_name = "enlighten_gan"
+    kwargs = TINY
+    size = 64
+
+    def make_batch(self, batch=2, height=None, width=None, seed=0):
+        """(low, normal): dark photos and other, unrelated normal-light photos."""
+        height, width = height or self.size, width or self.size
+        normal = smooth_images(batch, height, width, seed + 100)
+        low = smooth_images(batch, height, width, seed) * 0.2
+        return low.astype("float32"), normal
+
+    def test_fit_changes_the_local_discriminator(self):
+        model = self.make_model()
+        model.compile()
+        low, normal = self.make_batch(2)
+        before = [w.numpy().copy() for w in model.local_discriminator.trainable_weights]
+        model.fit(tf.data.Dataset.from_tensors((low, normal)), epochs=1, verbose=0)
+        after = model.local_discriminator.trainable_weights
+        assert any(not np.allclose(a, b.numpy()) for a, b in zip(before, after))
+
+
+def test_paper_parameter_counts():
+    assert trainable_count(EnlightenGANGenerator()) == 8_636_675
+    assert trainable_count(PatchGANDiscriminator(64, 5, None)) == 11_154_369
+    assert trainable_count(PatchGANDiscriminator(64, 4, None)) == 6_959_553
+    model = EnlightenGAN(vgg_weights=None)
+    assert model.discriminator(tf.zeros([1, 320, 320, 3])).shape == (1, 13, 13, 1)
+    assert model.local_discriminator(tf.zeros([1, 32, 32, 3])).shape == (1, 5, 5, 1)
+
+
+def test_gray_attention_on_known_pixels():
+    # [-1, 1] pixels: black, white, pure red, mid gray
+    pixels = tf.constant([[[[-1, -1, -1], [1, 1, 1], [1, -1, -1], [0, 0, 0]]]], tf.float32)
+    expected = [1.0, 0.0, 1.0 - 0.299, 0.5]
+    np.testing.assert_allclose(gray_attention(pixels)[0, 0, :, 0], expected, atol=1e-6)
+
+
+def test_residual_is_scaled_by_attention():
+    """A white image has attention 0: the generator returns its input unchanged."""
+    generator = EnlightenGANGenerator(filters=4)
+    white = tf.ones([1, 32, 32, 3])
+    np.testing.assert_allclose(generator(white), white, atol=1e-6)
+
+
+def test_patches_share_positions_across_images():
+    model = EnlightenGAN(**TINY)
+    model.compile()
+    a = tf.reshape(tf.range(2 * 64 * 64 * 3, dtype=tf.float32), [2, 64, 64, 3])
+    first, second = model._patches(a, a + 1.0)
+    assert first.shape == (6 * 2, 32, 32, 3)
+    np.testing.assert_array_equal(second, first + 1.0)
+    again, _ = model._patches(a, a)
+    np.testing.assert_array_equal(again, first)  # same step, same patches
+
+
+def test_loss_terms_are_per_image():
+    model = EnlightenGAN(**TINY)
+    model.compile()
+    low, normal = TestEnlightenGAN().make_batch(3)
+    low_g, normal_g = low * 2 - 1, normal * 2 - 1
+    restored = model.generate(tf.constant(low_g))
+    g_terms = model.generator_losses(low_g, restored, normal_g)
+    d_terms = model.discriminator_losses(low_g, restored, normal_g)
+    for value in (*g_terms.values(), *d_terms.values()):
+        assert value.shape == (3,)
+    # with the generator output equal to its input, the feature-preserving loss is 0
+    np.testing.assert_allclose(
+        model.generator_losses(low_g, low_g, normal_g)["g_vgg"], 0, atol=1e-6
+    )
+
+
+def test_two_replicas_equal_one():
+    run_replica_check("test_enlighten_gan", "TestEnlightenGAN", {})
+
+
+def test_bad_sizes_are_padded():
+    model = EnlightenGAN(**TINY)
+    out = model.predict(smooth_images(1, 37, 50) * 0.3, verbose=0)
+    assert out.shape == (1, 37, 50, 3)
+    with pytest.raises(ValueError):
+        EnlightenGAN(filters=4, vgg_weights=None, discriminator_steps=0)

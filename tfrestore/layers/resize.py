@@ -1,0 +1,42 @@
+"""Bilinear resizing that exports with dynamic height and width."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class BilinearUpsampling2D(keras.layers.Layer):
+    """Bilinear upsampling by an integer factor, sized from `tf.shape` at run time.
+
+    `keras.layers.UpSampling2D(interpolation="bilinear")` breaks SavedModel export with
+    dynamic height and width (DESIGN.md pitfall 2); this converts to TFLite RESIZE_BILINEAR.
+
+    Args:
+        scale: int, the factor (default 2).
+        align_corners: bool (default False, modern PyTorch `F.interpolate`). True reproduces
+            PyTorch 0.3's `F.upsample(mode="bilinear")`, which EnlightenGAN's release used.
+
+    Example:
+        >>> BilinearUpsampling2D()(tf.zeros([1, 5, 7, 3])).shape
+        TensorShape([1, 10, 14, 3])
+    """
+
+    def __init__(self, scale=2, align_corners=False, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = int(scale)
+        self.align_corners = bool(align_corners)
+
+    def call(self, inputs):
+        size = tf.shape(inputs)[1:3] * self.scale
+        if self.align_corners:
+            return tf.compat.v1.image.resize_bilinear(inputs, size, align_corners=True)
+        return tf.image.resize(inputs, size, method="bilinear")
+
+    def compute_output_shape(self, input_shape):
+        def grow(size):
+            return None if size is None else size * self.scale
+
+        return (input_shape[0], grow(input_shape[1]), grow(input_shape[2]), input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "align_corners": self.align_corners}
