@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import tensorflow as tf
 from model_harness import ModelHarness, run_replica_check, smooth_images
 
@@ -88,10 +87,3 @@ def test_loss_terms_are_per_image():
 def test_two_replicas_equal_one():
     run_replica_check("test_enlighten_gan", "TestEnlightenGAN", {})
 
-
-def test_bad_sizes_are_padded():
-    model = EnlightenGAN(**TINY)
-    out = model.predict(smooth_images(1, 37, 50) * 0.3, verbose=0)
-    assert out.shape == (1, 37, 50, 3)
-    with pytest.raises(ValueError):
-        EnlightenGAN(filters=4, vgg_weights=None, discriminator_steps=0)

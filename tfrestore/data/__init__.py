@@ -18,6 +18,11 @@ from tfrestore.data.io import (
     read_image,
     write_image,
 )
+from tfrestore.data.low_light import (
+    synthetic_low_light,
+    synthetic_low_light_dataset,
+    unpaired_dataset,
+)
 from tfrestore.data.masks import (
     MASK_KINDS,
     center_mask,
@@ -77,6 +82,9 @@ __all__ = [
     "random_trajectory",
     "read_image",
     "sample_images",
+    "synthetic_low_light",
+    "synthetic_low_light_dataset",
     "trajectory_psfs",
+    "unpaired_dataset",
     "write_image",
 ]

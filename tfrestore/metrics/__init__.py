@@ -1,9 +1,11 @@
-"""Image quality metrics: PSNR and SSIM.
+"""Image quality metrics: PSNR and SSIM; no-reference brightness and colorfulness.
 
 `psnr` and `ssim` return per-example values, shape `[B]`; `PSNR` and `SSIM` are Keras metrics
 (`keras.metrics.Mean` subclasses) that average them over every example seen.
+`mean_brightness` and `colorfulness` need no target (for low-light enhancement), also `[B]`.
 """
 
 from tfrestore.metrics.image_quality import PSNR, SSIM, psnr, ssim
+from tfrestore.metrics.no_reference import LUMA_WEIGHTS, colorfulness, mean_brightness
 
-__all__ = ["PSNR", "SSIM", "psnr", "ssim"]
+__all__ = ["LUMA_WEIGHTS", "PSNR", "SSIM", "colorfulness", "mean_brightness", "psnr", "ssim"]
