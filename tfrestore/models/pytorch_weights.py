@@ -43,7 +43,8 @@ def load_state_dict(model, state_dict, strict=True):
     Args:
         model: a tfrestore network (e.g. `DeblurGANGenerator`) built with upstream layer names.
         state_dict: mapping of upstream keys to numpy arrays (or anything with `.numpy()`,
-            e.g. `torch.load("latest_net_G.pth", map_location="cpu")`).
+            e.g. `torch.load("latest_net_G.pth", map_location="cpu")`); a DataParallel
+            `module.` prefix is ignored.
         strict: bool (default True), every weight of `model` must be set and every key used.
 
     Returns:
@@ -59,7 +60,8 @@ def load_state_dict(model, state_dict, strict=True):
     assigned, ignored, unknown = set(), [], []
     for key, value in state_dict.items():
         array = np.asarray(value.numpy() if hasattr(value, "numpy") else value, np.float32)
-        module, _, kind = key.rpartition(".")
+        # Files saved from a DataParallel wrapper prefix every key (EnlightenGAN's, issue #90).
+        module, _, kind = key.removeprefix("module.").rpartition(".")
         layer = layers.get(module.replace(".", "_"))
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
         if kind == "num_batches_tracked" or (kind in RUNNING_STATS and not is_batch_norm):
