@@ -9,6 +9,8 @@ import tensorflow as tf
 class ImagePanels(keras.callbacks.Callback):
     """Writes degraded | restored | target panels to TensorBoard every `every_n_steps` batches.
 
+    The middle is the model's `panel_images` (AttentiveGAN adds its attention maps).
+
     Args:
         degraded: float32 [B, H, W, 3] images in [0, 1] (a fixed batch, e.g. from validation),
             or a tuple of model inputs (inpainting: (image, mask)); the first element is shown.
@@ -31,9 +33,9 @@ class ImagePanels(keras.callbacks.Callback):
 
     def panels(self):
         """The [B, H, 3W, 3] panel images, degraded | restored | target side by side."""
-        restored = self.model(self.degraded, training=False)
         shown = self.degraded[0] if isinstance(self.degraded, tuple | list) else self.degraded
-        return tf.concat([shown, restored, self.target], axis=2)[: self.max_images]
+        middle = self.model.panel_images(self.degraded)  # the restored image, maybe more
+        return tf.concat([shown, *middle, self.target], axis=2)[: self.max_images]
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1

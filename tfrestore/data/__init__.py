@@ -48,9 +48,12 @@ from tfrestore.data.paired import (
     random_crop_pair,
     random_flip_pair,
 )
+from tfrestore.data.raindrops import elliptical_kernel, raindrop_mask
 from tfrestore.data.samples import SAMPLE_NAMES, clock_motion, sample_images
 
 __all__ = [
+    "elliptical_kernel",
+    "raindrop_mask",
     "DATASET_MEAN",
     "DATASET_MEAN_FLOAT",
     "IMAGE_EXTENSIONS",

@@ -1,5 +1,10 @@
 """The restoration GANs, and `get` to build one by name."""
 
+from tfrestore.models.attentive_gan import (
+    AttentiveGAN,
+    AttentiveGANDiscriminator,
+    AttentiveGANGenerator,
+)
 from tfrestore.models.base import RestorationGAN
 from tfrestore.models.context_encoder import (
     ContextEncoder,
@@ -13,6 +18,7 @@ from tfrestore.models.schedules import ConstantThenLinearDecay
 
 # Names are the method folders; the other methods join as they land.
 MODELS = {
+    "attentive_gan": AttentiveGAN,
     "context_encoder": ContextEncoder,
     "deblur_gan": DeblurGAN,
     "enlighten_gan": EnlightenGAN,
@@ -31,6 +37,9 @@ def get(name, **kwargs):
 
 
 __all__ = [
+    "AttentiveGAN",
+    "AttentiveGANDiscriminator",
+    "AttentiveGANGenerator",
     "MODELS",
     "ConstantThenLinearDecay",
     "ContextEncoder",

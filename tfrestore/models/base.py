@@ -110,6 +110,10 @@ class RestorationGAN(keras.Model):
         """{name: tensor} returned by exported signatures (default: the restored image)."""
         return {"restored": self(inputs[0] if len(inputs) == 1 else inputs, training=False)}
 
+    def panel_images(self, inputs):
+        """Images shown between degraded and target in TensorBoard panels ([B, H, W, 3] each)."""
+        return [self(inputs, training=False)]
+
     # -- hooks -------------------------------------------------------------------------------
 
     def generator_losses(self, degraded, restored, target):
@@ -226,7 +230,7 @@ class RestorationGAN(keras.Model):
         with tf.GradientTape() as generator_tape:
             restored = self.generate(degraded, training=True)
             with generator_tape.stop_recording():
-                fake = tf.stop_gradient(restored)
+                fake = tf.nest.map_structure(tf.stop_gradient, restored)
                 for _ in range(self.discriminator_steps):
                     d_total, d_scalars = self._discriminator_update(degraded, fake, target)
             g_terms = self.generator_losses(degraded, restored, target)

@@ -1,0 +1,144 @@
+"""AttentiveGAN's generator: an attentive-recurrent network and a contextual autoencoder."""
+
+import keras
+import tensorflow as tf
+
+NUM_STEPS = 4  # upstream ITERATION
+
+
+def _conv(filters, name, kernel_size=3, strides=1, dilation_rate=1, activation="relu"):
+    """A conv with PyTorch's padding (k // 2 * dilation); stride 2 pads explicitly."""
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        dilation_rate=dilation_rate,
+        padding="same" if strides == 1 else "valid",
+        activation=activation,
+        name=name,
+    )
+
+
+def _strided(x, filters, name):
+    x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    return _conv(filters, name, strides=2)(x)
+
+
+def _upsample(x, filters, name):
+    """ConvTranspose 4x4 s2 p1, then upstream's ReflectionPad((1, 0, 1, 0)) + AvgPool(2, 1)
+    smoothing and ReLU (`deconv<i>`)."""
+    x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=f"{name}_0")(x)
+    x = _top_left_reflection(x, name)
+    x = keras.layers.AveragePooling2D(2, strides=1, name=f"{name}_2")(x)
+    return keras.layers.ReLU(name=f"{name}_3")(x)
+
+
+def _top_left_reflection(x, name):
+    # ReflectionPad2d((1, 0, 1, 0)): one reflected row on top and one column on the left.
+    return keras.layers.Lambda(
+        lambda t: tf.pad(t, [[0, 0], [1, 0], [1, 0], [0, 0]], mode="REFLECT"), name=f"{name}_1"
+    )(x)
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class AttentiveGANGenerator(keras.Model):
+    """AttentiveGAN's generator, layer for layer as the official rui1996/DeRaindrop model.
+
+    Qian et al., "Attentive Generative Adversarial Network for Raindrop Removal from a Single
+    Image", CVPR 2018 (https://arxiv.org/abs/1711.10098). The attentive-recurrent network runs
+    4 weight-shared steps, each on the image concatenated with the previous attention map
+    (the first is 0.5): a conv and 5 residual blocks, a convolutional LSTM (gates i, f, o with
+    sigmoid, g with tanh, on the features and the hidden state), and a linear conv to a
+    1-channel map. The contextual autoencoder takes the image and the last map: convs with
+    skip connections, 4 dilated convs (rates 2, 4, 8, 16), and outputs at 1/4, 1/2 and full
+    scale. 6,244,362 parameters at the defaults. The ConvLSTM is written with plain
+    convolutions and unrolled, so TFLite export needs only builtin ops. Layers are named after
+    the upstream `state_dict` keys (`conv_i.0` -> `conv_i_0`).
+
+    Args:
+        filters: int, width of the recurrent network (default 32); the autoencoder uses 2x,
+            4x and 8x it.
+
+    Inputs are BGR images in [0, 1] (upstream reads with OpenCV), H and W multiples of 4 (the
+    `AttentiveGAN` wrapper converts RGB and pads any size). Outputs a list: the 4 attention
+    maps [B, H, W, 1], the 1/4 and 1/2 scale images, and the restored image (no activation,
+    as upstream; the wrapper clips).
+
+    Example:
+        >>> outputs = AttentiveGANGenerator(filters=4)(tf.zeros([1, 32, 48, 3]))
+        >>> [tuple(o.shape) for o in outputs[-3:]]
+        [(1, 8, 12, 3), (1, 16, 24, 3), (1, 32, 48, 3)]
+    """
+
+    def __init__(self, filters=32, **kwargs):
+        f = filters
+        inputs = keras.Input(shape=(None, None, 3), name="rainy")
+        # Layers created once and called at every step: the steps share their weights.
+        det_conv0 = _conv(f, "det_conv0_0")
+        blocks = [(_conv(f, f"det_conv{k}_0"), _conv(f, f"det_conv{k}_2")) for k in range(1, 6)]
+        gates = {
+            gate: _conv(f, f"conv_{gate}_0", activation="tanh" if gate == "g" else "sigmoid")
+            for gate in "ifgo"
+        }
+        det_conv_mask = _conv(1, "det_conv_mask_0", activation=None)
+
+        mask = keras.layers.Lambda(
+            lambda t: tf.fill(tf.concat([tf.shape(t)[:3], [1]], 0), 0.5), name="mask_init"
+        )(inputs)
+        state = keras.layers.Lambda(
+            lambda t: tf.zeros(tf.concat([tf.shape(t)[:3], [f]], 0)), name="state_init"
+        )(inputs)
+        hidden, cell = state, state
+        masks = []
+        for step in range(NUM_STEPS):
+            x = keras.layers.Concatenate(name=f"step{step}_input")([inputs, mask])
+            x = det_conv0(x)
+            for k, (first, second) in enumerate(blocks, start=1):
+                y = second(first(x))
+                x = keras.layers.ReLU(name=f"step{step}_res{k}")(
+                    keras.layers.Add(name=f"step{step}_add{k}")([y, x])
+                )
+            x = keras.layers.Concatenate(name=f"step{step}_x_h")([x, hidden])
+            i, g, o = gates["i"](x), gates["g"](x), gates["o"](x)
+            f_gate = gates["f"](x)
+            cell = keras.layers.Add(name=f"step{step}_cell")(
+                [
+                    keras.layers.Multiply(name=f"step{step}_fc")([f_gate, cell]),
+                    keras.layers.Multiply(name=f"step{step}_ig")([i, g]),
+                ]
+            )
+            hidden = keras.layers.Multiply(name=f"step{step}_hidden")(
+                [o, keras.layers.Activation("tanh", name=f"step{step}_tanh_c")(cell)]
+            )
+            mask = det_conv_mask(hidden)
+            masks.append(mask)
+
+        x = keras.layers.Concatenate(name="autoencoder_input")([inputs, mask])
+        x = res1 = _conv(2 * f, "conv1_0", kernel_size=5)(x)
+        x = _strided(x, 4 * f, "conv2_0")
+        x = res2 = _conv(4 * f, "conv3_0")(x)
+        x = _strided(x, 8 * f, "conv4_0")
+        x = _conv(8 * f, "conv5_0")(x)
+        x = _conv(8 * f, "conv6_0")(x)
+        for k, rate in enumerate((2, 4, 8, 16), start=1):
+            x = _conv(8 * f, f"diconv{k}_0", dilation_rate=rate)(x)
+        x = _conv(8 * f, "conv7_0")(x)
+        x = _conv(8 * f, "conv8_0")(x)
+        frame1 = _conv(3, "outframe1_0")(x)
+        x = _upsample(x, 4 * f, "deconv1")
+        x = keras.layers.Add(name="skip2")([x, res2])
+        x = _conv(4 * f, "conv9_0")(x)
+        frame2 = _conv(3, "outframe2_0")(x)
+        x = _upsample(x, 2 * f, "deconv2")
+        x = keras.layers.Add(name="skip1")([x, res1])
+        x = _conv(f, "conv10_0")(x)
+        output = _conv(3, "output_0", activation=None)(x)
+        super().__init__(inputs, [*masks, frame1, frame2, output], **kwargs)
+        self.filters = filters
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "filters": self.filters}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
