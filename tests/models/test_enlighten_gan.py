@@ -86,4 +86,3 @@ def test_loss_terms_are_per_image():
 
 def test_two_replicas_equal_one():
     run_replica_check("test_enlighten_gan", "TestEnlightenGAN", {})
-
