@@ -41,6 +41,8 @@ class RestorationGAN(keras.Model):
 
     generator_loss_names = ()
     discriminator_loss_names = ()
+    # Constructor arguments, stored as attributes of the same names: the model's config.
+    config_names = ()
     # H and W must be multiples of this inside the generator: `call` reflect-pads and crops.
     pad_multiple = 1
     # The paper's Adam settings; `constant_fraction` of the run at `learning_rate`, then
@@ -136,6 +138,16 @@ class RestorationGAN(keras.Model):
         values = tf.random.stateless_uniform([batch_size * num_replicas], seed=[step, salt])
         local = values[replica_id * batch_size : (replica_id + 1) * batch_size]
         return tf.reshape(local, [-1, 1, 1, 1])
+
+    def get_config(self):
+        return {"name": self.name, **{name: getattr(self, name) for name in self.config_names}}
+
+    @classmethod
+    def from_config(cls, config):
+        if "vgg_weights" in config:
+            # A saved model carries its frozen loss-network weights: do not fetch them again.
+            config = {**config, "vgg_weights": None}
+        return cls(**config)
 
     # -- training ----------------------------------------------------------------------------
 

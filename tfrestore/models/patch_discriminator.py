@@ -3,12 +3,13 @@
 import keras
 
 from tfrestore.layers import InstanceNormalization, upstream_normal
+from tfrestore.models.network import Network
 
 NORMALIZATIONS = ("instance", None)
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class PatchGANDiscriminator(keras.Model):
+class PatchGANDiscriminator(Network):
     """PatchGAN: 4x4 convs with zero padding 2 scoring overlapping patches.
 
     The pix2pix `NLayerDiscriminator` family: a stride-2 conv with LeakyReLU 0.2, then
@@ -24,6 +25,8 @@ class PatchGANDiscriminator(keras.Model):
 
     Inputs are images in [-1, 1], NHWC, of any size large enough for the strides.
     """
+
+    config_names = ("filters", "num_layers", "normalization")
 
     def __init__(self, filters=64, num_layers=3, normalization="instance", **kwargs):
         if normalization not in NORMALIZATIONS:
@@ -55,16 +58,3 @@ class PatchGANDiscriminator(keras.Model):
         self.filters = filters
         self.num_layers = num_layers
         self.normalization = normalization
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "filters": self.filters,
-            "num_layers": self.num_layers,
-            "normalization": self.normalization,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

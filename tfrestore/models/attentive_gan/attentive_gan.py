@@ -61,6 +61,19 @@ class AttentiveGAN(RestorationGAN):
         >>> clean = model.predict(rainy)
     """
 
+    config_names = (
+        "filters",
+        "discriminator_filters",
+        "crop_size",
+        "attention_decay",
+        "scale_weights",
+        "perceptual_weight",
+        "adversarial_weight",
+        "map_weight",
+        "mask_threshold",
+        "mask_kernel_size",
+        "vgg_weights",
+    )
     generator_loss_names = ("g_attention", "g_multiscale", "g_perceptual", "g_adv")
     discriminator_loss_names = ("d_adv", "d_map")
     pad_multiple = 4
@@ -195,24 +208,3 @@ class AttentiveGAN(RestorationGAN):
                 + losses.l2_loss(tf.zeros_like(real_map), real_map)
             ),
         }
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "filters": self.filters,
-            "discriminator_filters": self.discriminator_filters,
-            "crop_size": list(self.crop_size),
-            "attention_decay": self.attention_decay,
-            "scale_weights": list(self.scale_weights),
-            "perceptual_weight": self.perceptual_weight,
-            "adversarial_weight": self.adversarial_weight,
-            "map_weight": self.map_weight,
-            "mask_threshold": self.mask_threshold,
-            "mask_kernel_size": self.mask_kernel_size,
-            "vgg_weights": self.vgg_weights,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        # A saved model carries its (frozen) VGG weights: do not fetch them again.
-        return cls(**{**config, "vgg_weights": None})

@@ -2,9 +2,11 @@
 
 import keras
 
+from tfrestore.models.network import Network
+
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class AttentiveGANDiscriminator(keras.Model):
+class AttentiveGANDiscriminator(Network):
     """AttentiveGAN's discriminator: it predicts an attention map from its inner features.
 
     Qian et al., CVPR 2018 (https://arxiv.org/abs/1711.10098), as the paper and the official
@@ -26,6 +28,8 @@ class AttentiveGANDiscriminator(keras.Model):
 
     Inputs are BGR images in [0, 1] of exactly `input_size`.
     """
+
+    config_names = ("input_size", "filters")
 
     def __init__(self, input_size=(224, 224), filters=8, **kwargs):
         height, width = (int(s) for s in input_size)
@@ -51,15 +55,3 @@ class AttentiveGANDiscriminator(keras.Model):
         super().__init__(inputs, [attention, logit], **kwargs)
         self.input_size = (height, width)
         self.filters = filters
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_size": list(self.input_size),
-            "filters": self.filters,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from tfrestore.models.network import Network
+
 NUM_STEPS = 4  # upstream ITERATION
 
 
@@ -41,7 +43,7 @@ def _top_left_reflection(x, name):
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class AttentiveGANGenerator(keras.Model):
+class AttentiveGANGenerator(Network):
     """AttentiveGAN's generator, layer for layer as the official rui1996/DeRaindrop model.
 
     Qian et al., "Attentive Generative Adversarial Network for Raindrop Removal from a Single
@@ -69,6 +71,8 @@ class AttentiveGANGenerator(keras.Model):
         >>> [tuple(o.shape) for o in outputs[-3:]]
         [(1, 8, 12, 3), (1, 16, 24, 3), (1, 32, 48, 3)]
     """
+
+    config_names = ("filters",)
 
     def __init__(self, filters=32, **kwargs):
         f = filters
@@ -135,10 +139,3 @@ class AttentiveGANGenerator(keras.Model):
         output = _conv(3, "output_0", activation=None)(x)
         super().__init__(inputs, [*masks, frame1, frame2, output], **kwargs)
         self.filters = filters
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "filters": self.filters}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

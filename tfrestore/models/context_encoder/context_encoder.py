@@ -78,6 +78,15 @@ class ContextEncoder(RestorationGAN):
         >>> filled = model.predict((images, masks))
     """
 
+    config_names = (
+        "filters",
+        "bottleneck_channels",
+        "bottleneck",
+        "reconstruction_weight",
+        "overlap",
+        "overlap_weight",
+        "synchronized_bn",
+    )
     generator_loss_names = ("g_adv", "g_pixel")
     discriminator_loss_names = ("d_adv",)
     serving_inputs = {"image": 3, "mask": 1}
@@ -213,15 +222,3 @@ class ContextEncoder(RestorationGAN):
         real = self.discriminator(self._target_center(degraded, target), training=True)
         fake = self.discriminator(restored, training=True)
         return {"d_adv": losses.discriminator_loss("vanilla", real, fake)}
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "filters": self.filters,
-            "bottleneck_channels": self.bottleneck_channels,
-            "bottleneck": self.bottleneck,
-            "reconstruction_weight": self.reconstruction_weight,
-            "overlap": self.overlap,
-            "overlap_weight": self.overlap_weight,
-            "synchronized_bn": self.synchronized_bn,
-        }

@@ -4,10 +4,11 @@ import keras
 
 from tfrestore.layers import upstream_normal
 from tfrestore.models.context_encoder.context_encoder_generator import down_block
+from tfrestore.models.network import Network
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class ContextEncoderDiscriminator(keras.Model):
+class ContextEncoderDiscriminator(Network):
     """The Context Encoder's discriminator of the 64x64 center (upstream `_netlocalD`).
 
     Pathak et al., CVPR 2016 (https://arxiv.org/abs/1604.07379): four 4x4 stride-2 convs (64,
@@ -22,6 +23,8 @@ class ContextEncoderDiscriminator(keras.Model):
     Inputs: 64x64 images in [-1, 1]; outputs [B, 1, 1, 1] logits.
     """
 
+    config_names = ("filters", "synchronized_bn")
+
     def __init__(self, filters=64, synchronized_bn=True, **kwargs):
         inputs = keras.Input(shape=(64, 64, 3), name="center")
         x = down_block(inputs, filters, 0, synchronized_bn, normalize=False)
@@ -33,15 +36,3 @@ class ContextEncoderDiscriminator(keras.Model):
         super().__init__(inputs, outputs, **kwargs)
         self.filters = filters
         self.synchronized_bn = synchronized_bn
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "filters": self.filters,
-            "synchronized_bn": self.synchronized_bn,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -3,6 +3,7 @@
 import keras
 
 from tfrestore.layers import ChannelWiseDense, batch_norm, upstream_normal
+from tfrestore.models.network import Network
 
 BOTTLENECKS = ("conv", "channel_wise")
 
@@ -25,7 +26,7 @@ def down_block(x, filters, index, synchronized, normalize=True):
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class ContextEncoderGenerator(keras.Model):
+class ContextEncoderGenerator(Network):
     """Context Encoder generator (Pathak et al., CVPR 2016), as the released center model.
 
     https://arxiv.org/abs/1604.07379; layer for layer as pathak22/context-encoder `train.lua`
@@ -55,6 +56,8 @@ class ContextEncoderGenerator(keras.Model):
         >>> generator(tf.zeros([1, 128, 128, 3])).shape
         TensorShape([1, 64, 64, 3])
     """
+
+    config_names = ("filters", "bottleneck_channels", "bottleneck", "synchronized_bn")
 
     def __init__(
         self,
@@ -127,17 +130,3 @@ class ContextEncoderGenerator(keras.Model):
         self.bottleneck_channels = bottleneck_channels
         self.bottleneck = bottleneck
         self.synchronized_bn = synchronized_bn
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "filters": self.filters,
-            "bottleneck_channels": self.bottleneck_channels,
-            "bottleneck": self.bottleneck,
-            "synchronized_bn": self.synchronized_bn,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

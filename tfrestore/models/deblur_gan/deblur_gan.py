@@ -47,6 +47,16 @@ class DeblurGAN(RestorationGAN):
         >>> sharp = model.predict(blurred)
     """
 
+    config_names = (
+        "filters",
+        "num_blocks",
+        "dropout_rate",
+        "perceptual_weight",
+        "gradient_penalty_weight",
+        "pixel_weight",
+        "discriminator_steps",
+        "vgg_weights",
+    )
     generator_loss_names = ("g_adv", "g_perceptual", "g_pixel")
     discriminator_loss_names = ("d_adv", "gp")
     pad_multiple = 4
@@ -107,21 +117,3 @@ class DeblurGAN(RestorationGAN):
             "d_adv": losses.discriminator_loss("wgan", real, fake),
             "gp": self.gradient_penalty_weight * penalty,
         }
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "filters": self.filters,
-            "num_blocks": self.num_blocks,
-            "dropout_rate": self.dropout_rate,
-            "perceptual_weight": self.perceptual_weight,
-            "gradient_penalty_weight": self.gradient_penalty_weight,
-            "pixel_weight": self.pixel_weight,
-            "discriminator_steps": self.discriminator_steps,
-            "vgg_weights": self.vgg_weights,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        # A saved model carries its (frozen) VGG weights: do not fetch them again.
-        return cls(**{**config, "vgg_weights": None})

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfrestore.layers import InstanceNormalization, ReflectionPadding2D, upstream_normal
+from tfrestore.models.network import Network
 
 
 def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=False):
@@ -18,7 +19,7 @@ def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=Fal
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class DeblurGANGenerator(keras.Model):
+class DeblurGANGenerator(Network):
     """DeblurGAN's ResNet generator, layer for layer as upstream commit a6f4ad0.
 
     Kupyn et al., "DeblurGAN: Blind Motion Deblurring Using Conditional Adversarial Networks",
@@ -50,6 +51,8 @@ class DeblurGANGenerator(keras.Model):
         >>> generator(tf.zeros([1, 64, 96, 3])).shape
         TensorShape([1, 64, 96, 3])
     """
+
+    config_names = ("filters", "num_blocks", "dropout_rate", "learn_residual")
 
     def __init__(self, filters=64, num_blocks=9, dropout_rate=0.5, learn_residual=True, **kwargs):
         inputs = keras.Input(shape=(None, None, 3), name="degraded")
@@ -97,17 +100,3 @@ class DeblurGANGenerator(keras.Model):
         self.num_blocks = num_blocks
         self.dropout_rate = dropout_rate
         self.learn_residual = learn_residual
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "filters": self.filters,
-            "num_blocks": self.num_blocks,
-            "dropout_rate": self.dropout_rate,
-            "learn_residual": self.learn_residual,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

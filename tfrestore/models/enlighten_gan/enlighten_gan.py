@@ -56,6 +56,15 @@ class EnlightenGAN(RestorationGAN):
         >>> enhanced = model.predict(dark_images)
     """
 
+    config_names = (
+        "filters",
+        "num_patches",
+        "patch_size",
+        "vgg_weight",
+        "align_corners",
+        "synchronized_bn",
+        "vgg_weights",
+    )
     generator_loss_names = ("g_adv", "g_local", "g_vgg", "g_vgg_local")
     discriminator_loss_names = ("d_adv", "d_local")
     pad_multiple = 16
@@ -164,20 +173,3 @@ class EnlightenGAN(RestorationGAN):
             ),
             "d_local": self._per_image(losses.discriminator_loss("lsgan", local_real, local_fake)),
         }
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "filters": self.filters,
-            "num_patches": self.num_patches,
-            "patch_size": self.patch_size,
-            "vgg_weight": self.vgg_weight,
-            "align_corners": self.align_corners,
-            "synchronized_bn": self.synchronized_bn,
-            "vgg_weights": self.vgg_weights,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        # A saved model carries its (frozen) VGG weights: do not fetch them again.
-        return cls(**{**config, "vgg_weights": None})

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfrestore.layers import BilinearUpsampling2D, batch_norm, upstream_normal
+from tfrestore.models.network import Network
 
 
 def gray_attention(images):
@@ -34,7 +35,7 @@ def _conv_block(x, filters, name, synchronized, normalize=True):
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
-class EnlightenGANGenerator(keras.Model):
+class EnlightenGANGenerator(Network):
     """EnlightenGAN's generator as the release recipe configures `Unet_resize_conv`.
 
     Jiang et al., "EnlightenGAN: Deep Light Enhancement without Paired Supervision", IEEE TIP
@@ -62,6 +63,8 @@ class EnlightenGANGenerator(keras.Model):
         >>> generator(tf.zeros([1, 32, 48, 3])).shape
         TensorShape([1, 32, 48, 3])
     """
+
+    config_names = ("filters", "align_corners", "synchronized_bn")
 
     def __init__(self, filters=32, align_corners=True, synchronized_bn=True, **kwargs):
         sync = synchronized_bn
@@ -101,16 +104,3 @@ class EnlightenGANGenerator(keras.Model):
         self.filters = filters
         self.align_corners = align_corners
         self.synchronized_bn = synchronized_bn
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "filters": self.filters,
-            "align_corners": self.align_corners,
-            "synchronized_bn": self.synchronized_bn,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
