@@ -18,6 +18,11 @@ def smooth_images(batch, height, width, seed=0):
     return tf.image.resize(coarse, (height, width)).numpy().clip(0, 1)
 
 
+def trainable_count(model):
+    """Trainable parameters, as PyTorch counts `parameters()` (BatchNorm statistics excluded)."""
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
 class ModelHarness:
     model_name = None
     kwargs = {}

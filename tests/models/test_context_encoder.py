@@ -1,16 +1,12 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from model_harness import ModelHarness, run_replica_check, smooth_images
+from model_harness import ModelHarness, run_replica_check, smooth_images, trainable_count
 
 from tfrestore.data import center_mask
 from tfrestore.models import ContextEncoder, ContextEncoderDiscriminator, ContextEncoderGenerator
 
 TINY = {"filters": 4, "bottleneck_channels": 8}
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 class TestContextEncoder(ModelHarness):

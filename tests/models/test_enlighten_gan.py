@@ -1,15 +1,11 @@
 import numpy as np
 import tensorflow as tf
-from model_harness import ModelHarness, run_replica_check, smooth_images
+from model_harness import ModelHarness, run_replica_check, smooth_images, trainable_count
 
 from tfrestore.models import EnlightenGAN, EnlightenGANGenerator, PatchGANDiscriminator
 from tfrestore.models.enlighten_gan import gray_attention
 
 TINY = {"filters": 4, "vgg_weights": None}
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 class TestEnlightenGAN(ModelHarness):
