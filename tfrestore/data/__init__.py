@@ -48,12 +48,18 @@ from tfrestore.data.paired import (
     random_crop_pair,
     random_flip_pair,
 )
-from tfrestore.data.raindrops import elliptical_kernel, raindrop_mask
+from tfrestore.data.raindrops import (
+    elliptical_kernel,
+    raindrop_dataset,
+    raindrop_files,
+    raindrop_key,
+    raindrop_mask,
+    synthetic_raindrop_dataset,
+    synthetic_raindrops,
+)
 from tfrestore.data.samples import SAMPLE_NAMES, clock_motion, sample_images
 
 __all__ = [
-    "elliptical_kernel",
-    "raindrop_mask",
     "DATASET_MEAN",
     "DATASET_MEAN_FLOAT",
     "IMAGE_EXTENSIONS",
@@ -67,6 +73,7 @@ __all__ = [
     "clock_motion",
     "crop_and_flip",
     "decode_image_tensor",
+    "elliptical_kernel",
     "fill_holes",
     "free_form_mask",
     "inpainting_dataset",
@@ -75,6 +82,10 @@ __all__ = [
     "motion_blur_dataset",
     "paired_dataset",
     "paired_files",
+    "raindrop_dataset",
+    "raindrop_files",
+    "raindrop_key",
+    "raindrop_mask",
     "random_crop_pair",
     "random_flip_pair",
     "random_mask",
@@ -87,6 +98,8 @@ __all__ = [
     "sample_images",
     "synthetic_low_light",
     "synthetic_low_light_dataset",
+    "synthetic_raindrop_dataset",
+    "synthetic_raindrops",
     "trajectory_psfs",
     "unpaired_dataset",
     "write_image",

@@ -1,6 +1,8 @@
 """Paired folders (degraded image, target image) as a `tf.data` pipeline.
 
-The two folders are matched by relative file name (`blur/a/1.png` pairs with `sharp/a/1.png`).
+The two folders are matched by relative file name (`blur/a/1.png` pairs with `sharp/a/1.png`),
+or by a key computed from it (`key=raindrop_key` pairs `data/12_rain.png` with
+`gt/12_clean.png`).
 Problems are found before anything is decoded: names without a partner, pairs whose sizes
 differ and images smaller than the crop are reported together, by name.
 """
@@ -61,7 +63,7 @@ def image_size(path):
         raise ImageReadError(f"{path}: not a readable image ({error})") from None
 
 
-def paired_files(degraded_dir, target_dir, skip_unmatched=False):
+def paired_files(degraded_dir, target_dir, skip_unmatched=False, key=None):
     """Matches two folders of images by relative file name.
 
     Args:
@@ -69,24 +71,27 @@ def paired_files(degraded_dir, target_dir, skip_unmatched=False):
         target_dir: folder of clean targets with the same relative names.
         skip_unmatched: bool (default False). If False, any name present in only one folder is
             an error; if True such names are skipped and a warning gives their count.
+        key: callable or None (default None: the relative name itself). Maps a relative name
+            to a pairing key; names with equal keys pair (e.g. `raindrop_key` pairs
+            `12_rain.png` with `12_clean.jpg`).
 
     Returns:
-        Sorted list of (degraded_path, target_path) tuples of full paths.
+        List of (degraded_path, target_path) tuples of full paths, sorted by degraded name.
 
     Raises:
         FileNotFoundError: a folder does not exist.
-        ValueError: names without a partner (listed, first 10 and a count), or no pairs.
+        ValueError: names without a partner (listed, first 10 and a count), names of one
+            folder that share a key, or no pairs.
 
     Example:
         >>> paired_files("gopro/train/blur", "gopro/train/sharp")[:1]
         [('gopro/train/blur/0001.png', 'gopro/train/sharp/0001.png')]
     """
     degraded_dir, target_dir = os.fspath(degraded_dir), os.fspath(target_dir)
-    degraded_names = list_images(degraded_dir)
-    target_names = list_images(target_dir)
-    degraded_set, target_set = set(degraded_names), set(target_names)
-    only_degraded = [name for name in degraded_names if name not in target_set]
-    only_target = [name for name in target_names if name not in degraded_set]
+    degraded_by_key = _names_by_key(degraded_dir, key)
+    target_by_key = _names_by_key(target_dir, key)
+    only_degraded = [name for k, name in degraded_by_key.items() if k not in target_by_key]
+    only_target = [name for k, name in target_by_key.items() if k not in degraded_by_key]
     unmatched = len(only_degraded) + len(only_target)
     if unmatched and not skip_unmatched:
         parts = []
@@ -94,9 +99,12 @@ def paired_files(degraded_dir, target_dir, skip_unmatched=False):
             parts.append(f"only in {degraded_dir}: {listing(only_degraded)}")
         if only_target:
             parts.append(f"only in {target_dir}: {listing(only_target)}")
+        matched_by = "relative file name"
+        if key is not None:
+            matched_by = f"{getattr(key, '__name__', 'key')}(relative file name)"
         raise ValueError(
             f"{unmatched} image name(s) have no partner ({'; '.join(parts)}). "
-            "Pairs are matched by relative file name; pass skip_unmatched=True to skip them."
+            f"Pairs are matched by {matched_by}; pass skip_unmatched=True to skip them."
         )
     if unmatched:
         logger.warning(
@@ -107,10 +115,33 @@ def paired_files(degraded_dir, target_dir, skip_unmatched=False):
             len(only_target),
             target_dir,
         )
-    names = [name for name in degraded_names if name in target_set]
-    if not names:
+    pairs = [
+        (os.path.join(degraded_dir, name), os.path.join(target_dir, target_by_key[k]))
+        for k, name in degraded_by_key.items()
+        if k in target_by_key
+    ]
+    if not pairs:
         raise ValueError(f"no image pairs found in {degraded_dir} and {target_dir}")
-    return [(os.path.join(degraded_dir, name), os.path.join(target_dir, name)) for name in names]
+    return pairs
+
+
+def _names_by_key(folder, key):
+    """{pairing key: relative name} of the images in `folder`, in name order.
+
+    Raises:
+        ValueError: several names share a key (listed with the key).
+    """
+    groups = {}
+    for name in list_images(folder):
+        groups.setdefault(name if key is None else key(name), []).append(name)
+    shared = [(k, names) for k, names in groups.items() if len(names) > 1]
+    if shared:
+        listed = listing(shared, lambda item: f"{' and '.join(item[1])} (key {item[0]!r})")
+        raise ValueError(
+            f"{len(shared)} pairing key(s) in {folder} belong to several images: {listed}. "
+            "Keep one image per key."
+        )
+    return {k: names[0] for k, names in groups.items()}
 
 
 def _check_pair_sizes(pairs, crop_size, batch_size):
@@ -167,6 +198,7 @@ def paired_dataset(
     seed=None,
     skip_unmatched=False,
     repeat=False,
+    key=None,
 ):
     """A `tf.data.Dataset` of aligned (degraded, target) batches from two paired folders.
 
@@ -186,6 +218,7 @@ def paired_dataset(
         seed: int or None (default None). An int makes order, crops and flips reproducible.
         skip_unmatched: bool (default False), see `paired_files`.
         repeat: bool (default False), repeat forever.
+        key: callable or None (default None), how names pair, see `paired_files`.
 
     Returns:
         Dataset of `(degraded, target)`, each float32 [batch, crop, crop, 3].
@@ -201,7 +234,7 @@ def paired_dataset(
     """
     crop_size = positive_int(crop_size, "crop_size", allow_none=True)
     batch_size = positive_int(batch_size, "batch_size")
-    pairs = paired_files(degraded_dir, target_dir, skip_unmatched=skip_unmatched)
+    pairs = paired_files(degraded_dir, target_dir, skip_unmatched=skip_unmatched, key=key)
     _check_pair_sizes(pairs, crop_size, batch_size)
     drop_remainder = crop_size is not None
     if drop_remainder and not repeat and len(pairs) < batch_size:
