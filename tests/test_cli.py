@@ -1,5 +1,7 @@
 """`tfrestore restore / evaluate / export` from the command line, with bad input."""
 
+import os
+
 import numpy as np
 import pytest
 from model_harness import smooth_images
@@ -75,3 +77,96 @@ def test_export_command_writes_both_forms(model_file, tmp_path, capsys):
     )
     assert (saved / "saved_model.pb").exists() and tflite.stat().st_size > 0
     assert "max abs" in capsys.readouterr().out.lower()
+
+
+# -- inpainting models: restore --mask, evaluate images/ + masks/ ------------------------------
+
+
+@pytest.fixture(scope="module")
+def inpainting_model_file(tmp_path_factory):
+    model = models.get("context_encoder", filters=4, bottleneck_channels=8)
+    path = tmp_path_factory.mktemp("ce") / "ce.keras"
+    model.save(str(path))
+    return str(path)
+
+
+def write_photo_and_mask(folder, name, height, width, hole, seed=0):
+    """An image in folder/in/ and its mask (white rectangle `hole` = (top, left, h, w)) in
+    folder/masks/; returns both paths."""
+    image_path, mask_path = folder / "in" / f"{name}.png", folder / "masks" / f"{name}.png"
+    data.write_image(str(image_path), smooth_images(1, height, width, seed=seed)[0])
+    mask = np.zeros((height, width), "float32")
+    top, left, hole_height, hole_width = hole
+    mask[top : top + hole_height, left : left + hole_width] = 1.0
+    data.write_image(str(mask_path), mask)
+    return str(image_path), str(mask_path)
+
+
+def test_restore_with_mask_folder_changes_only_hole_pixels(inpainting_model_file, tmp_path):
+    import keras
+
+    write_photo_and_mask(tmp_path, "a", 128, 128, (40, 36, 50, 50))
+    write_photo_and_mask(tmp_path, "b", 96, 150, (10, 90, 40, 30), seed=1)  # near the border
+    out = tmp_path / "out"
+    argv = ["restore", inpainting_model_file, str(tmp_path / "in"), "-o", str(out)]
+    assert cli.main([*argv, "--mask", str(tmp_path / "masks")]) == 0
+    model = keras.models.load_model(inpainting_model_file)
+    for name in ("a", "b"):
+        image = data.read_image(str(tmp_path / "in" / f"{name}.png"))
+        mask = data.read_image(str(tmp_path / "masks" / f"{name}.png"))[..., :1]
+        restored = data.read_image(str(out / f"{name}.png"))
+        hole = mask[..., 0] == 1
+        np.testing.assert_array_equal(restored[~hole], image[~hole])
+        expected = model.predict((image[None], mask[None]), verbose=0)[0]
+        np.testing.assert_allclose(restored, expected, atol=0.5 / 255 + 1e-6)
+        assert np.abs(restored[hole] - image[hole]).max() > 0.05  # the holes were filled
+
+
+def test_restore_mask_errors(inpainting_model_file, model_file, tmp_path, capsys):
+    a, mask_a = write_photo_and_mask(tmp_path, "a", 80, 80, (20, 20, 30, 30))
+    b, mask_b = write_photo_and_mask(tmp_path, "b", 80, 80, (20, 20, 30, 30))
+    c, _ = write_photo_and_mask(tmp_path, "c", 80, 80, (0, 0, 80, 80))  # too big to fill
+    out = str(tmp_path / "out")
+    # usage errors: exit 2, one line, nothing restored
+    for argv, expected in [
+        ([inpainting_model_file, a, "-o", out], "is an inpainting model"),
+        ([model_file, a, "-o", out, "--mask", mask_a], "takes no mask"),
+        ([inpainting_model_file, a, b, "-o", out, "--mask", mask_a], "1 file(s) for 2 input"),
+        ([inpainting_model_file, a, "-o", out, "--mask", str(tmp_path / "no.png")], "no.png"),
+    ]:
+        assert cli.main(["restore", *argv]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # per-file errors: reported by path, the other files still restored, exit 1
+    small = str(tmp_path / "masks" / "small.png")
+    data.write_image(small, np.ones((40, 40), "float32"))
+    (tmp_path / "in" / "orphan.png").write_bytes((tmp_path / "in" / "a.png").read_bytes())
+    argv = ["restore", inpainting_model_file, str(tmp_path / "in"), "-o", out]
+    assert cli.main([*argv, "--mask", str(tmp_path / "masks")]) == 1
+    err = capsys.readouterr().err
+    assert "orphan.png: no mask for it in" in err
+    assert "c.png: " in err and "outside the region the model fills" in err
+    assert os.path.exists(os.path.join(out, "a.png")) and os.path.exists(os.path.join(out, "b.png"))
+    assert (
+        cli.main(["restore", inpainting_model_file, a, b, "-o", out, "--mask", mask_a, small]) == 1
+    )
+    err = capsys.readouterr().err
+    assert f"{b}: mask {small} is 40x40 but the image is 80x80" in err
+
+
+def test_evaluate_inpainting_scores_inside_the_holes(inpainting_model_file, tmp_path, capsys):
+    from tfrestore.demo import hole_scores
+
+    for index in range(2):
+        write_photo_and_mask(tmp_path, f"p{index}", 128, 128, (30, 40, 50, 40), seed=index)
+    (tmp_path / "in").rename(tmp_path / "images")
+    assert cli.main(["evaluate", inpainting_model_file, str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 images with masks" in out
+    target = np.stack([data.read_image(str(tmp_path / "images" / f"p{i}.png")) for i in range(2)])
+    mask = np.stack([data.read_image(str(tmp_path / "masks" / f"p{i}.png")) for i in range(2)])
+    psnr, l1 = hole_scores(target, data.fill_holes(target, mask[..., :1]), mask[..., :1])
+    assert f"input    PSNR {np.mean(psnr):.2f} dB  L1 {np.mean(l1):.4f}" in out
+    (tmp_path / "masks" / "p1.png").unlink()
+    assert cli.main(["evaluate", inpainting_model_file, str(tmp_path)]) == 2
+    assert "p1.png: no mask for it" in capsys.readouterr().err

@@ -22,9 +22,10 @@ def paired_folder(tmp_path):
     return tmp_path
 
 
-def write_config(folder, epochs):
+def write_config(folder, epochs, model=None, data=None):
     config = {
-        "model": {
+        "model": model
+        or {
             "name": "deblur_gan",
             "filters": 4,
             "num_blocks": 1,
@@ -32,7 +33,8 @@ def write_config(folder, epochs):
             "vgg_weights": None,
         },
         "optimizer": {"learning_rate": 1e-3},
-        "data": {
+        "data": data
+        or {
             "kind": "paired",
             "degraded_dir": str(folder / "blurred"),
             "target_dir": str(folder / "sharp"),
@@ -140,3 +142,34 @@ def test_missing_data_folder_is_a_one_line_error(tmp_path, capsys):
     assert cli.main(["train", path]) == 2
     err = capsys.readouterr().err
     assert "data:" in err and "blurred" in err and "Traceback" not in err
+
+
+def test_train_inpainting_writes_checkpoint(tmp_path):
+    for index, image in enumerate(smooth_images(4, 128, 128, seed=2)):
+        data.write_image(str(tmp_path / "photos" / f"img{index}.png"), image)
+    model = {"name": "context_encoder", "filters": 4, "bottleneck_channels": 8}
+    spec = {"kind": "inpainting", "image_dir": str(tmp_path / "photos"), "batch_size": 2}
+    assert cli.main(["train", write_config(tmp_path, 1, model=model, data=spec)]) == 0
+    model = keras.models.load_model(str(tmp_path / "run" / "checkpoints" / "latest.keras"))
+    assert int(model.generator_optimizer.iterations) == 2  # one pass: 4 photos, batch 2
+    assert "degraded|restored|target" in scalar_tags(str(tmp_path / "run"))
+
+
+def test_context_encoder_config_builds_the_paper_model():
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    config = train.load_config(str(root / "training" / "configs" / "context_encoder.yaml"))
+    assert config["training"]["epochs"] == 500
+    assert config["data"]["kind"] == "inpainting" and config["data"]["mask"] == "center"
+    assert (config["data"]["crop_size"], config["data"]["batch_size"]) == (128, 64)
+    model = train.build_model(config, total_steps=1000)
+    trainable = sum(int(np.prod(w.shape)) for w in model.generator.trainable_weights)
+    assert trainable == 71_124_544
+    assert model.reconstruction_weight == 0.999 and model.overlap == 4
+    for optimizer, rate in [
+        (model.generator_optimizer, 2e-3),
+        (model.discriminator_optimizer, 2e-4),
+    ]:
+        assert float(optimizer.learning_rate) == pytest.approx(rate)  # constant: no decay
+        assert optimizer.get_config()["beta_1"] == 0.5

@@ -4,7 +4,8 @@ A config is YAML with four sections (see `training/configs/deblurgan.yaml`):
 
     model:     {name: deblur_gan, <architecture and loss-weight kwargs>}
     optimizer: {learning_rate, beta_1, beta_2, constant_fraction}   # optional, paper defaults
-    data:      {kind: paired | motion_blur, ..., crop_size, batch_size, validation: {...}}
+    data:      {kind: paired | motion_blur | inpainting, ..., crop_size, batch_size,
+                validation: {...}}
     training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed}
 """
 
@@ -19,6 +20,7 @@ from tfrestore import models
 from tfrestore.callbacks import ImagePanels, LatestCheckpoint
 
 STRATEGIES = ("default", "mirrored")
+DATA_KINDS = ("paired", "motion_blur", "inpainting")
 OPTIMIZER_KEYS = ("learning_rate", "beta_1", "beta_2", "constant_fraction")
 
 
@@ -69,7 +71,7 @@ def build_dataset(spec, seed=None, where="data"):
 
 def _build_dataset(spec, seed, where):
     kind = spec.get("kind")
-    crop_size = spec.get("crop_size", 256)
+    crop_size = spec.get("crop_size", 128 if kind == "inpainting" else 256)
     batch_size = spec.get("batch_size", 1)
     if kind == "paired":
         for key in ("degraded_dir", "target_dir"):
@@ -86,12 +88,33 @@ def _build_dataset(spec, seed, where):
             skip_unmatched=spec.get("skip_unmatched", False),
         )
     if kind == "motion_blur":
-        source = spec.get("sharp_dir", "samples")
-        images = list(restore_data.sample_images().values()) if source == "samples" else source
         return restore_data.motion_blur_dataset(
-            images, crop_size=crop_size, batch_size=batch_size, seed=seed, repeat=True
+            _photos(spec.get("sharp_dir", "samples")),
+            crop_size=crop_size,
+            batch_size=batch_size,
+            seed=seed,
+            repeat=True,
         )
-    raise ConfigError(f"{where}.kind must be 'paired' or 'motion_blur', got {kind!r}")
+    if kind == "inpainting":
+        if "image_dir" not in spec:
+            raise ConfigError(f"{where}.image_dir is required for kind 'inpainting'")
+        # One pass over the photos is an epoch (as upstream) unless `repeat: true`, which
+        # needs `training.steps_per_epoch`.
+        return restore_data.inpainting_dataset(
+            _photos(spec["image_dir"]),
+            crop_size=crop_size,
+            batch_size=batch_size,
+            mask=spec.get("mask", "center"),
+            seed=seed,
+            repeat=spec.get("repeat", False),
+            augment=spec.get("augment", True),
+        )
+    raise ConfigError(f"{where}.kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
+
+
+def _photos(source):
+    """A folder of photos, or scikit-image's sample photos for the word "samples"."""
+    return list(restore_data.sample_images().values()) if source == "samples" else source
 
 
 def get_strategy(name):
@@ -148,7 +171,8 @@ def train(config, strategy="default", logdir=None, callbacks=()):
         dataset = dataset.repeat()
     validation = None
     if config["data"].get("validation"):
-        spec = {**config["data"], **config["data"]["validation"]}
+        # Validation passes over its data once per epoch unless it says otherwise.
+        spec = {**config["data"], "repeat": False, **config["data"]["validation"]}
         validation = build_dataset(spec, seed=seed, where="data.validation")
         if spec.get("kind") == "motion_blur":
             validation = validation.take(int(spec.get("steps", 4)))
