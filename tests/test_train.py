@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from model_harness import smooth_images
+from model_harness import smooth_images, trainable_count
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tfrestore import cli, data, train
@@ -173,3 +173,41 @@ def test_context_encoder_config_builds_the_paper_model():
     ]:
         assert float(optimizer.learning_rate) == pytest.approx(rate)  # constant: no decay
         assert optimizer.get_config()["beta_1"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "name,generator_params",
+    [("enlighten_gan.yaml", 8_636_675), ("attentive_gan.yaml", 6_244_362)],
+)
+def test_shipped_configs_build_the_paper_models(name, generator_params):
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "training" / "configs" / name
+    config = train.load_config(str(path))
+    assert config["data"]["kind"] in train.DATA_KINDS
+    config["model"]["vgg_weights"] = None  # offline
+    model = train.build_model(config, total_steps=100)
+    assert trainable_count(model.generator) == generator_params
+
+
+def test_unpaired_and_raindrop_kinds_build_datasets(tmp_path):
+    images = smooth_images(2, 40, 40, seed=7)
+    for index, image in enumerate(images):
+        data.write_image(str(tmp_path / "low" / f"{index}.png"), image * 0.3)
+        data.write_image(str(tmp_path / "normal" / f"{index}.png"), image)
+        data.write_image(str(tmp_path / "rain" / "data" / f"{index}_rain.png"), image)
+        data.write_image(str(tmp_path / "rain" / "gt" / f"{index}_clean.png"), image)
+    spec = {
+        "kind": "unpaired",
+        "low_dir": str(tmp_path / "low"),
+        "normal_dir": str(tmp_path / "normal"),
+        "crop_size": 32,
+        "batch_size": 2,
+    }
+    low, normal = next(iter(train.build_dataset(spec, seed=0)))
+    assert low.shape == normal.shape == (2, 32, 32, 3)
+    spec = {"kind": "raindrop", "root": str(tmp_path / "rain"), "crop_size": 32, "batch_size": 2}
+    rainy, clean = next(iter(train.build_dataset(spec, seed=0)))
+    assert rainy.shape == clean.shape == (2, 32, 32, 3)
+    with pytest.raises(train.ConfigError, match="low_dir"):
+        train.build_dataset({"kind": "unpaired"})

@@ -4,7 +4,8 @@ A config is YAML with four sections (see `training/configs/deblurgan.yaml`):
 
     model:     {name: deblur_gan, <architecture and loss-weight kwargs>}
     optimizer: {learning_rate, beta_1, beta_2, constant_fraction}   # optional, paper defaults
-    data:      {kind: paired | motion_blur | inpainting, ..., crop_size, batch_size,
+    data:      {kind: paired | motion_blur | inpainting | unpaired | raindrop, ...,
+                crop_size, batch_size,
                 validation: {...}}
     training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed}
 """
@@ -20,7 +21,7 @@ from tfrestore import models
 from tfrestore.callbacks import ImagePanels, LatestCheckpoint
 
 STRATEGIES = ("default", "mirrored")
-DATA_KINDS = ("paired", "motion_blur", "inpainting")
+DATA_KINDS = ("paired", "motion_blur", "inpainting", "unpaired", "raindrop")
 OPTIMIZER_KEYS = ("learning_rate", "beta_1", "beta_2", "constant_fraction")
 
 
@@ -108,6 +109,32 @@ def _build_dataset(spec, seed, where):
             seed=seed,
             repeat=spec.get("repeat", False),
             augment=spec.get("augment", True),
+        )
+    if kind == "unpaired":
+        for key in ("low_dir", "normal_dir"):
+            if key not in spec:
+                raise ConfigError(f"{where}.{key} is required for kind 'unpaired'")
+        return restore_data.unpaired_dataset(
+            spec["low_dir"],
+            spec["normal_dir"],
+            crop_size=crop_size,
+            batch_size=batch_size,
+            seed=seed,
+            repeat=spec.get("repeat", False),
+            augment=spec.get("augment", True),
+            darken_probability=spec.get("darken_probability", 0.5),
+        )
+    if kind == "raindrop":
+        if "root" not in spec:
+            raise ConfigError(f"{where}.root is required for kind 'raindrop'")
+        return restore_data.raindrop_dataset(
+            spec["root"],
+            crop_size=crop_size,
+            batch_size=batch_size,
+            shuffle=spec.get("shuffle", True),
+            augment=spec.get("augment", True),
+            seed=seed,
+            skip_unmatched=spec.get("skip_unmatched", False),
         )
     raise ConfigError(f"{where}.kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
 
