@@ -60,7 +60,7 @@ class ContextEncoder(RestorationGAN):
     is fixed at 128x128: per example, the 128x128 window centred on the hole (the image is
     reflect-padded by 32 px, so holes at the border work too) is inpainted and its center
     pasted back. The hole must fit in 64x64, which `call` checks (exported graphs skip the
-    check and leave such pixels mean-filled).
+    check: hole pixels outside the 64x64 center come out black).
 
     Args:
         filters: int, base width of both networks (default 64).
