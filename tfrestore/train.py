@@ -21,7 +21,15 @@ from tfrestore import models
 from tfrestore.callbacks import ImagePanels, LatestCheckpoint
 
 STRATEGIES = ("default", "mirrored")
-DATA_KINDS = ("paired", "motion_blur", "inpainting", "unpaired", "raindrop")
+# The data kinds and the keys each requires.
+REQUIRED_DATA_KEYS = {
+    "paired": ("degraded_dir", "target_dir"),
+    "motion_blur": (),
+    "inpainting": ("image_dir",),
+    "unpaired": ("low_dir", "normal_dir"),
+    "raindrop": ("root",),
+}
+DATA_KINDS = tuple(REQUIRED_DATA_KEYS)
 OPTIMIZER_KEYS = ("learning_rate", "beta_1", "beta_2", "constant_fraction")
 
 
@@ -72,12 +80,14 @@ def build_dataset(spec, seed=None, where="data"):
 
 def _build_dataset(spec, seed, where):
     kind = spec.get("kind")
+    if kind not in REQUIRED_DATA_KEYS:
+        raise ConfigError(f"{where}.kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
+    for key in REQUIRED_DATA_KEYS[kind]:
+        if key not in spec:
+            raise ConfigError(f"{where}.{key} is required for kind {kind!r}")
     crop_size = spec.get("crop_size", 128 if kind == "inpainting" else 256)
     batch_size = spec.get("batch_size", 1)
     if kind == "paired":
-        for key in ("degraded_dir", "target_dir"):
-            if key not in spec:
-                raise ConfigError(f"{where}.{key} is required for kind 'paired'")
         return restore_data.paired_dataset(
             spec["degraded_dir"],
             spec["target_dir"],
@@ -97,8 +107,6 @@ def _build_dataset(spec, seed, where):
             repeat=True,
         )
     if kind == "inpainting":
-        if "image_dir" not in spec:
-            raise ConfigError(f"{where}.image_dir is required for kind 'inpainting'")
         # One pass over the photos is an epoch (as upstream) unless `repeat: true`, which
         # needs `training.steps_per_epoch`.
         return restore_data.inpainting_dataset(
@@ -111,9 +119,6 @@ def _build_dataset(spec, seed, where):
             augment=spec.get("augment", True),
         )
     if kind == "unpaired":
-        for key in ("low_dir", "normal_dir"):
-            if key not in spec:
-                raise ConfigError(f"{where}.{key} is required for kind 'unpaired'")
         return restore_data.unpaired_dataset(
             spec["low_dir"],
             spec["normal_dir"],
@@ -124,19 +129,16 @@ def _build_dataset(spec, seed, where):
             augment=spec.get("augment", True),
             darken_probability=spec.get("darken_probability", 0.5),
         )
-    if kind == "raindrop":
-        if "root" not in spec:
-            raise ConfigError(f"{where}.root is required for kind 'raindrop'")
-        return restore_data.raindrop_dataset(
-            spec["root"],
-            crop_size=crop_size,
-            batch_size=batch_size,
-            shuffle=spec.get("shuffle", True),
-            augment=spec.get("augment", True),
-            seed=seed,
-            skip_unmatched=spec.get("skip_unmatched", False),
-        )
-    raise ConfigError(f"{where}.kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
+    # kind == "raindrop"
+    return restore_data.raindrop_dataset(
+        spec["root"],
+        crop_size=crop_size,
+        batch_size=batch_size,
+        shuffle=spec.get("shuffle", True),
+        augment=spec.get("augment", True),
+        seed=seed,
+        skip_unmatched=spec.get("skip_unmatched", False),
+    )
 
 
 def _photos(source):
