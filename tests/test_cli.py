@@ -155,7 +155,7 @@ def test_restore_mask_errors(inpainting_model_file, model_file, tmp_path, capsys
 
 
 def test_evaluate_inpainting_scores_inside_the_holes(inpainting_model_file, tmp_path, capsys):
-    from tfrestore.demo import hole_scores
+    from tfrestore.metrics import hole_scores
 
     for index in range(2):
         write_photo_and_mask(tmp_path, f"p{index}", 128, 128, (30, 40, 50, 40), seed=index)

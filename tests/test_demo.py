@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from model_harness import smooth_images
 
-from tfrestore import cli, data, demo
+from tfrestore import cli, data, demo, metrics
+from tfrestore.demo import common, context_encoder
 
 
 def hole_mask(batch, size, top, side):
@@ -18,11 +19,11 @@ def test_hole_scores_ignore_pixels_outside_the_hole():
     mask = hole_mask(2, 8, 2, 4)
     images = target + 0.5 * (1 - mask)  # wrong everywhere outside the hole...
     images[0] += 0.1 * mask[0]  # ...and off by 0.1 inside it (example 0) or exact (example 1)
-    psnr, l1 = demo.hole_scores(target, images, mask)
+    psnr, l1 = metrics.hole_scores(target, images, mask)
     np.testing.assert_allclose(psnr, [20.0, np.inf])
     np.testing.assert_allclose(l1, [0.1, 0.0], atol=1e-7)
     with pytest.raises(ValueError, match="at least one hole pixel"):
-        demo.hole_scores(target, images, np.zeros_like(mask))
+        metrics.hole_scores(target, images, np.zeros_like(mask))
 
 
 def test_table_matches_direct_computation():
@@ -32,7 +33,7 @@ def test_table_matches_direct_computation():
         "mean-filled input": data.fill_holes(target, mask),
         "model": smooth_images(3, 16, 16, 1),
     }
-    lines = demo.inpainting_table(target, mask, results)
+    lines = context_encoder.inpainting_table(target, mask, results)
     assert lines[0].startswith("| held-out, inside the hole | PSNR (dB) | L1 |")
     hole = mask[..., 0] == 1
     for line, images in zip(lines[2:], results.values(), strict=True):
@@ -50,15 +51,15 @@ def test_biharmonic_keeps_known_pixels_and_fills_a_ramp():
     ramp = np.linspace(0.1, 0.9, 24, dtype="float32")
     target = np.broadcast_to(ramp[None, None, :, None], (1, 24, 24, 3)).copy()
     mask = hole_mask(1, 24, 8, 8)
-    filled = demo.biharmonic_inpaint(data.fill_holes(target, mask), mask)
+    filled = context_encoder.biharmonic_inpaint(data.fill_holes(target, mask), mask)
     np.testing.assert_array_equal(filled[mask[..., 0] == 0], target[mask[..., 0] == 0])
     np.testing.assert_allclose(filled, target, atol=1e-3)  # biharmonic is exact on linear ramps
 
 
 def test_held_out_crops_and_resize():
-    photo = demo.resize_shorter_side(np.random.default_rng(0).random((300, 450, 3)), 192)
+    photo = common.resize_shorter_side(np.random.default_rng(0).random((300, 450, 3)), 192)
     assert photo.shape == (192, 288, 3) and 0 <= photo.min() and photo.max() <= 1
-    crops = demo.held_out_crops([photo, photo.transpose(1, 0, 2)], size=128, count=3)
+    crops = context_encoder.held_out_crops([photo, photo.transpose(1, 0, 2)], size=128, count=3)
     assert crops.shape == (6, 128, 128, 3)
     np.testing.assert_array_equal(crops[0], photo[32:160, :128])  # left, vertically centred
     np.testing.assert_array_equal(crops[2], photo[32:160, -128:])  # right

@@ -308,7 +308,7 @@ def _evaluate_inpainting(restorer, args):
     import numpy as np
 
     from tfrestore import data
-    from tfrestore.demo import hole_scores
+    from tfrestore.metrics import hole_scores
 
     images_dir, masks_dir = _inpainting_dirs(args.data)
     mask_for = MaskFolder(masks_dir)

@@ -3,9 +3,20 @@
 `psnr` and `ssim` return per-example values, shape `[B]`; `PSNR` and `SSIM` are Keras metrics
 (`keras.metrics.Mean` subclasses) that average them over every example seen.
 `mean_brightness` and `colorfulness` need no target (for low-light enhancement), also `[B]`.
+`hole_scores` scores inpainting inside the holes only (numpy).
 """
 
+from tfrestore.metrics.holes import hole_scores
 from tfrestore.metrics.image_quality import PSNR, SSIM, psnr, ssim
 from tfrestore.metrics.no_reference import LUMA_WEIGHTS, colorfulness, mean_brightness
 
-__all__ = ["LUMA_WEIGHTS", "PSNR", "SSIM", "colorfulness", "mean_brightness", "psnr", "ssim"]
+__all__ = [
+    "LUMA_WEIGHTS",
+    "PSNR",
+    "SSIM",
+    "colorfulness",
+    "hole_scores",
+    "mean_brightness",
+    "psnr",
+    "ssim",
+]
