@@ -53,13 +53,20 @@ def random_state_dict(keys_section, rng):
 
 
 def read_keys(filename, section_title):
-    """[(key, shape)] of the section of `shared/reference/keys/<filename>` with that title."""
+    """[(key, shape)] of the section of `shared/reference/keys/<filename>` with that title.
+
+    Sections start with `# <title>` or `===== <title>`; lines that are not `key (shape)` (notes
+    such as output shapes) are skipped.
+    """
+    headers = ("# ", "===== ")
     lines = (KEYS / filename).read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"# {section_title}"))
+    titles = tuple(header + section_title for header in headers)
+    start = next(i for i, line in enumerate(lines) if line.startswith(titles))
     keys = []
     for line in lines[start + 1 :]:
-        if line.startswith("#"):
+        if line.startswith(("#", *headers)):
             break
-        name, shape = line.split(" ", 1)
-        keys.append((name, tuple(int(s) for s in shape.strip("()").split(",") if s.strip())))
+        name, _, shape = line.partition(" ")
+        if shape.startswith("(") and shape.endswith(")"):
+            keys.append((name, tuple(int(s) for s in shape.strip("()").split(",") if s.strip())))
     return keys

@@ -1,16 +1,22 @@
 """Reusable Keras layers shared by the tfrestore models."""
 
+from tfrestore.layers.bilateral_propagation import BilateralPropagation
 from tfrestore.layers.channel_wise_dense import ChannelWiseDense
 from tfrestore.layers.initializers import upstream_normal
 from tfrestore.layers.normalization import InstanceNormalization, batch_norm
 from tfrestore.layers.padding import ReflectionPadding2D, crop_to_size, pad_to_multiple
+from tfrestore.layers.partial_conv import PartialConv2D
 from tfrestore.layers.resize import BilinearUpsampling2D
+from tfrestore.layers.squeeze_excitation import SqueezeExcitation
 
 __all__ = [
+    "BilateralPropagation",
     "BilinearUpsampling2D",
     "ChannelWiseDense",
     "InstanceNormalization",
+    "PartialConv2D",
     "ReflectionPadding2D",
+    "SqueezeExcitation",
     "batch_norm",
     "crop_to_size",
     "pad_to_multiple",

@@ -31,13 +31,26 @@ def _bce(logits, target):
     return per_example_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
+def _global_mean(logits):
+    """Mean over the global batch: under a multi-replica strategy, over every replica's
+    examples (a differentiable all-reduce), so N replicas compute what one replica with the
+    whole batch computes, as upstream does with its batch."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tf.reduce_mean(logits)
+    total, count = context.all_reduce(
+        tf.distribute.ReduceOp.SUM,
+        [tf.reduce_sum(logits), tf.cast(tf.size(logits), tf.float32)],
+    )
+    return total / count
+
+
 def _relativistic(real_logits, fake_logits, real_target, fake_target):
-    # Relativistic average LSGAN term. The "average" is over the batch this call sees: under a
-    # multi-replica strategy that is the per-replica batch (what upstream does with its batch).
+    # Relativistic average LSGAN term; the average runs over the global batch.
     real_logits = tf.cast(real_logits, tf.float32)
     fake_logits = tf.cast(fake_logits, tf.float32)
-    real_rel = real_logits - tf.reduce_mean(fake_logits)
-    fake_rel = fake_logits - tf.reduce_mean(real_logits)
+    real_rel = real_logits - _global_mean(fake_logits)
+    fake_rel = fake_logits - _global_mean(real_logits)
     return 0.5 * (
         per_example_mean(tf.square(real_rel - real_target))
         + per_example_mean(tf.square(fake_rel - fake_target))
@@ -57,7 +70,7 @@ def discriminator_loss(mode, real_logits, fake_logits, *, relativistic_targets=_
               `gradient_penalty_weight * gradient_penalty(...)` for WGAN-GP.
             - `"ragan_ls"`: relativistic average LSGAN (EnlightenGAN, MEDFE):
               `0.5 * ((D(real) - mean D(fake) - 1)^2 + (D(fake) - mean D(real) + 1)^2)`.
-              The means run over the batch this call sees, i.e. the per-replica batch under a
+              The means run over the global batch: all replicas' examples under a
               multi-replica strategy (as upstream, which sees its whole batch).
         real_logits: discriminator output on real images, `[B, ...]`.
         fake_logits: discriminator output on restored images, same shape.

@@ -13,6 +13,7 @@ from tfrestore.models.context_encoder import (
 )
 from tfrestore.models.deblur_gan import DeblurGAN, DeblurGANDiscriminator, DeblurGANGenerator
 from tfrestore.models.enlighten_gan import EnlightenGAN, EnlightenGANGenerator
+from tfrestore.models.medfe import MEDFE, MEDFEDiscriminator, MEDFEGenerator
 from tfrestore.models.patch_discriminator import PatchGANDiscriminator
 from tfrestore.models.schedules import ConstantThenLinearDecay
 
@@ -22,6 +23,7 @@ MODELS = {
     "context_encoder": ContextEncoder,
     "deblur_gan": DeblurGAN,
     "enlighten_gan": EnlightenGAN,
+    "medfe": MEDFE,
 }
 
 
@@ -50,6 +52,9 @@ __all__ = [
     "DeblurGANGenerator",
     "EnlightenGAN",
     "EnlightenGANGenerator",
+    "MEDFE",
+    "MEDFEDiscriminator",
+    "MEDFEGenerator",
     "PatchGANDiscriminator",
     "RestorationGAN",
     "get",

@@ -139,6 +139,34 @@ class RestorationGAN(keras.Model):
         local = values[replica_id * batch_size : (replica_id + 1) * batch_size]
         return tf.reshape(local, [-1, 1, 1, 1])
 
+    def same_random_patches(self, images, num_patches, size, salt=7):
+        """The same `num_patches` random size x size patch positions cut from each batch.
+
+        Args:
+            images: sequence of [B, H, W, C] batches of one size, H and W >= size.
+            num_patches: int; size: int; salt: int, separates independent draws.
+
+        Returns:
+            One [num_patches * B, size, size, C] tensor per batch (patch-major). Positions are
+            drawn statelessly from the generator's step, so the discriminator and generator
+            updates of one step, and all replicas, cut the same patches.
+        """
+        shape = tf.shape(images[0])
+        step = tf.cast(self.generator_optimizer.iterations, tf.int32)
+        limits = tf.stack([shape[1], shape[2]]) - size + 1
+        corners = (
+            tf.random.stateless_uniform(
+                [num_patches, 2], seed=[step, salt], minval=0, maxval=2**30, dtype=tf.int32
+            )
+            % limits
+        )
+        patches = [[] for _ in images]
+        for index in range(num_patches):
+            top, left = corners[index, 0], corners[index, 1]
+            for batch, image in zip(patches, images, strict=True):
+                batch.append(image[:, top : top + size, left : left + size])
+        return [tf.concat(batch, axis=0) for batch in patches]
+
     def get_config(self):
         return {"name": self.name, **{name: getattr(self, name) for name in self.config_names}}
 
@@ -229,7 +257,8 @@ class RestorationGAN(keras.Model):
             self.loss_trackers[name].update_state(value * num_replicas)
 
     def unpack_batch(self, data):
-        """Splits a batch into (degraded, target) in [0, 1]."""
+        """Splits a batch into (degraded, target) in [0, 1]. The target's first 3 channels are
+        the image; a method may append more (MEDFE's structure image)."""
         degraded, target, _ = keras.utils.unpack_x_y_sample_weight(data)
         if target is None:
             raise ValueError(f"{type(self).__name__} trains on (degraded, target) pairs")
@@ -274,6 +303,6 @@ class RestorationGAN(keras.Model):
         self._track("d_loss", d_total, d_scalars)
         self._track("g_loss", g_total, g_scalars)
         restored = self.compose(degraded, restored_g)
-        self.psnr_metric.update_state(target, restored)
-        self.ssim_metric.update_state(target, restored)
+        self.psnr_metric.update_state(target[..., :3], restored)
+        self.ssim_metric.update_state(target[..., :3], restored)
         return {metric.name: metric.result() for metric in self.metrics}

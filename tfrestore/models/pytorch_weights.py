@@ -4,10 +4,17 @@ Layers are named after the upstream module paths with dots replaced by underscor
 (`model.10.conv_block.1` -> `model_10_conv_block_1`), so a key maps to a layer by name.
 Layouts: conv `(out, in, kh, kw)` -> Keras `(kh, kw, in, out)`; transposed conv
 `(in, out, kh, kw)` -> `(kh, kw, out, in)`; Linear `(out, in)` -> Dense `(in, out)`.
+Affine instance norm `weight`/`bias` -> gamma/beta; spectral norm `weight_orig`/`weight_u` ->
+the wrapped kernel and `vector_u`. A partial convolution's `X.input_conv.{weight,bias}` go to
+the `PartialConv2D` named `X` (or `X_input_conv`); its frozen all-ones `X.mask_conv.weight` is
+ignored.
 """
 
 import keras
 import numpy as np
+
+from tfrestore.layers.normalization import InstanceNormalization
+from tfrestore.layers.partial_conv import PartialConv2D
 
 # BatchNorm parameters and buffers, PyTorch name -> Keras variable.
 BATCH_NORM_VARIABLES = {
@@ -19,18 +26,34 @@ BATCH_NORM_VARIABLES = {
 RUNNING_STATS = ("running_mean", "running_var")
 
 
+# Spectral normalization (`torch.nn.utils.spectral_norm`) keeps the raw weight as
+# `weight_orig` and the power-iteration vectors `weight_u`, `weight_v`; Keras'
+# `SpectralNormalization` keeps the wrapped layer's kernel and `vector_u` [1, out] (no v).
+SPECTRAL_NORM_KINDS = ("weight_orig", "weight_u")
+LOADED_KINDS = ("weight", "bias", *RUNNING_STATS, *SPECTRAL_NORM_KINDS)
+
+
 def _variable(layer, kind):
     if isinstance(layer, keras.layers.BatchNormalization):
         return getattr(layer, BATCH_NORM_VARIABLES[kind])
-    return layer.kernel if kind == "weight" else layer.bias
+    if isinstance(layer, InstanceNormalization):
+        return layer.gamma if kind == "weight" else layer.beta
+    if isinstance(layer, keras.layers.SpectralNormalization):
+        return layer.vector_u if kind == "weight_u" else _variable(layer.layer, kind)
+    return layer.kernel if kind in ("weight", "weight_orig") else layer.bias
 
 
 def _to_keras(layer, kind, array):
-    if kind != "weight" or isinstance(layer, keras.layers.BatchNormalization):
+    if isinstance(layer, keras.layers.SpectralNormalization):
+        if kind == "weight_u":
+            return array[None, :]
+        return _to_keras(layer.layer, "weight" if kind == "weight_orig" else kind, array)
+    normalization = (keras.layers.BatchNormalization, InstanceNormalization)
+    if kind != "weight" or isinstance(layer, normalization):
         return array
     if isinstance(layer, keras.layers.Conv2DTranspose):
         return np.transpose(array, (2, 3, 1, 0))
-    if isinstance(layer, keras.layers.Conv2D):
+    if isinstance(layer, (keras.layers.Conv2D, PartialConv2D)):
         return np.transpose(array, (2, 3, 1, 0))
     if isinstance(layer, keras.layers.Dense):
         return np.transpose(array)
@@ -48,9 +71,11 @@ def load_state_dict(model, state_dict, strict=True):
         strict: bool (default True), every weight of `model` must be set and every key used.
 
     Returns:
-        The keys that were ignored: `num_batches_tracked`, and running statistics of layers
+        The keys that were ignored: `num_batches_tracked`, running statistics of layers
         that keep none (instance norm without affine parameters uses instance statistics; the
-        released DeblurGAN weights still carry them, upstream issue #51).
+        released DeblurGAN weights still carry them, upstream issue #51), partial
+        convolutions' frozen all-ones `mask_conv.weight` (MEDFE), and spectral
+        normalization's `weight_v` (Keras keeps only u).
 
     Raises:
         ValueError: naming the keys that match no layer, shapes that differ, or (strict)
@@ -63,11 +88,20 @@ def load_state_dict(model, state_dict, strict=True):
         # Files saved from a DataParallel wrapper prefix every key (EnlightenGAN's, issue #90).
         module, _, kind = key.removeprefix("module.").rpartition(".")
         layer = layers.get(module.replace(".", "_"))
+        if layer is None and module.endswith(".input_conv"):
+            # PyTorch PartialConv keeps its weights in a child `input_conv`; ours owns them.
+            parent = layers.get(module.removesuffix(".input_conv").replace(".", "_"))
+            layer = parent if isinstance(parent, PartialConv2D) else None
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
-        if kind == "num_batches_tracked" or (kind in RUNNING_STATS and not is_batch_norm):
+        frozen_mask = module.endswith(".mask_conv") and kind == "weight"
+        if (
+            kind in ("num_batches_tracked", "weight_v")
+            or (kind in RUNNING_STATS and not is_batch_norm)
+            or frozen_mask
+        ):
             ignored.append(key)
             continue
-        if layer is None or kind not in ("weight", "bias", *RUNNING_STATS):
+        if layer is None or kind not in LOADED_KINDS:
             unknown.append(key)
             continue
         variable = _variable(layer, kind)

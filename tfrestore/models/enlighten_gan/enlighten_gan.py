@@ -120,27 +120,9 @@ class EnlightenGAN(RestorationGAN):
         return self.discriminator.trainable_variables + self.local_discriminator.trainable_variables
 
     def _patches(self, *images):
-        """The same `num_patches` random patch positions cut from each image batch.
-
-        Returns one [num_patches * B, p, p, 3] tensor per image. Positions are drawn statelessly
-        from the generator's step, so the discriminator and generator updates of one step, and
-        all replicas, use the same patches (upstream draws one set per step too).
-        """
-        shape = tf.shape(images[0])
-        step = tf.cast(self.generator_optimizer.iterations, tf.int32)
-        limits = tf.stack([shape[1], shape[2]]) - self.patch_size + 1
-        corners = (
-            tf.random.stateless_uniform(
-                [self.num_patches, 2], seed=[step, 7], minval=0, maxval=2**30, dtype=tf.int32
-            )
-            % limits
-        )
-        patches = [[] for _ in images]
-        for index in range(self.num_patches):
-            top, left = corners[index, 0], corners[index, 1]
-            for batch, image in zip(patches, images):
-                batch.append(image[:, top : top + self.patch_size, left : left + self.patch_size])
-        return [tf.concat(batch, axis=0) for batch in patches]
+        """The same `num_patches` random patches of each image batch (see
+        `RestorationGAN.same_random_patches`; upstream draws one set per step too)."""
+        return self.same_random_patches(images, self.num_patches, self.patch_size)
 
     def _per_image(self, per_patch):
         """[num_patches * B] patch losses -> [B], the mean over each image's patches."""

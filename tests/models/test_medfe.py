@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from model_harness import ModelHarness, run_replica_check, smooth_images, trainable_count
+from torch_reference import random_state_dict, read_keys
+
+from tfrestore.models import MEDFE, MEDFEDiscriminator, MEDFEGenerator
+from tfrestore.models.pytorch_weights import load_state_dict
+
+TINY = {"filters": 4, "dilation": 1, "vgg_weights": None}
+KEYS = "medfe_reconstructed.txt"
+
+
+def square_hole(batch, height, width, top=40, left=36, side=50):
+    mask = np.zeros((batch, height, width, 1), "float32")
+    mask[:, top : top + side, left : left + side] = 1.0
+    return mask
+
+
+class TestMEDFE(ModelHarness):
+    model_name = "medfe"
+    kwargs = TINY
+    size = 128
+    shapes = ((128, 128), (150, 173))
+
+    def make_batch(self, batch=2, height=None, width=None, seed=0):
+        height, width = height or 128, width or 128
+        target = smooth_images(batch, height, width, seed)
+        structure = smooth_images(batch, height, width, seed + 100)
+        mask = square_hole(batch, height, width)
+        return (target * (1 - mask), mask), (target, structure)
+
+    def target_image(self, target):
+        return target[0]
+
+
+def test_paper_parameter_counts():
+    # Upstream EN 30,026,432 + DE 18,098,499 + MEDFE 82,191,139, less the MEDFE block's
+    # 27,197,440 frozen all-ones partial-conv mask weights (buffers here, not parameters).
+    assert trainable_count(MEDFEGenerator()) == 103_118_630
+    assert trainable_count(MEDFEDiscriminator()) == 2_764_737
+
+
+def test_upstream_keys_load():
+    rng = np.random.default_rng(0)
+    state = {}
+    for section in ("EN params", "DE params", "MEDFE(PCblock) params"):
+        state.update(random_state_dict(read_keys(KEYS, section), rng))
+    generator = MEDFEGenerator()
+    ignored = load_state_dict(generator, state)
+    assert sorted(ignored) == sorted(key for key in state if key.endswith("mask_conv.weight"))
+    assert len(ignored) == 15
+    kernel = generator.get_layer("pc_block_cov_5_2_conv_input_conv").kernel.numpy()
+    expected = np.transpose(state["pc_block.cov_5.2.conv.input_conv.weight"], (2, 3, 1, 0))
+    np.testing.assert_array_equal(kernel, expected)
+    norm = generator.get_layer("Encoder_3_model_2")
+    np.testing.assert_array_equal(norm.gamma.numpy(), state["Encoder_3.model.2.weight"])
+    se = generator.get_layer("pc_block_base_model_0")
+    np.testing.assert_array_equal(se.fc_2.bias.numpy(), state["pc_block.base.model.0.fc.2.bias"])
+
+    d_state = random_state_dict(read_keys(KEYS, "D (global"), rng)
+    critic = MEDFEDiscriminator()
+    assert load_state_dict(critic, d_state) == [f"model.{i}.weight_v" for i in (0, 2, 4, 6, 8)]
+    layer = critic.get_layer("model_6")
+    np.testing.assert_array_equal(layer.vector_u.numpy()[0], d_state["model.6.weight_u"])
+    np.testing.assert_array_equal(
+        layer.layer.kernel.numpy(), np.transpose(d_state["model.6.weight_orig"], (2, 3, 1, 0))
+    )
+    assert critic(tf.zeros([1, 256, 256, 3])).shape == (1, 8, 8, 1)
+    assert critic(tf.zeros([1, 64, 64, 3])).shape == (1, 2, 2, 1)
+
+
+def test_only_hole_pixels_change_and_examples_are_independent():
+    """Any batch size: each example's result is the same alone or in a batch (upstream
+    equalizes only batch element 0)."""
+    model = MEDFE(**TINY)
+    image = smooth_images(2, 128, 128)
+    mask = square_hole(2, 128, 128)
+    mask[1] = square_hole(1, 128, 128, top=10, left=70, side=30)[0]
+    restored = model.predict((image, mask), verbose=0)
+    keep = mask[..., 0] == 0
+    np.testing.assert_array_equal(restored[keep], image[keep])
+    assert not np.allclose(restored[~keep], image[~keep])
+    alone = model.predict((image[1:], mask[1:]), verbose=0)
+    np.testing.assert_allclose(restored[1:], alone, atol=1e-5)
+
+
+def test_hole_content_is_ignored():
+    model = MEDFE(**TINY)
+    image = smooth_images(1, 128, 128)
+    mask = square_hole(1, 128, 128)
+    noisy = np.where(mask > 0, np.random.default_rng(0).random(image.shape), image)
+    np.testing.assert_allclose(
+        model.predict((image, mask), verbose=0),
+        model.predict((noisy.astype("float32"), mask), verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_small_images_and_missing_structure_are_clear_errors():
+    model = MEDFE(**TINY)
+    assert model.min_size == 128 and MEDFE(vgg_weights=None).min_size == 192
+    image, mask = smooth_images(1, 100, 128), square_hole(1, 100, 128, top=10)
+    with pytest.raises(Exception, match="at least 128x128"):
+        model.predict((image, mask), verbose=0)
+    with pytest.raises(ValueError, match="structure"):
+        model.unpack_batch(((image, mask), image))
+
+
+def test_loss_terms_on_known_values():
+    model = MEDFE(**TINY)
+    model.compile()
+    (masked, mask), (target, structure) = TestMEDFE().make_batch()
+    degraded = model.inputs_to_generator((masked, mask))
+    _, target_g = model.unpack_batch(((masked, mask), (target, structure)))
+    target_g = model.to_generator_range(target_g)
+    restored = model.generate(degraded)
+    terms = model.generator_losses(degraded, restored, target_g)
+    image, texture, structure_image = (np.asarray(t) for t in restored)
+    target_g = np.asarray(target_g)
+    np.testing.assert_allclose(
+        terms["g_l1"], np.abs(image - target_g[..., :3]).mean(axis=(1, 2, 3)), rtol=1e-5
+    )
+    small = tf.image.resize(target_g, texture.shape[1:3]).numpy()  # bilinear, as upstream
+    branch = np.abs(texture - small[..., :3]).mean(axis=(1, 2, 3)) + np.abs(
+        structure_image - small[..., 3:]
+    ).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(terms["g_branch"], branch, rtol=1e-5)
+    # The style term is 250 x the Gram L1 of the real relu2_2, 3_3, 4_3 and 5_2.
+    vgg = model.vgg
+    features = vgg(tf.concat([target_g[..., :3], image], axis=0))[5:]
+    assert [layer for layer in vgg.feature_layers[5:]] == [
+        "block2_conv2",
+        "block3_conv3",
+        "block4_conv3",
+        "block5_conv2",
+    ]
+    style = 0.0
+    for f in features:
+        f = np.asarray(f, np.float64)
+        b, h, w, c = f.shape
+        flat = f.reshape(b, h * w, c)
+        gram = np.einsum("bnc,bnd->bcd", flat, flat) / (h * w * c)
+        style = style + np.abs(gram[2:] - gram[:2]).mean(axis=(1, 2))
+    np.testing.assert_allclose(terms["g_style"], 250 * style, rtol=1e-4)
+    assert set(terms) == set(model.generator_loss_names)
+
+
+def test_two_replicas_equal_one():
+    run_replica_check("test_medfe", "TestMEDFE", {})

@@ -1,0 +1,127 @@
+"""Partial convolution: a convolution that sees only the valid pixels of its window."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class PartialConv2D(keras.layers.Layer):
+    """Convolution over the valid pixels only, renormalized, that also shrinks the hole.
+
+    Liu et al., "Image Inpainting for Irregular Holes Using Partial Convolutions", ECCV 2018,
+    as MEDFE's `PCBActiv` uses it. With M the mask window and count = sum(M) (over the k x k
+    window and the mask's channels):
+
+        output = conv(X * M) * (k * k * Cm / count) + bias   where count > 0, else 0
+        new_mask = 1                                          where count > 0, else 0
+
+    so each layer fills the hole by `kernel_size // 2` pixels from its border. Inputs are
+    zero-padded by `kernel_size // 2` on each side, as PyTorch `Conv2d(padding=k // 2)`; the
+    padding counts as invalid, so the ratio exceeds 1 at the map border.
+
+    **The mask here is 1 = VALID pixel, 0 = hole**: the opposite of tfrestore's public `mask`
+    (1 = missing), which callers flip (`1 - mask`) before the first partial convolution, as
+    MEDFE does. The kernel and bias are this layer's own `kernel`/`bias` variables (no inner
+    Conv2D), so PyTorch `...conv.input_conv.weight` imports onto it and the frozen all-ones
+    `mask_conv.weight` is ignored (`tfrestore.models.pytorch_weights.load_state_dict`).
+
+    Args:
+        filters: int, output channels.
+        kernel_size: odd int, square kernel size (MEDFE: 3, 5, 7).
+        strides: int (default 1; MEDFE uses 1).
+        use_bias: bool (default False, as MEDFE's `PCBActiv`).
+        kernel_initializer: initializer of the [k, k, C, filters] kernel (default
+            glorot_uniform; MEDFE uses `tfrestore.layers.upstream_normal()`).
+
+    Call args:
+        inputs: [B, H, W, C] features.
+        mask: [B, H, W, 1] or [B, H, W, C], 1 = valid pixel (values in [0, 1]).
+
+    Returns:
+        (output [B, H', W', filters], new_mask [B, H', W', 1]) with
+        H' = (H + 2 * (k // 2) - k) // strides + 1 (H' = H for stride 1), same for W.
+
+    Example:
+        >>> conv = PartialConv2D(16, 3)
+        >>> features, valid = conv(tf.zeros([2, 32, 32, 8]), tf.ones([2, 32, 32, 1]))
+
+    Differs from upstream: MEDFE divides by the raw count sum(M) without the k * k * Cm ratio;
+    every partial conv there is followed by instance normalization, which removes that
+    constant factor, and we follow the paper (Liu et al.).
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        use_bias=False,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"PartialConv2D kernel_size must be an odd positive int, got {kernel_size!r}"
+            )
+        if int(strides) != strides or strides < 1:
+            raise ValueError(f"PartialConv2D strides must be a positive int, got {strides!r}")
+        if int(filters) != filters or filters < 1:
+            raise ValueError(f"PartialConv2D filters must be a positive int, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.strides = int(strides)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"{self.name} needs a static channel count, got {input_shape}")
+        self.kernel = self.add_weight(
+            shape=(self.kernel_size, self.kernel_size, channels, self.filters),
+            initializer=self.kernel_initializer,
+            name="kernel",
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+        else:
+            self.bias = None
+
+    def _convolve(self, x, kernel):
+        # PyTorch Conv2d(padding=k // 2): explicit zeros, then a VALID convolution.
+        p = self.kernel_size // 2
+        x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        return tf.nn.conv2d(x, kernel, self.strides, "VALID")
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            raise ValueError(f"{self.name} needs a mask: call it as layer(inputs, mask)")
+        mask = tf.cast(mask, inputs.dtype)
+        mask_channels = mask.shape[-1]
+        if mask_channels is None:
+            mask_channels = tf.cast(tf.shape(mask)[-1], inputs.dtype)
+        window = float(self.kernel_size * self.kernel_size)
+
+        outputs = self._convolve(inputs * mask, self.kernel)
+        # count = sum of M over the window and the mask channels (PyTorch's frozen mask_conv).
+        ones = tf.ones([self.kernel_size, self.kernel_size, 1, 1], inputs.dtype)
+        count = self._convolve(tf.reduce_sum(mask, axis=-1, keepdims=True), ones)
+        valid = count > 0.0
+        # A safe denominator where count == 0 keeps gradients finite; those pixels become 0.
+        scale = window * mask_channels / tf.where(valid, count, tf.ones_like(count))
+        outputs = outputs * scale
+        if self.use_bias:
+            outputs = outputs + self.bias
+        new_mask = tf.cast(valid, inputs.dtype)
+        return outputs * new_mask, new_mask
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
