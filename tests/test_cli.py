@@ -1,6 +1,7 @@
 """`tfrestore restore / evaluate / export` from the command line, with bad input."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -170,3 +171,141 @@ def test_evaluate_inpainting_scores_inside_the_holes(inpainting_model_file, tmp_
     (tmp_path / "masks" / "p1.png").unlink()
     assert cli.main(["evaluate", inpainting_model_file, str(tmp_path)]) == 2
     assert "p1.png: no mask for it" in capsys.readouterr().err
+
+
+# -- low-light models: evaluate low/ + high/ pairs, or a plain folder of low-light images -------
+
+
+@pytest.fixture(scope="module")
+def low_light_model_file(tmp_path_factory):
+    model = models.get("enlighten_gan", filters=4, vgg_weights=None)
+    path = tmp_path_factory.mktemp("eg") / "eg.keras"
+    model.save(str(path))
+    return str(path)
+
+
+def printed_scores(out, label):
+    """{metric: value} from the `evaluate` line that starts with `label`."""
+    (line,) = [line for line in out.splitlines() if line.split()[:1] == [label]]
+    pattern = r"(PSNR|SSIM|brightness|colorfulness) (\d+\.\d+)"
+    return {name: float(value) for name, value in re.findall(pattern, line)}
+
+
+def expected_scores(images, target=None):
+    """Means over single images of different sizes, as `evaluate` prints them."""
+    from tfrestore import metrics
+
+    per_image = [
+        {
+            "brightness": metrics.mean_brightness(image[None]),
+            "colorfulness": metrics.colorfulness(image[None]),
+            **(
+                {}
+                if target is None
+                else {
+                    "PSNR": metrics.psnr(t[None], image[None]),
+                    "SSIM": metrics.ssim(t[None], image[None]),
+                }
+            ),
+        }
+        for image, t in zip(images, target or [None] * len(images), strict=True)
+    ]
+    return {name: float(np.mean([scores[name] for scores in per_image])) for name in per_image[0]}
+
+
+def assert_printed(out, label, expected):
+    printed = printed_scores(out, label)
+    assert sorted(printed) == sorted(expected)
+    tolerance = {"PSNR": 0.006, "SSIM": 6e-5, "brightness": 6e-5, "colorfulness": 0.006}
+    for name, value in expected.items():
+        assert printed[name] == pytest.approx(value, abs=tolerance[name]), name
+
+
+def write_low_light(folder, sizes):
+    """Darkened smooth images in folder/low/ and the originals in folder/high/, as read back."""
+    low, high = [], []
+    for index, (height, width) in enumerate(sizes):
+        image = smooth_images(1, height, width, seed=index)[0]
+        data.write_image(str(folder / "high" / f"{index}.png"), image)
+        data.write_image(
+            str(folder / "low" / f"{index}.png"), data.synthetic_low_light(image, index)
+        )
+        low.append(data.read_image(str(folder / "low" / f"{index}.png")))
+        high.append(data.read_image(str(folder / "high" / f"{index}.png")))
+    return low, high
+
+
+def test_evaluate_low_light_pairs_and_plain_folder(low_light_model_file, tmp_path, capsys):
+    import keras
+
+    low, high = write_low_light(tmp_path, [(32, 40), (48, 32)])
+    model = keras.models.load_model(low_light_model_file)
+    enhanced = [model.predict(image[None], verbose=0)[0] for image in low]
+
+    assert cli.main(["evaluate", low_light_model_file, str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 pairs" in out and "(low/ vs high/)" in out
+    assert_printed(out, "input", expected_scores(low, high))
+    assert_printed(out, "enhanced", expected_scores(enhanced, high))
+    assert_printed(out, "high", expected_scores(high))
+
+    assert cli.main(["evaluate", low_light_model_file, str(tmp_path / "low")]) == 0
+    out = capsys.readouterr().out
+    assert "2 low-light images" in out and "PSNR" not in out and "high" not in out
+    assert_printed(out, "input", expected_scores(low))
+    assert_printed(out, "enhanced", expected_scores(enhanced))
+
+
+def test_evaluate_low_light_errors_name_the_folder(low_light_model_file, tmp_path, capsys):
+    def error(folder):
+        assert cli.main(["evaluate", low_light_model_file, str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+        return err
+
+    (tmp_path / "empty").mkdir()
+    assert f"no images found in {tmp_path / 'empty'}" in error(tmp_path / "empty")
+    write_low_light(tmp_path / "lol", [(32, 32), (32, 32)])
+    (tmp_path / "lol" / "high" / "1.png").unlink()
+    err = error(tmp_path / "lol")
+    assert f"only in {tmp_path / 'lol' / 'low'}: 1.png" in err
+    (tmp_path / "lol" / "high" / "0.png").unlink()
+    (tmp_path / "lol" / "high").rmdir()
+    assert f"{tmp_path / 'lol'} has low/ but no high/" in error(tmp_path / "lol")
+
+
+def test_prepare_structure_writes_resumes_and_reports_bad_files(tmp_path, capsys):
+    photos, out = tmp_path / "photos", tmp_path / "structures"
+    data.write_image(str(photos / "a.png"), smooth_images(1, 24, 24)[0])
+    data.write_image(str(photos / "sub" / "b.jpg"), smooth_images(1, 20, 28, seed=1)[0])
+    (photos / "broken.png").write_bytes(b"not an image")
+    argv = ["prepare-structure", str(photos), str(out)]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    assert f"error: {photos / 'broken.png'}" in captured.err
+    assert "wrote 2 structure images" in captured.out
+    for name, written in (("a.png", "a.png"), ("sub/b.jpg", "sub/b.png")):
+        expected = data.rtv_smooth(data.read_image(str(photos / name)))
+        np.testing.assert_allclose(
+            data.read_image(str(out / written)), expected, atol=0.5 / 255 + 1e-6
+        )
+
+    # A second run skips what exists (a.png stays as we overwrite it) and redoes what is not.
+    data.write_image(str(out / "a.png"), np.zeros((24, 24, 3)))
+    (out / "sub" / "b.png").unlink()
+    assert cli.main([*argv, "--lam", "0.02", "--iterations", "2"]) == 1
+    assert "wrote 1 structure images" in capsys.readouterr().out
+    assert data.read_image(str(out / "a.png")).max() == 0
+    assert data.read_image(str(out / "sub" / "b.png")).shape == (20, 28, 3)
+
+
+def test_prepare_structure_usage_errors(tmp_path, capsys):
+    def error(*argv):
+        assert cli.main(["prepare-structure", *argv]) == 2
+        return capsys.readouterr().err
+
+    assert "input folder not found" in error(str(tmp_path / "nope"), str(tmp_path / "out"))
+    (tmp_path / "empty").mkdir()
+    assert "no images found" in error(str(tmp_path / "empty"), str(tmp_path / "out"))
+    assert "must not be IN" in error(str(tmp_path), str(tmp_path / "out"))
+    assert "--lam must be > 0, got 0.0" in error(str(tmp_path / "empty"), "out", "--lam", "0")

@@ -177,7 +177,11 @@ def test_context_encoder_config_builds_the_paper_model():
 
 @pytest.mark.parametrize(
     "name,generator_params",
-    [("enlighten_gan.yaml", 8_636_675), ("attentive_gan.yaml", 6_244_362)],
+    [
+        ("enlighten_gan.yaml", 8_636_675),
+        ("attentive_gan.yaml", 6_244_362),
+        ("medfe.yaml", 103_118_630),
+    ],
 )
 def test_shipped_configs_build_the_paper_models(name, generator_params):
     import pathlib

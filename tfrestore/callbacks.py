@@ -14,7 +14,8 @@ class ImagePanels(keras.callbacks.Callback):
     Args:
         degraded: float32 [B, H, W, 3] images in [0, 1] (a fixed batch, e.g. from validation),
             or a tuple of model inputs (inpainting: (image, mask)); the first element is shown.
-        target: float32 [B, H, W, 3] in [0, 1], the clean images.
+        target: float32 [B, H, W, 3] in [0, 1], the clean images, or a tuple of targets shown
+            side by side (MEDFE: image, structure image).
         logdir: str, the TensorBoard log directory (panels go to `logdir/images`).
         every_n_steps: int, training batches between two panels (default 100).
         max_images: int, images per panel (default 3).
@@ -35,7 +36,8 @@ class ImagePanels(keras.callbacks.Callback):
         """The [B, H, 3W, 3] panel images, degraded | restored | target side by side."""
         shown = self.degraded[0] if isinstance(self.degraded, tuple | list) else self.degraded
         middle = self.model.panel_images(self.degraded)  # the restored image, maybe more
-        return tf.concat([shown, *middle, self.target], axis=2)[: self.max_images]
+        targets = list(self.target) if isinstance(self.target, tuple | list) else [self.target]
+        return tf.concat([shown, *middle, *targets], axis=2)[: self.max_images]
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1

@@ -1,7 +1,8 @@
-"""The `tfrestore` command: train, evaluate, restore, export, demo.
+"""The `tfrestore` command: train, evaluate, restore, export, demo, prepare-structure.
 
 Usage errors exit with status 2 and one line saying what was wrong (`--debug` shows the
-traceback); `restore` exits 1 when some files failed, after processing the others.
+traceback); `restore` and `prepare-structure` exit 1 when some files failed, after processing
+the others.
 
 Inpainting models (those whose restorer takes a `mask`) need a mask per image: `restore
 --mask` takes mask files in input order or one folder of masks named like the inputs
@@ -27,6 +28,9 @@ PAIRED_LAYOUTS = (
     ("low", "high"),
     ("data", "gt"),
 )
+# LOL's folders (Wei et al., BMVC 2018): `evaluate` on an EnlightenGAN model also takes a
+# plain folder of low-light images, so it reports one of these without the other as an error.
+LOW_LIGHT_LAYOUT = ("low", "high")
 # Folder names `evaluate` recognises inside DATA for inpainting models, as (images, masks).
 INPAINTING_LAYOUTS = (("images", "masks"), ("image", "mask"))
 QUANTIZE_CHOICES = ("float16", "dynamic", "int8")
@@ -81,6 +85,36 @@ def _parser():
     demo.add_argument("--model", default="deblur_gan", help="method to demonstrate")
     demo.add_argument("--minutes", type=float, default=5.0, help="training time budget")
     demo.add_argument("--output", help="output folder (default outputs/demo[/MODEL])")
+
+    structure = commands.add_parser(
+        "prepare-structure",
+        help="write the structure images MEDFE trains on (RTV smoothing)",
+        description="Writes the structure image of every image of IN (searched recursively): "
+        "its texture smoothed away by Relative Total Variation (Xu et al. 2012), as MEDFE "
+        "trains on; 1-2 s per 256x256 image. Each goes to OUT as a PNG with the same "
+        "relative path and name (IN/a/1.jpg -> OUT/a/1.png). Images whose output exists are "
+        "skipped, so an interrupted run resumes where it stopped. Defaults are MEDFE's.",
+    )
+    structure.add_argument("input", metavar="IN", help="folder of photos")
+    structure.add_argument("output", metavar="OUT", help="output folder (not inside IN)")
+    structure.add_argument(
+        "--lam", type=float, default=0.015, help="smoothness weight (default %(default)s)"
+    )
+    structure.add_argument(
+        "--sigma",
+        type=float,
+        default=3.0,
+        help="size of the texture to remove, in pixels (default %(default)s)",
+    )
+    structure.add_argument(
+        "--sharpness",
+        type=float,
+        default=0.001,
+        help="smaller keeps edges sharper (default %(default)s)",
+    )
+    structure.add_argument(
+        "--iterations", type=int, default=3, help="RTV iterations (default %(default)s)"
+    )
     return parser
 
 
@@ -221,85 +255,274 @@ def _check_holes(restorer, mask):
         )
 
 
-def _run_restore(args):
+def _process_files(files, work):
+    """Calls `work(index, path)` on each file under a progress bar (for more than one file).
+
+    A file whose `work` raises is reported on stderr by path and the others go on. Returns
+    the number of files that failed.
+    """
     import keras
 
+    failed = 0
+    progress = keras.utils.Progbar(len(files), unit_name="image") if len(files) > 1 else None
+    for index, path in enumerate(files):
+        try:
+            work(index, path)
+        except Exception as error:  # one bad file must not stop the others
+            failed += 1
+            print(f"\nerror: {path}: {error}", file=sys.stderr)
+        if progress is not None:
+            progress.update(index + 1)
+    return failed
+
+
+def _run_restore(args):
     from tfrestore import data
 
     files = _expand_inputs(args.inputs)
     masks = _mask_files(args.mask, files)
     restorer = _load(args.model)
     _check_mask_use(restorer, args.model, masks is not None, "--mask")
-    failed = 0
-    progress = keras.utils.Progbar(len(files), unit_name="image") if len(files) > 1 else None
-    for index, path in enumerate(files):
-        try:
-            image = data.read_image(path)
-            inputs = {"image": image[None]}
-            if masks is not None:
-                if isinstance(masks[index], ValueError):
-                    raise masks[index]
-                inputs["mask"] = read_mask(masks[index], image.shape[:2])[None]
-                _check_holes(restorer, inputs["mask"])
-            restored = restorer(**inputs)["restored"][0]
-            data.write_image(os.path.join(args.output, f"{_stem(path)}.png"), restored)
-        except Exception as error:  # one bad file must not stop the others
-            failed += 1
-            print(f"\nerror: {path}: {error}", file=sys.stderr)
-        if progress is not None:
-            progress.update(index + 1)
+
+    def restore(index, path):
+        image = data.read_image(path)
+        inputs = {"image": image[None]}
+        if masks is not None:
+            if isinstance(masks[index], ValueError):
+                raise masks[index]
+            inputs["mask"] = read_mask(masks[index], image.shape[:2])[None]
+            _check_holes(restorer, inputs["mask"])
+        restored = restorer(**inputs)["restored"][0]
+        data.write_image(os.path.join(args.output, f"{_stem(path)}.png"), restored)
+
+    failed = _process_files(files, restore)
     print(f"restored {len(files) - failed} of {len(files)} images into {args.output}")
     return 1 if failed else 0
+
+
+def _run_prepare_structure(args):
+    from tfrestore import data
+
+    for name in ("lam", "sigma", "sharpness", "iterations"):
+        value = getattr(args, name)
+        if not value > 0 or value == float("inf"):
+            raise UsageError(f"--{name} must be > 0, got {value}")
+    if not os.path.isdir(args.input):
+        raise UsageError(f"input folder not found: {args.input}")
+    source, output = os.path.realpath(args.input), os.path.realpath(args.output)
+    if os.path.commonpath([source, output]) == source:
+        raise UsageError(f"OUT ({args.output}) must not be IN ({args.input}) or inside it")
+    names = data.list_images(args.input)
+    if not names:
+        raise UsageError(f"no images found in {args.input}")
+    written_from = {}  # output path -> input path, to catch a.jpg and a.png in one folder
+    existed = []
+
+    def prepare(index, path):
+        target = os.path.join(args.output, f"{os.path.splitext(names[index])[0]}.png")
+        if target in written_from:
+            raise ValueError(f"its output {target} is also the output of {written_from[target]}")
+        written_from[target] = path
+        if os.path.exists(target):
+            existed.append(target)
+            return
+        structure = data.rtv_smooth(
+            data.read_image(path), args.lam, args.sigma, args.sharpness, args.iterations
+        )
+        data.write_image(target, structure)  # atomic: an interrupted run leaves no partial file
+
+    paths = [os.path.join(args.input, name) for name in names]
+    failed = _process_files(paths, prepare)
+    print(
+        f"wrote {len(names) - failed - len(existed)} structure images into {args.output}; "
+        f"{len(existed)} existed already, {failed} failed"
+    )
+    return 1 if failed else 0
+
+
+def _find_layout(folder, layouts):
+    """The first (a, b) of `layouts` whose two sub-folders exist in `folder`, as paths; or None."""
+    for first, second in layouts:
+        pair = os.path.join(folder, first), os.path.join(folder, second)
+        if all(os.path.isdir(path) for path in pair):
+            return pair
+    return None
+
+
+def _layout_names(layouts):
+    return ", ".join(f"{a}/+{b}/" for a, b in layouts)
 
 
 def _paired_dirs(folder):
     if not os.path.isdir(folder):
         raise UsageError(f"data folder not found: {folder}")
-    for degraded, target in PAIRED_LAYOUTS:
-        pair = os.path.join(folder, degraded), os.path.join(folder, target)
-        if all(os.path.isdir(path) for path in pair):
-            return pair
-    names = ", ".join(f"{a}/+{b}/" for a, b in PAIRED_LAYOUTS)
-    raise UsageError(f"{folder} has no paired sub-folders; expected one of: {names}")
+    pair = _find_layout(folder, PAIRED_LAYOUTS)
+    if pair is None:
+        raise UsageError(
+            f"{folder} has no paired sub-folders; expected one of: {_layout_names(PAIRED_LAYOUTS)}"
+        )
+    return pair
 
 
 def _inpainting_dirs(folder):
-    for images, masks in INPAINTING_LAYOUTS:
-        pair = os.path.join(folder, images), os.path.join(folder, masks)
-        if all(os.path.isdir(path) for path in pair):
-            return pair
-    names = ", ".join(f"{a}/+{b}/" for a, b in INPAINTING_LAYOUTS)
-    raise UsageError(f"{folder} has no image and mask sub-folders; expected one of: {names}")
+    pair = _find_layout(folder, INPAINTING_LAYOUTS)
+    if pair is None:
+        raise UsageError(
+            f"{folder} has no image and mask sub-folders; expected one of: "
+            f"{_layout_names(INPAINTING_LAYOUTS)}"
+        )
+    return pair
+
+
+def _low_light_dirs(folder):
+    """(low, high) sub-folders of paired low-light data (LOL's low/ + high/, or another of
+    `PAIRED_LAYOUTS`), or None for a plain folder of low-light images.
+
+    Raises:
+        UsageError: only one of low/ and high/ exists (a half pair is not a plain folder).
+    """
+    pair = _find_layout(folder, PAIRED_LAYOUTS)
+    if pair is not None:
+        return pair
+    low, high = LOW_LIGHT_LAYOUT
+    present = [name for name in (low, high) if os.path.isdir(os.path.join(folder, name))]
+    if present:
+        (found,) = present
+        missing = high if found == low else low
+        raise UsageError(
+            f"{folder} has {found}/ but no {missing}/: paired low-light data needs both "
+            f"{low}/ and {high}/ (images matched by file name); for low-light images without "
+            "targets give a folder of images only"
+        )
+    return None
 
 
 def _run_evaluate(args):
-    import numpy as np
-
-    from tfrestore import data, metrics
-
     if not os.path.isdir(args.data):
         raise UsageError(f"data folder not found: {args.data}")
     restorer = _load(args.model)
     if "mask" in restorer.inputs:
         return _evaluate_inpainting(restorer, args)
-    degraded_dir, target_dir = _paired_dirs(args.data)
+    if _is_low_light(restorer):
+        return _evaluate_low_light(restorer, args)
+    pairs = _pairs(*_paired_dirs(args.data))
+    print(f"{len(pairs)} pairs from {args.data}")
+    _print_scores(_mean_scores(restorer, pairs), {"input": "input", "restored": "restored"})
+    return 0
+
+
+def _is_low_light(restorer):
+    """True for an EnlightenGAN `.keras` model (SavedModel and TFLite files do not say which
+    method they were exported from, so they get the paired evaluation)."""
+    from tfrestore.models import EnlightenGAN
+
+    return isinstance(getattr(restorer, "model", None), EnlightenGAN)
+
+
+def _pairs(degraded_dir, target_dir):
+    from tfrestore import data
+
     try:
-        pairs = data.paired_files(degraded_dir, target_dir)
+        return data.paired_files(degraded_dir, target_dir)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    scores = {"psnr_input": [], "psnr": [], "ssim_input": [], "ssim": []}
+
+
+def _mean_scores(restorer, pairs, no_reference=False):
+    """Scores of the input and restored images, averaged over `pairs`.
+
+    Args:
+        restorer: a single-input `Restorer`.
+        pairs: (degraded path, target path or None) tuples.
+        no_reference: bool, also the mean brightness and colorfulness of every image (the
+            targets' too, when given).
+
+    Returns:
+        {(image, metric): mean} with image "input", "restored" or "target" and metric "psnr",
+        "ssim" (against the target, when given), "brightness" or "colorfulness".
+
+    Raises:
+        UsageError: an unreadable image, or a target whose size differs from its input's.
+    """
+    import numpy as np
+
+    from tfrestore import data, metrics
+
+    measures = {"brightness": metrics.mean_brightness, "colorfulness": metrics.colorfulness}
+    scores = {}
     for degraded_path, target_path in pairs:
-        degraded = data.read_image(degraded_path)[None]
-        target = data.read_image(target_path)[None]
-        restored = restorer(image=degraded)["restored"]
-        scores["psnr_input"].append(float(metrics.psnr(target, degraded)[0]))
-        scores["psnr"].append(float(metrics.psnr(target, restored)[0]))
-        scores["ssim_input"].append(float(metrics.ssim(target, degraded)[0]))
-        scores["ssim"].append(float(metrics.ssim(target, restored)[0]))
-    means = {name: float(np.mean(values)) for name, values in scores.items()}
-    print(f"{len(pairs)} pairs from {args.data}")
-    print(f"input    PSNR {means['psnr_input']:.2f} dB  SSIM {means['ssim_input']:.4f}")
-    print(f"restored PSNR {means['psnr']:.2f} dB  SSIM {means['ssim']:.4f}")
+        try:
+            degraded = data.read_image(degraded_path)[None]
+            target = None if target_path is None else data.read_image(target_path)[None]
+        except data.ImageReadError as error:
+            raise UsageError(str(error)) from None
+        if target is not None and target.shape != degraded.shape:
+            raise UsageError(
+                f"{degraded_path} is {degraded.shape[2]}x{degraded.shape[1]} but {target_path} "
+                f"is {target.shape[2]}x{target.shape[1]} (width x height)"
+            )
+        images = {"input": degraded, "restored": restorer(image=degraded)["restored"]}
+        values = {}
+        if target is not None:
+            for name, batch in images.items():
+                values[name, "psnr"] = metrics.psnr(target, batch)
+                values[name, "ssim"] = metrics.ssim(target, batch)
+            images["target"] = target
+        if no_reference:
+            for name, batch in images.items():
+                for metric, measure in measures.items():
+                    values[name, metric] = measure(batch)
+        for key, value in values.items():
+            scores.setdefault(key, []).append(float(value[0]))
+    return {key: float(np.mean(values)) for key, values in scores.items()}
+
+
+# How `_print_scores` shows each metric, in this order.
+SCORE_FORMATS = {
+    "psnr": "PSNR {:.2f} dB",
+    "ssim": "SSIM {:.4f}",
+    "brightness": "brightness {:.4f}",
+    "colorfulness": "colorfulness {:.2f}",
+}
+
+
+def _print_scores(means, labels):
+    """One line per image of `labels` ({image: label}) with its metrics from `_mean_scores`."""
+    for image, label in labels.items():
+        cells = [
+            text.format(means[image, metric])
+            for metric, text in SCORE_FORMATS.items()
+            if (image, metric) in means
+        ]
+        print(f"{label:<8} {'  '.join(cells)}")
+
+
+def _evaluate_low_light(restorer, args):
+    """Low-light enhancement: PSNR/SSIM against the targets when DATA holds pairs (LOL's low/
+    and high/), and the no-reference mean brightness and colorfulness of every image."""
+    from tfrestore import data
+
+    folders = _low_light_dirs(args.data)
+    if folders is not None:
+        pairs = _pairs(*folders)
+        input_name, target_name = (os.path.basename(folder) for folder in folders)
+        print(f"{len(pairs)} pairs from {args.data} ({input_name}/ vs {target_name}/)")
+    else:
+        names = data.list_images(args.data)
+        if not names:
+            raise UsageError(
+                f"no images found in {args.data}; expected low-light images, or low/ and high/ "
+                "sub-folders of images paired by file name"
+            )
+        pairs = [(os.path.join(args.data, name), None) for name in names]
+        print(f"{len(pairs)} low-light images from {args.data} (no targets: no-reference scores)")
+    means = _mean_scores(restorer, pairs, no_reference=True)
+    labels = {"input": "input", "restored": "enhanced"}
+    _print_scores(means, labels if folders is None else {**labels, "target": target_name})
+    print(
+        "brightness: mean BT.601 luma in [0, 1]; colorfulness: Hasler and Suesstrunk (2003), "
+        "0-255 scale"
+    )
     return 0
 
 
@@ -409,6 +632,7 @@ COMMANDS = {
     "restore": _run_restore,
     "export": _run_export,
     "demo": _run_demo,
+    "prepare-structure": _run_prepare_structure,
 }
 
 

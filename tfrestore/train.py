@@ -117,6 +117,7 @@ def _build_dataset(spec, seed, where):
             seed=seed,
             repeat=spec.get("repeat", False),
             augment=spec.get("augment", True),
+            structures=spec.get("structure_dir"),  # MEDFE's structure (RTV) images
         )
     if kind == "unpaired":
         return restore_data.unpaired_dataset(

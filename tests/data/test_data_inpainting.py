@@ -14,6 +14,7 @@ from tfrestore.data import (
     center_mask,
     fill_holes,
     inpainting_dataset,
+    read_image,
     write_image,
 )
 
@@ -151,3 +152,80 @@ def test_process_exits_with_a_live_iterator():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "done"
+
+
+def _positional(count, height=150, width=170):
+    """Photos whose pixels say where they are ((row, column, photo) / 256) and structures that
+    differ from them: a crop's content then tells which window of which source it shows."""
+    rows, columns = np.mgrid[:height, :width] / 256
+    photos = [
+        np.stack([rows, columns, np.full_like(rows, index / 256)], axis=-1).astype(np.float32)
+        for index in range(count)
+    ]
+    structures = [np.sqrt(photo[..., ::-1]) for photo in photos]
+    return photos, structures
+
+
+def _expected_structure(target, structures):
+    """The structure pixels at the source positions that the target's pixels encode."""
+    rows, columns, index = (np.rint(target[..., c] * 256).astype(int) for c in range(3))
+    return np.stack(structures)[index, rows, columns]
+
+
+def test_structures_are_cropped_and_flipped_like_their_photos():
+    photos, structures = _positional(3)
+    options = {"batch_size": 2, "mask": "regions", "seed": 0}
+    dataset = inpainting_dataset(photos, structures=structures, **options)
+    (masked_spec, mask_spec), (target_spec, structure_spec) = dataset.element_spec
+    assert target_spec.shape.as_list() == structure_spec.shape.as_list() == [2, 128, 128, 3]
+    plain = inpainting_dataset(photos, **options)
+    flips = set()
+    for (x, (target, structure)), (plain_x, plain_target) in zip(
+        dataset.take(4), plain.take(4), strict=True
+    ):
+        target, structure = target.numpy(), structure.numpy()
+        np.testing.assert_array_equal(structure, _expected_structure(target, structures))
+        flips |= {bool(one[0, 1, 1] < one[0, 0, 1]) for one in target}  # columns decrease
+        # The masks, masked images and targets are those of the dataset without structures.
+        np.testing.assert_array_equal(x[0].numpy(), plain_x[0].numpy())
+        np.testing.assert_array_equal(x[1].numpy(), plain_x[1].numpy())
+        np.testing.assert_array_equal(target, plain_target.numpy())
+    assert flips == {False, True}  # both cases were checked
+
+
+def test_structures_from_a_folder(tmp_path):
+    photos, structures = _positional(2, 140, 160)
+    for name, photo, structure in zip(("a.jpg", "sub/b.png"), photos, structures, strict=True):
+        write_image(tmp_path / "photos" / name, photo)
+        write_image(tmp_path / "structures" / f"{os.path.splitext(name)[0]}.png", structure)
+    dataset = inpainting_dataset(
+        str(tmp_path / "photos"),
+        structures=str(tmp_path / "structures"),
+        batch_size=2,
+        repeat=False,
+        augment=False,
+    )
+    (_, mask), (_, structure) = next(iter(dataset))
+    np.testing.assert_array_equal(mask.numpy()[0], center_mask())
+    for index, name in enumerate(("a.png", "sub/b.png")):
+        written = read_image(tmp_path / "structures" / name)
+        np.testing.assert_array_equal(structure.numpy()[index], written[6:134, 16:144])
+
+    write_image(tmp_path / "photos" / "sub" / "c.png", photos[0])
+    with pytest.raises(
+        ValueError, match=r"1 photo\(s\) in .*photos have no structure .*sub/c\.png"
+    ):
+        inpainting_dataset(str(tmp_path / "photos"), structures=str(tmp_path / "structures"))
+    with pytest.raises(ValueError, match="with a list of images give structures as a list"):
+        inpainting_dataset(photos, structures=str(tmp_path / "structures"))
+
+
+def test_structures_of_another_count_or_size_are_rejected():
+    photos, structures = _positional(2)
+    with pytest.raises(ValueError, match=r"structures has 1 image\(s\) for 2 photo\(s\)"):
+        inpainting_dataset(photos, structures=structures[:1])
+    structures[1] = structures[1][:, :160]
+    with pytest.raises(ValueError, match=r"structures\[1\] is 160x150 but images\[1\] is 170x150"):
+        inpainting_dataset(photos, structures=structures)
+    with pytest.raises(ValueError, match=r"structures\[0\] must have values in \[0, 1\]"):
+        inpainting_dataset(photos, structures=[structures[0] + 1, structures[0]])

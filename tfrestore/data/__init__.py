@@ -58,6 +58,7 @@ from tfrestore.data.raindrops import (
     synthetic_raindrops,
 )
 from tfrestore.data.samples import SAMPLE_NAMES, clock_motion, sample_images
+from tfrestore.data.structure import rtv_smooth
 
 __all__ = [
     "DATASET_MEAN",
@@ -95,6 +96,7 @@ __all__ = [
     "random_region_mask",
     "random_trajectory",
     "read_image",
+    "rtv_smooth",
     "sample_images",
     "synthetic_low_light",
     "synthetic_low_light_dataset",

@@ -1,16 +1,19 @@
 """Inpainting data: filling holes with the dataset mean, and (masked image, mask) pipelines.
 
-Used by the Context Encoder and MEDFE. Masks are float32 [H, W, 1] with 1 = missing pixel
-(see `tfrestore.data.masks`); images are float32 RGB in [0, 1].
+Used by the Context Encoder and MEDFE (which also needs each photo's structure image, see
+`tfrestore.data.structure`). Masks are float32 [H, W, 1] with 1 = missing pixel (see
+`tfrestore.data.masks`); images are float32 RGB in [0, 1].
 """
 
 import functools
+import os
 
 import numpy as np
 import tensorflow as tf
 
+from tfrestore.data.io import list_images
 from tfrestore.data.masks import MASK_KINDS, random_mask
-from tfrestore.data.paired import positive_int
+from tfrestore.data.paired import _names_by_key, listing, positive_int
 from tfrestore.data.sources import degraded_dataset, seeded_numpy_function
 
 __all__ = ["DATASET_MEAN", "DATASET_MEAN_FLOAT", "fill_holes", "inpainting_dataset"]
@@ -128,6 +131,38 @@ def _fill_value(fill):
     return tuple(value.tolist()) if value.ndim else float(value)
 
 
+def _without_extension(name):
+    return os.path.splitext(name)[0]
+
+
+def _structure_files(images, structures):
+    """The structure image file of each photo of folder `images`, from folder `structures`.
+
+    Photos and structure images pair by relative path without the extension
+    (`photos/a/1.jpg` <-> `structures/a/1.png`), as `tfrestore prepare-structure` writes them.
+
+    Raises:
+        ValueError: `images` is not a folder, photos without a structure image (listed), or
+            several structure images for one photo.
+    """
+    folder = os.fspath(structures)
+    if not isinstance(images, (str, os.PathLike)):
+        raise ValueError(
+            f"structures={folder!r} is a folder, which pairs with a folder of images by relative "
+            "path; with a list of images give structures as a list in the same order"
+        )
+    by_key = _names_by_key(folder, _without_extension)
+    photos = list_images(images)
+    missing = [name for name in photos if _without_extension(name) not in by_key]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} photo(s) in {os.fspath(images)} have no structure image in "
+            f"{folder} (same relative path and name, any image extension): {listing(missing)}. "
+            f"Make them with `tfrestore prepare-structure {os.fspath(images)} {folder}`."
+        )
+    return [os.path.join(folder, by_key[_without_extension(name)]) for name in photos]
+
+
 def inpainting_dataset(
     images,
     crop_size=128,
@@ -137,6 +172,7 @@ def inpainting_dataset(
     repeat=True,
     augment=True,
     fill=True,
+    structures=None,
 ):
     """`((masked_image, mask), target)` training batches with masks drawn on the fly.
 
@@ -146,7 +182,8 @@ def inpainting_dataset(
     passes to the inpainting models. With `augment=True` the photo order is shuffled and crops
     and flips are random; with `augment=False` the order is fixed and the crop central (random
     masks stay random). Upstream's random-region training uses one mask per batch; here every
-    example gets its own.
+    example gets its own. With `structures` (MEDFE) the `y` is `(target, structure)`: each
+    photo's structure image, cropped and flipped exactly like the photo.
 
     Args:
         images: a folder of photos (searched recursively), a list of file paths, or a list of
@@ -164,15 +201,22 @@ def inpainting_dataset(
         fill: True (default) fills holes with `DATASET_MEAN_FLOAT` as the Context Encoder
             does; False leaves them 0 (for models that fill or ignore holes themselves); or a
             number or (r, g, b) triple in [0, 1].
+        structures: None (default), a folder of structure images named like the photos of
+            folder `images` (relative path without extension: `photos/a/1.jpg` <->
+            `structures/a/1.png`, as `tfrestore prepare-structure` writes them), or a list of
+            files or float32 [H, W, 3] arrays, one per image in order, each the size of its
+            photo.
 
     Returns:
         Dataset of `((masked_image, mask), target)`: float32 [batch, crop, crop, 3],
-        [batch, crop, crop, 1] and [batch, crop, crop, 3].
+        [batch, crop, crop, 1] and [batch, crop, crop, 3]. With `structures`,
+        `((masked_image, mask), (target, structure))`, structure [batch, crop, crop, 3].
 
     Raises:
         ValueError: an unknown mask kind (listing the kinds), a mask callable that returns a
             bad mask (checked once at crop size before the pipeline is built), an image
-            smaller than crop_size, bad arrays, an empty folder, or bad arguments.
+            smaller than crop_size, bad arrays, an empty folder, or bad arguments; photos
+            without a structure image, or structures of another count or size (named).
 
     Example:
         >>> ds = inpainting_dataset(list(sample_images().values()), batch_size=4,
@@ -186,10 +230,24 @@ def inpainting_dataset(
     if crop_size is not None:  # fail here, not inside the pipeline
         _checked_mask(make((crop_size, crop_size), np.random.default_rng(0)), crop_size, crop_size)
     draw = _mask_drawer(make)
+    if isinstance(structures, (str, os.PathLike)):
+        structures = _structure_files(images, structures)
 
-    def make_example(target, mask_seed):
+    def make_example(photo, mask_seed):
+        target = photo[0] if structures is not None else photo
         holes = tf.numpy_function(draw, [tf.shape(target)[:2], mask_seed], tf.float32)
         holes = tf.ensure_shape(holes, target.shape[:2].concatenate([1]))
-        return (fill_holes(target, holes, fill_value), holes), target
+        # With structures, `photo` is (target, structure), which is the `y` MEDFE trains on.
+        return (fill_holes(target, holes, fill_value), holes), photo
 
-    return degraded_dataset(images, make_example, crop_size, batch_size, seed, repeat, augment)
+    return degraded_dataset(
+        images,
+        make_example,
+        crop_size,
+        batch_size,
+        seed,
+        repeat,
+        augment,
+        aligned=structures,
+        aligned_argument="structures",
+    )

@@ -144,12 +144,13 @@ def _array_loader(arrays):
     return load
 
 
-def source_images(images):
+def source_images(images, argument="images"):
     """Normalises `images` to ('files', paths, names) or ('arrays', arrays, names).
 
     Args:
         images: a folder (searched recursively), a list of file paths, or a list of float
             [H, W, 3] arrays in [0, 1].
+        argument: str, what the caller calls `images`, for the error messages.
 
     Raises:
         ValueError: an empty folder or list, or an array of the wrong shape, dtype or range
@@ -163,13 +164,13 @@ def source_images(images):
         return "files", paths, paths
     images = list(images)
     if not images:
-        raise ValueError("images is empty: give a folder or a list of [H, W, 3] arrays")
+        raise ValueError(f"{argument} is empty: give a folder or a list of [H, W, 3] arrays")
     if all(isinstance(item, (str, os.PathLike)) for item in images):
         paths = [os.fspath(item) for item in images]
         return "files", paths, paths
     arrays, names = [], []
     for index, item in enumerate(images):
-        name = f"images[{index}]"
+        name = f"{argument}[{index}]"
         array = np.asarray(item)
         if array.ndim != 3 or array.shape[2] != 3:
             raise ValueError(f"{name} must have shape [H, W, 3], got {array.shape}")
@@ -183,7 +184,66 @@ def source_images(images):
     return "arrays", arrays, names
 
 
-def photo_dataset(images, crop_size, batch_size, seed=None, repeat=True, augment=True):
+def _loader(kind, sources):
+    """(keys, load): one dataset element per image, and the graph function that reads it."""
+    if kind == "files":
+
+        def load(path):
+            return decode_image_tensor(tf.io.read_file(path))
+
+        return sources, load
+    lookup = _array_loader(sources)
+
+    def load(index):
+        image = tf.numpy_function(lookup, [index], tf.float32)
+        return tf.ensure_shape(image, [None, None, 3])
+
+    return np.arange(len(sources), dtype=np.int64), load
+
+
+def _sizes(kind, sources):
+    """(width, height) of each image: from the file headers, or the array shapes."""
+    if kind == "files":
+        return [image_size(path) for path in sources]
+    return [(array.shape[1], array.shape[0]) for array in sources]
+
+
+def _checked_aligned(aligned, argument, names, sizes):
+    """`source_images(aligned)`, checked to hold one image per photo with the photo's size."""
+    kind, sources, aligned_names = source_images(aligned, argument)
+    if len(sources) != len(names):
+        raise ValueError(
+            f"{argument} has {len(sources)} image(s) for {len(names)} photo(s); give one per "
+            "photo, in the same order"
+        )
+    mismatched = [
+        (name, size, photo, photo_size)
+        for name, size, photo, photo_size in zip(
+            aligned_names, _sizes(kind, sources), names, sizes, strict=True
+        )
+        if size != photo_size
+    ]
+    if mismatched:
+        listed = listing(
+            mismatched, lambda m: f"{m[0]} is {m[1][0]}x{m[1][1]} but {m[2]} is {m[3][0]}x{m[3][1]}"
+        )
+        raise ValueError(
+            f"{len(mismatched)} image(s) of {argument} differ in size from their photo "
+            f"(width x height): {listed}"
+        )
+    return kind, sources
+
+
+def photo_dataset(
+    images,
+    crop_size,
+    batch_size,
+    seed=None,
+    repeat=True,
+    augment=True,
+    aligned=None,
+    aligned_argument="aligned",
+):
     """Unbatched `(photo, element_seed)` pairs: cropped, flipped photos and their seeds.
 
     With `augment=True` the photo order is shuffled and crops and flips are random
@@ -191,7 +251,9 @@ def photo_dataset(images, crop_size, batch_size, seed=None, repeat=True, augment
     element seed (shape [2] int64) has already seeded the crop ([0, 0] offset) and the flip
     ([0, 1]); a degradation should derive its own with `derived_seed(element_seed, 2)` (or
     use `degraded_dataset`, which does). Callers map their degradation, then batch with
-    `drop_remainder=crop_size is not None`.
+    `drop_remainder=crop_size is not None`. With `aligned` (one image per photo, e.g. MEDFE's
+    structure images) the elements are `((photo, aligned_image), element_seed)`, both cropped
+    and flipped the same way (`crop_and_flip` stacks them).
 
     Args:
         images: see `source_images`.
@@ -200,18 +262,19 @@ def photo_dataset(images, crop_size, batch_size, seed=None, repeat=True, augment
         seed: int or None. An int makes order, crops, flips and element seeds reproducible.
         repeat: bool, cycle forever.
         augment: bool.
+        aligned: None (default), or images as in `source_images` aligned with the photos:
+            one per photo, in the same order, of the same size.
+        aligned_argument: str, what the caller calls `aligned`, for the error messages.
 
     Raises:
         ValueError: an image smaller than crop_size (named with its size), bad arrays, an
             empty folder, full images of several sizes with batch_size > 1, or fewer images
-            than one batch without repeat.
+            than one batch without repeat; an `aligned` of another length, or whose images
+            differ in size from their photos (named).
     """
     kind, sources, names = source_images(images)
     register_exit_hook()
-    if kind == "files":
-        sizes = [image_size(path) for path in sources]  # (width, height) from the headers
-    else:
-        sizes = [(array.shape[1], array.shape[0]) for array in sources]
+    sizes = _sizes(kind, sources)
     if crop_size is not None:
         too_small = [
             (name, size) for name, size in zip(names, sizes, strict=True) if min(size) < crop_size
@@ -232,48 +295,52 @@ def photo_dataset(images, crop_size, batch_size, seed=None, repeat=True, augment
             f"batch_size={batch_size} is larger than the {len(sources)} image(s) given; the "
             "last incomplete batch is dropped, so the dataset would be empty"
         )
-
-    if kind == "files":
-        dataset = tf.data.Dataset.from_tensor_slices(sources)
-
-        def load(path):
-            return decode_image_tensor(tf.io.read_file(path))
-
-    else:
-        dataset = tf.data.Dataset.range(len(sources))
-        lookup = _array_loader(sources)
-
-        def load(index):
-            image = tf.numpy_function(lookup, [index], tf.float32)
-            return tf.ensure_shape(image, [None, None, 3])
-
+    loaders = [_loader(kind, sources)]
+    if aligned is not None:
+        loaders.append(_loader(*_checked_aligned(aligned, aligned_argument, names, sizes)))
+    keys = tuple(element_keys for element_keys, _ in loaders)
+    dataset = tf.data.Dataset.from_tensor_slices(keys if aligned is not None else keys[0])
     if augment:
         dataset = dataset.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
 
-    def crop(source, element_seed):
-        (photo,) = crop_and_flip(
-            [load(source)], crop_size=crop_size, augment=augment, seed=element_seed
-        )
-        return photo, element_seed
+    def crop(key, element_seed):
+        keys = key if aligned is not None else (key,)
+        loaded = [load(one_key) for one_key, (_, load) in zip(keys, loaders, strict=True)]
+        cropped = crop_and_flip(loaded, crop_size=crop_size, augment=augment, seed=element_seed)
+        return (tuple(cropped) if aligned is not None else cropped[0]), element_seed
 
     return dataset.map(crop, **map_options(seed))
 
 
-def degraded_dataset(images, make_example, crop_size, batch_size, seed, repeat, augment):
+def degraded_dataset(
+    images,
+    make_example,
+    crop_size,
+    batch_size,
+    seed,
+    repeat,
+    augment,
+    aligned=None,
+    aligned_argument="aligned",
+):
     """Batches of `make_example(photo, degradation_seed)` over `photo_dataset`'s photos.
 
     `degradation_seed` is `derived_seed(element_seed, 2)`, distinct from the crop's and the
     flip's. Incomplete batches are dropped when cropping (every example has the crop size).
 
     Args:
-        images, crop_size, batch_size, seed, repeat, augment: see `photo_dataset`.
+        images, crop_size, batch_size, seed, repeat, augment, aligned, aligned_argument: see
+            `photo_dataset`.
         make_example: `(photo, seed) -> example`, a `tf.data` map function on one
-            [H, W, 3] photo and its shape-[2] int64 seed.
+            [H, W, 3] photo (with `aligned`, a `(photo, aligned_image)` tuple) and its
+            shape-[2] int64 seed.
     """
-    dataset = photo_dataset(images, crop_size, batch_size, seed, repeat, augment)
+    dataset = photo_dataset(
+        images, crop_size, batch_size, seed, repeat, augment, aligned, aligned_argument
+    )
     dataset = dataset.map(
         lambda photo, element_seed: make_example(photo, derived_seed(element_seed, 2)),
         **map_options(seed),

@@ -35,14 +35,41 @@ class TimeBudget(keras.callbacks.Callback):
         print(f"{elapsed:5.0f} s  step {self.steps:5d}  {terms}", flush=True)
 
 
-def vgg_weights_or_none():
+class LinearDecayOverTime(keras.callbacks.Callback):
+    """The papers' schedule over a time budget instead of a step count: each optimizer of the
+    model at its initial learning rate for the first `constant_fraction` of `seconds`, then
+    decaying linearly to 0 at the end (a run stopped by `TimeBudget` has no known step count).
+    Set before every batch; needs optimizers built with a float learning rate."""
+
+    def __init__(self, seconds, optimizers, constant_fraction=0.5):
+        super().__init__()
+        self.seconds = seconds
+        self.optimizers = list(optimizers)
+        self.constant_fraction = constant_fraction
+        self.initial = [float(optimizer.learning_rate) for optimizer in self.optimizers]
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+
+    def scale(self, elapsed):
+        """Learning-rate factor after `elapsed` seconds: 1, then linearly down to 0."""
+        progress = (elapsed / self.seconds - self.constant_fraction) / (1 - self.constant_fraction)
+        return float(np.clip(1.0 - progress, 0.0, 1.0))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        scale = self.scale(time.monotonic() - self.start)
+        for optimizer, initial in zip(self.optimizers, self.initial, strict=True):
+            optimizer.learning_rate.assign(initial * scale)
+
+
+def vgg_weights_or_none(network="vgg19"):
     """ImageNet VGG weights when Keras can get them (cached or downloadable), else None."""
     try:
-        keras.applications.VGG19(include_top=False, weights="imagenet")
+        getattr(keras.applications, network.upper())(include_top=False, weights="imagenet")
         return "imagenet"
     except Exception as error:  # offline: no download possible
-        print(f"VGG19 ImageNet weights unavailable ({type(error).__name__}); the perceptual")
-        print("loss uses a randomly initialised VGG19 for this demo.")
+        print(f"{network.upper()} ImageNet weights unavailable ({type(error).__name__}); the")
+        print("perceptual loss uses a randomly initialised VGG for this demo.")
         return None
 
 
@@ -52,8 +79,9 @@ def split_photos():
     return photos, [image for name, image in photos.items() if name not in HELD_OUT]
 
 
-def train(model_name, model, dataset, minutes, output, description):
-    """Fits `model` on `dataset` until `minutes` have passed; returns the `TimeBudget`."""
+def train(model_name, model, dataset, minutes, output, description, callbacks=()):
+    """Fits `model` on `dataset` until `minutes` have passed; returns the `TimeBudget`.
+    `callbacks` are added to fit's."""
     budget = TimeBudget(minutes * 60)
     print(
         f"training {model_name} ({model.generator.count_params():,} generator parameters) "
@@ -63,7 +91,11 @@ def train(model_name, model, dataset, minutes, output, description):
         dataset,
         epochs=10_000,  # the time budget ends training
         steps_per_epoch=25,
-        callbacks=[budget, keras.callbacks.TensorBoard(os.path.join(output, "logs"))],
+        callbacks=[
+            budget,
+            *callbacks,
+            keras.callbacks.TensorBoard(os.path.join(output, "logs")),
+        ],
         verbose=0,
     )
     return budget

@@ -92,9 +92,51 @@ def scaled_photos(photos, sides=INPAINTING_TRAIN_SIDES):
     return scaled + [image.transpose(1, 0, 2) for image in scaled]
 
 
-def run(minutes, output):
+def score_and_export(model, label, target, mask, output):
+    """Everything an inpainting demo reports after training: hole scores of the mean-filled
+    input, the model, its TFLite export and the biharmonic baseline, the exports and a grid.
+
+    Args:
+        model: the trained inpainting model.
+        label: its name in the table ("Context Encoder", "MEDFE").
+        target: float32 [N, H, W, 3] held-out crops; mask: [N, H, W, 1], 1 = missing.
+        output: the demo's folder.
+
+    Returns:
+        (report lines, the model's mean hole PSNR, the mean-filled input's).
+    """
     from tfrestore.inference import load_restorer
 
+    masked = data.fill_holes(target, mask)  # what the models see: holes at the dataset mean
+    restored = model.predict((masked, mask), verbose=0)
+    biharmonic = biharmonic_inpaint(masked, mask)
+    saved, tflite = save_and_export(model, output)
+    restored_tflite = load_restorer(tflite.path)(image=masked, mask=mask)["restored"]
+    results = {
+        "mean-filled input": masked,
+        label: restored,
+        f"{label} (TFLite)": restored_tflite,
+        "biharmonic (scikit-image)": biharmonic,
+    }
+    grid = np.concatenate(
+        [np.concatenate(row, axis=1) for row in zip(masked, restored, biharmonic, target)],
+        axis=0,
+    )
+    grid_name = "held_out_masked_model_biharmonic_original.png"
+    data.write_image(os.path.join(output, grid_name), grid)
+    lines = [
+        *inpainting_table(target, mask, results),
+        "",
+        f"SavedModel: {saved}",
+        f"TFLite: {tflite}",
+        f"Held-out crops, masked | model | biharmonic | original: {grid_name}",
+    ]
+    psnr_model = float(np.mean(hole_scores(target, restored, mask)[0]))
+    psnr_input = float(np.mean(hole_scores(target, masked, mask)[0]))
+    return lines, psnr_model, psnr_input
+
+
+def run(minutes, output):
     photos, originals = split_photos()
     train_photos = scaled_photos(originals)
     held_out = [resize_shorter_side(photos[name], INPAINTING_EVAL_SIDE) for name in HELD_OUT]
@@ -103,7 +145,6 @@ def run(minutes, output):
     )
     target = held_out_crops(held_out)
     mask = np.repeat(data.center_mask(128)[None], len(target), axis=0)
-    masked = data.fill_holes(target, mask)  # what the model sees: holes at the dataset mean
 
     model = models.get("context_encoder", **MODEL_KWARGS)
     model.compile()
@@ -112,25 +153,7 @@ def run(minutes, output):
         f"{len(originals)} sample photos ({len(train_photos)} scaled and transposed copies)"
     )
     budget = train("context_encoder", model, dataset, minutes, output, description)
-    restored = model.predict((masked, mask), verbose=0)
-    biharmonic = biharmonic_inpaint(masked, mask)
-
-    saved, tflite = save_and_export(model, output)
-    restored_tflite = load_restorer(tflite.path)(image=masked, mask=mask)["restored"]
-    results = {
-        "mean-filled input": masked,
-        "Context Encoder": restored,
-        "Context Encoder (TFLite)": restored_tflite,
-        "biharmonic (scikit-image)": biharmonic,
-    }
-    table = inpainting_table(target, mask, results)
-
-    grid = np.concatenate(
-        [np.concatenate(row, axis=1) for row in zip(masked, restored, biharmonic, target)],
-        axis=0,
-    )
-    grid_name = "held_out_masked_model_biharmonic_original.png"
-    data.write_image(os.path.join(output, grid_name), grid)
+    lines, psnr_model, psnr_input = score_and_export(model, "Context Encoder", target, mask, output)
     hole = int(mask[0, :, :, 0].any(axis=1).sum())  # side of the square hole
     write_report(
         output,
@@ -144,13 +167,7 @@ def run(minutes, output):
             f"Held out: {', '.join(HELD_OUT)} at shorter side {INPAINTING_EVAL_SIDE} px, "
             f"{len(target)} crops.",
             "",
-            *table,
-            "",
-            f"SavedModel: {saved}",
-            f"TFLite: {tflite}",
-            f"Held-out crops, masked | model | biharmonic | original: {grid_name}",
+            *lines,
         ],
     )
-    psnr_model = float(np.mean(hole_scores(target, restored, mask)[0]))
-    psnr_input = float(np.mean(hole_scores(target, masked, mask)[0]))
     return verdict("Context Encoder", psnr_model, "mean-filled input", psnr_input)

@@ -62,7 +62,8 @@ class MEDFE(RestorationGAN):
         l1_weight, perceptual_weight, style_weight, adversarial_weight, branch_weight: floats
             (defaults 1, 0.2, 250, 0.2, 1).
         vgg_weights: "imagenet" (default; downloaded by Keras on first use), a local VGG16
-            weights file, or None (random: tests only).
+            weights file, or None (random: tests only). With perceptual and style weights 0
+            the VGG is not run.
 
     Example:
         >>> model = MEDFE(filters=4, dilation=1, vgg_weights=None)
@@ -193,22 +194,30 @@ class MEDFE(RestorationGAN):
     def _local_crops(self, *images):
         return self.same_random_patches(images, 1, self.local_size)
 
+    def _vgg_terms(self, target, restored):
+        """Perceptual and style terms [B] each; skipped (zeros) when both weights are 0."""
+        if not (self.perceptual_weight or self.style_weight):
+            zeros = tf.zeros([tf.shape(target)[0]])
+            return zeros, zeros
+        batch = tf.shape(target)[0]
+        features = self.vgg(tf.concat([target, restored], axis=0))
+        real = [tf.stop_gradient(f[:batch]) for f in features]
+        fake = [f[batch:] for f in features]
+        split = len(PERCEPTUAL_LAYERS)
+        perceptual = losses.perceptual_loss(real[:split], fake[:split], distance="l1")
+        style = losses.style_loss(real[split:], fake[split:])
+        return self.perceptual_weight * perceptual, self.style_weight * style
+
     def generator_losses(self, degraded, restored, target):
         restored, texture, structure = restored
         target, structure_target = target[..., :3], target[..., 3:]
-        batch = tf.shape(target)[0]
-        features = self.vgg(tf.concat([target, restored], axis=0))
-        real_features = [tf.stop_gradient(f[:batch]) for f in features]
-        fake_features = [f[batch:] for f in features]
-        split = len(PERCEPTUAL_LAYERS)
+        perceptual, style = self._vgg_terms(target, restored)
         fake_local, real_local = self._local_crops(restored, target)
         branch_size = tf.shape(texture)[1:3]
         return {
             "g_l1": self.l1_weight * losses.l1_loss(target, restored),
-            "g_perceptual": self.perceptual_weight
-            * losses.perceptual_loss(real_features[:split], fake_features[:split], distance="l1"),
-            "g_style": self.style_weight
-            * losses.style_loss(real_features[split:], fake_features[split:]),
+            "g_perceptual": perceptual,
+            "g_style": style,
             "g_adv": self.adversarial_weight
             * losses.generator_loss(
                 "ragan_ls",
