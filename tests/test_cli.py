@@ -103,6 +103,21 @@ def write_photo_and_mask(folder, name, height, width, hole, seed=0):
     return str(image_path), str(mask_path)
 
 
+def test_restore_medfe_any_size_and_too_small_images(tmp_path, capsys):
+    model = models.get("medfe", filters=4, dilation=1, vgg_weights=None)
+    path = str(tmp_path / "medfe.keras")
+    model.save(path)
+    big, big_mask = write_photo_and_mask(tmp_path, "big", 100, 150, (30, 40, 30, 50))
+    small, small_mask = write_photo_and_mask(tmp_path, "small", 60, 150, (10, 40, 20, 50))
+    out = str(tmp_path / "out")
+    assert cli.main(["restore", path, big, small, "--mask", big_mask, small_mask, "-o", out]) == 1
+    assert f"{small}: image is 60x150; this model takes at least 65x65" in capsys.readouterr().err
+    image, restored = data.read_image(big), data.read_image(str(tmp_path / "out" / "big.png"))
+    mask = data.read_image(big_mask)[..., 0] > 0.5
+    np.testing.assert_allclose(restored[~mask], image[~mask], atol=1 / 255)
+    assert np.abs(restored[mask] - image[mask]).mean() > 0.01
+
+
 def test_restore_with_mask_folder_changes_only_hole_pixels(inpainting_model_file, tmp_path):
     import keras
 

@@ -155,6 +155,27 @@ def test_train_inpainting_writes_checkpoint(tmp_path):
     assert "degraded|restored|target" in scalar_tags(str(tmp_path / "run"))
 
 
+def test_train_medfe_with_structure_images(tmp_path):
+    for index, image in enumerate(smooth_images(2, 128, 128, seed=4)):
+        data.write_image(str(tmp_path / "photos" / f"img{index}.png"), image)
+    assert cli.main(["prepare-structure", str(tmp_path / "photos"), str(tmp_path / "st")]) == 0
+    model = {"name": "medfe", "filters": 4, "dilation": 1, "vgg_weights": None}
+    spec = {
+        "kind": "inpainting",
+        "image_dir": str(tmp_path / "photos"),
+        "structure_dir": str(tmp_path / "st"),
+        "mask": "free_form",
+        "batch_size": 2,
+    }
+    assert cli.main(["train", write_config(tmp_path, 1, model=model, data=spec)]) == 0
+    model = keras.models.load_model(str(tmp_path / "run" / "checkpoints" / "latest.keras"))
+    assert int(model.generator_optimizer.iterations) == 1
+    tags = scalar_tags(str(tmp_path / "run"))
+    assert "degraded|restored|target" in tags
+    for term in ("g_branch", "g_local", "d_local"):
+        assert any(term in tag for tag in tags), (term, tags)
+
+
 def test_context_encoder_config_builds_the_paper_model():
     import pathlib
 

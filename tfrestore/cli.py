@@ -57,7 +57,9 @@ def _parser():
     evaluate.add_argument(
         "data",
         help="folder with degraded/ and target/ (or blurred/ sharp/, low/ high/, ...); for "
-        "inpainting models images/ and masks/ (PSNR and L1 inside the holes)",
+        "inpainting models images/ and masks/ (PSNR and L1 inside the holes); for an "
+        "EnlightenGAN .keras model low/ and high/ or a folder of low-light images (adds mean "
+        "brightness and colorfulness)",
     )
 
     restore = commands.add_parser("restore", help="restore image files or folders")
@@ -255,6 +257,16 @@ def _check_holes(restorer, mask):
         )
 
 
+def _check_size(restorer, size):
+    """ValueError when the image is smaller than the model takes (Keras models that say so:
+    MEDFE's `min_size`); exported graphs fail in their padding instead."""
+    minimum = getattr(getattr(restorer, "model", None), "min_size", None)
+    if minimum and min(size) < minimum:
+        raise ValueError(
+            f"image is {size[0]}x{size[1]}; this model takes at least {minimum}x{minimum}"
+        )
+
+
 def _process_files(files, work):
     """Calls `work(index, path)` on each file under a progress bar (for more than one file).
 
@@ -292,6 +304,7 @@ def _run_restore(args):
                 raise masks[index]
             inputs["mask"] = read_mask(masks[index], image.shape[:2])[None]
             _check_holes(restorer, inputs["mask"])
+        _check_size(restorer, image.shape[:2])
         restored = restorer(**inputs)["restored"][0]
         data.write_image(os.path.join(args.output, f"{_stem(path)}.png"), restored)
 

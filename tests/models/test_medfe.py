@@ -21,7 +21,7 @@ class TestMEDFE(ModelHarness):
     model_name = "medfe"
     kwargs = TINY
     size = 128
-    shapes = ((128, 128), (150, 173))
+    shapes = ((128, 128), (100, 173))  # 100 is padded to 128 inside
 
     def make_batch(self, batch=2, height=None, width=None, seed=0):
         height, width = height or 128, width or 128
@@ -99,9 +99,9 @@ def test_hole_content_is_ignored():
 
 def test_small_images_and_missing_structure_are_clear_errors():
     model = MEDFE(**TINY)
-    assert model.min_size == 128 and MEDFE(vgg_weights=None).min_size == 192
-    image, mask = smooth_images(1, 100, 128), square_hole(1, 100, 128, top=10)
-    with pytest.raises(Exception, match="at least 128x128"):
+    assert model.min_size == 65 and MEDFE(vgg_weights=None).min_size == 129
+    image, mask = smooth_images(1, 60, 128), square_hole(1, 60, 128, top=10, side=20)
+    with pytest.raises(Exception, match="at least 65x65"):
         model.predict((image, mask), verbose=0)
     with pytest.raises(ValueError, match="structure"):
         model.unpack_batch(((image, mask), image))
@@ -148,3 +148,16 @@ def test_loss_terms_on_known_values():
 
 def test_two_replicas_equal_one():
     run_replica_check("test_medfe", "TestMEDFE", {})
+
+
+def test_zero_vgg_weights_skip_the_vgg():
+    model = MEDFE(**TINY, perceptual_weight=0.0, style_weight=0.0)
+    model.compile()
+    model.vgg = None  # never called
+    (masked, mask), (target, structure) = TestMEDFE().make_batch()
+    degraded = model.inputs_to_generator((masked, mask))
+    target_g = model.to_generator_range(np.concatenate([target, structure], axis=-1))
+    terms = model.generator_losses(degraded, model.generate(degraded), target_g)
+    np.testing.assert_array_equal(terms["g_perceptual"], [0.0, 0.0])
+    np.testing.assert_array_equal(terms["g_style"], [0.0, 0.0])
+    assert float(np.min(terms["g_l1"])) > 0

@@ -23,14 +23,19 @@ from tfrestore.demo.context_encoder import (
 )
 
 # What a 5-minute CPU run can learn, and why it differs from the paper's recipe
-# (training/configs/medfe.yaml has the paper's): a quarter of the width and dilation 1, so
-# 128x128 crops work (the paper's 256x256 with dilation 2 needs 192 px at least); batches of
-# 8 instead of 1. Without ImageNet VGG16 weights (offline) the perceptual and style losses are
-# off: a random VGG's features carry no perceptual meaning and cost most of the step time
-# (6 steps a minute with them). The paper's other losses and learning rate are kept.
-MODEL_KWARGS = {"filters": 16, "dilation": 1}
+# (training/configs/medfe.yaml has the paper's): an eighth of the width (filters 8, 1.6M
+# generator parameters) and dilation 1, so 128x128 crops work; batches of 4 instead of 1 and a
+# 5x learning rate (1e-3), so a thousand steps go far. Without ImageNet VGG16 weights (offline)
+# the perceptual and style losses are off: a random VGG's features carry no perceptual meaning
+# and cost most of the step time (6 steps a minute with them). The paper's other losses are
+# kept. Measured over 5 minutes (hole PSNR on the held-out crops; mean fill 10.50 dB,
+# biharmonic 17.04 dB): filters 16, lr 2e-4, batch 8, 3 min: 10.42 dB (162 steps); filters 16,
+# lr 1e-3, batch 4, 4 min: 10.45 dB (293 steps); filters 8, lr 1e-3, batch 4: 12.04 dB
+# (1,209 steps). The whole-image reconstruction MEDFE learns needs far more steps than that.
+MODEL_KWARGS = {"filters": 8, "dilation": 1}
+LEARNING_RATE = 1e-3
 TRAIN_SIDES = (160, 224, 320)
-BATCH_SIZE = 8
+BATCH_SIZE = 4
 CROP_SIZE = 128
 MASK_SEED = 1234
 
@@ -75,6 +80,7 @@ def run(minutes, output):
     vgg_weights = vgg_weights_or_none("vgg16")
     no_vgg = {} if vgg_weights else {"perceptual_weight": 0.0, "style_weight": 0.0}
     model = models.get("medfe", vgg_weights=vgg_weights, **MODEL_KWARGS, **no_vgg)
+    model.learning_rate = LEARNING_RATE
     model.compile()
     description = f"{len(originals)} sample photos ({len(train_photos)} scaled copies)"
     budget = train("medfe", model, dataset, minutes, output, description)

@@ -50,7 +50,7 @@ class MEDFE(RestorationGAN):
     gets the masks and crops of its own batch (upstream trains with batch size 1).
 
     Takes `(image, mask)`: float32 [B, H, W, 3] in [0, 1] and [B, H, W, 1] with 1 = missing,
-    any H x W of at least `min_size` (`64 * (dilation + 1)`, 192 by default); images are
+    any H x W of at least `min_size` (`64 * dilation + 1`, 129 by default); images are
     reflect-padded to a multiple of 64 inside. Returns the image with only its hole pixels
     replaced. `fit` takes `((masked, mask), (target, structure))` batches, e.g.
     `tfrestore.data.inpainting_dataset(..., structures=...)`.
@@ -134,8 +134,9 @@ class MEDFE(RestorationGAN):
 
     @property
     def min_size(self):
-        """Smallest height and width: the innermost features must outsize their padding."""
-        return DOWNSAMPLING * (self.dilation + 1)
+        """Smallest height and width. Images are padded to a multiple of 64, and the innermost
+        features (1/64 of that) must be larger than the dilated convs' reflection padding."""
+        return DOWNSAMPLING * self.dilation + 1
 
     @property
     def serving_size(self):

@@ -137,7 +137,7 @@ class MEDFEGenerator(Network):
 
     Differences from upstream, which are bugs or GPU-only code there:
     - Any batch size: upstream equalizes only batch element 0 (its issue #6).
-    - Any H x W that is a multiple of 64 and at least 64 * (dilation + 1) (the innermost
+    - Any H x W that is a multiple of 64 and larger than 64 * dilation (the innermost
       features must be larger than the reflection padding); upstream is fixed at 256x256.
       The `MEDFE` wrapper pads other sizes.
     - The 1/8-scale hole mask marks a feature cell as a hole if any of its 8x8 pixels is
