@@ -72,3 +72,100 @@ def test_demo_outputs_and_unknown_model(capsys):
     assert cli.main(["demo", "--model", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no demo for 'nope'" in err and "context_encoder" in err and "Traceback" not in err
+
+
+# -- EnlightenGAN demo -------------------------------------------------------------------------
+
+
+def test_enlighten_gan_output_folder():
+    assert demo.default_output("enlighten_gan") == "outputs/demo/enlighten_gan"
+
+
+def test_low_light_table_matches_known_values():
+    from tfrestore.demo import enlighten_gan
+
+    target = np.full((2, 16, 16, 3), 0.5, "float32")
+    target[1, ..., 0] = 0.9  # a reddish image: rg = 0.4 * 255, yb = 0.2 * 255 everywhere
+    results = {"dark": target - 0.1, "enhanced": target}
+    lines = enlighten_gan.low_light_table(target, results)
+    assert lines[0].split("|")[2:-1] == [
+        " PSNR (dB) ",
+        " SSIM ",
+        " mean brightness ",
+        " colorfulness ",
+    ]
+    dark = [cell.strip() for cell in lines[2].split("|")[1:-1]]
+    assert dark[:2] == ["dark", "20.00"]  # MSE 0.01
+    assert float(dark[2]) == pytest.approx(np.mean(metrics.ssim(target, target - 0.1)), abs=6e-5)
+    brightness = 0.5 - 0.1 + 0.299 * 0.2  # mean of the gray and the reddish image's luma
+    assert float(dark[3]) == pytest.approx(brightness, abs=6e-5)
+    colorfulness = 0.3 * np.hypot(0.4 * 255, 0.2 * 255) / 2  # flat images: only the means count
+    assert float(dark[4]) == pytest.approx(colorfulness, abs=0.006)
+    original = [cell.strip() for cell in lines[4].split("|")[1:-1]]
+    assert original[:3] == ["original", "-", "-"] and float(original[3]) == pytest.approx(
+        brightness + 0.1, abs=6e-5
+    )
+    scores = enlighten_gan.low_light_scores(results["enhanced"], target)
+    assert scores["psnr"] == np.inf and scores["ssim"] == pytest.approx(1.0)
+
+
+def test_held_out_pairs_are_seeded_darkened_centre_squares():
+    from tfrestore.demo import enlighten_gan
+
+    photos = [smooth_images(1, 40, 60, seed)[0] for seed in (0, 1)]
+    dark, original = enlighten_gan.held_out_pairs(photos, side=20, seed=3)
+    assert dark.shape == original.shape == (2, 20, 20, 3) and dark.dtype == np.float32
+    resized = common.resize_shorter_side(photos[1], 20)  # 20 x 30: the middle 20 columns
+    np.testing.assert_allclose(original[1], resized[:, 5:25], atol=1e-6)
+    rng = np.random.default_rng(3)
+    expected = [data.synthetic_low_light(image, rng=rng) for image in original]
+    np.testing.assert_array_equal(dark, np.stack(expected))
+    np.testing.assert_array_equal(dark, enlighten_gan.held_out_pairs(photos, 20, 3)[0])
+    assert np.mean(dark) < 0.3 * np.mean(original)
+
+
+def test_unpaired_low_light_batches_are_dark_and_unrelated():
+    from tfrestore.demo import enlighten_gan
+
+    # three flat photos, told apart by their brightest channel (which darkening keeps)
+    photos = [np.full((48, 48, 3), 0.2, "float32") for _ in range(3)]
+    for channel, photo in enumerate(photos):
+        photo[..., channel] = 0.9
+    dataset = enlighten_gan.unpaired_low_light_dataset(photos, crop_size=32, batch_size=2, seed=0)
+    pairs = []
+    for low, normal in dataset.take(8):
+        assert low.shape == normal.shape == (2, 32, 32, 3)
+        assert float(np.max(np.mean(low, axis=(1, 2)))) <= 0.3 * 0.9**1.5 + 0.01
+        np.testing.assert_allclose(np.unique(normal), [0.2, 0.9])  # not darkened
+        for dark, bright in zip(low.numpy(), normal.numpy(), strict=True):
+            pairs.append((np.argmax(dark.mean(axis=(0, 1))), np.argmax(bright.mean(axis=(0, 1)))))
+    assert {low for low, _ in pairs} == {normal for _, normal in pairs} == {0, 1, 2}
+    assert any(low != normal for low, normal in pairs)  # the two sides are drawn apart
+
+
+def test_linear_decay_over_time_scales_every_optimizer():
+    import time
+
+    import keras
+
+    optimizers = [keras.optimizers.Adam(2e-4), keras.optimizers.Adam(1e-3)]
+    decay = common.LinearDecayOverTime(100.0, optimizers)
+    assert [decay.scale(t) for t in (0, 50, 75, 100, 150)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    decay.start = time.monotonic() - 75.0  # three quarters of the budget spent
+    decay.on_train_batch_begin(0)
+    rates = [float(optimizer.learning_rate) for optimizer in optimizers]
+    np.testing.assert_allclose(rates, [1e-4, 5e-4], rtol=0.02)
+
+
+def test_medfe_demo_masks_and_structures():
+    from tfrestore.demo import medfe
+
+    masks = medfe.held_out_masks(3, size=64)
+    assert masks.shape == (3, 64, 64, 1) and set(np.unique(masks)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(masks, medfe.held_out_masks(3, size=64))  # fixed seed
+    assert not np.array_equal(masks[0], masks[1]) and 0.0 < masks.mean() < 0.6
+    photo = smooth_images(1, 40, 60)[0]
+    photos, structures = medfe.photos_and_structures([photo], sides=(32, 40, 48))
+    assert [p.shape for p in photos] == [(32, 48, 3), (40, 60, 3), (48, 32, 3), (60, 40, 3)]
+    np.testing.assert_allclose(structures[1], data.rtv_smooth(photos[1]), atol=1e-6)
+    np.testing.assert_array_equal(structures[3], structures[1].transpose(1, 0, 2))

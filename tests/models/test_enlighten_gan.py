@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 from model_harness import ModelHarness, run_replica_check, smooth_images, trainable_count
 
@@ -78,6 +79,42 @@ def test_loss_terms_are_per_image():
     np.testing.assert_allclose(
         model.generator_losses(low_g, low_g, normal_g)["g_vgg"], 0, atol=1e-6
     )
+
+
+def test_zero_vgg_weight_skips_the_feature_loss():
+    model = EnlightenGAN(**TINY, vgg_weight=0.0)
+    model.compile()
+    model.perceptual = None  # never called
+    low, normal = TestEnlightenGAN().make_batch(2)
+    low_g, normal_g = low * 2 - 1, normal * 2 - 1
+    terms = model.generator_losses(low_g, normal_g, normal_g)
+    np.testing.assert_array_equal(terms["g_vgg"], [0.0, 0.0])
+    np.testing.assert_array_equal(terms["g_vgg_local"], [0.0, 0.0])
+    assert float(np.min(terms["g_adv"])) > 0
+
+
+def test_pixel_features_ignore_brightness_and_contrast():
+    model = EnlightenGAN(**TINY, feature_network="pixels", vgg_weight=0.5)
+    assert EnlightenGAN.from_config(model.get_config()).feature_network == "pixels"
+    assert len(model.weights) == sum(
+        len(network.weights)
+        for network in (model.generator, model.discriminator, model.local_discriminator)
+    )  # no VGG
+    model.compile()
+    low, normal = TestEnlightenGAN().make_batch(2)
+    low_g, normal_g = tf.constant(low * 2 - 1), tf.constant(normal * 2 - 1)
+    brighter = 0.5 * low_g + 0.3  # an affine change of every channel: nothing to preserve
+    terms = model.generator_losses(low_g, brighter, normal_g)
+    np.testing.assert_allclose(terms["g_vgg"], [0.0, 0.0], atol=1e-4)
+    # swapping the images' content costs 2 * (1 - correlation) per pixel, times the weight
+    swapped = model.generator_losses(low_g, low_g[::-1], normal_g)["g_vgg"]
+    per_channel = [
+        np.corrcoef(low[0, ..., c].ravel(), low[1, ..., c].ravel())[0, 1] for c in range(3)
+    ]
+    expected = 0.5 * 2 * (1 - np.mean(per_channel))
+    np.testing.assert_allclose(swapped, expected, rtol=5e-3)  # 5e-3: the norm's epsilon
+    with pytest.raises(ValueError, match="feature_network must be one of"):
+        EnlightenGAN(**TINY, feature_network="vgg19")
 
 
 def test_two_replicas_equal_one():

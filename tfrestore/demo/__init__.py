@@ -14,7 +14,7 @@ import keras
 
 from tfrestore.demo.common import OUTPUT
 
-DEMOS = ("deblur_gan", "context_encoder")
+DEMOS = ("deblur_gan", "context_encoder", "attentive_gan", "enlighten_gan", "medfe")
 
 
 def default_output(model_name):

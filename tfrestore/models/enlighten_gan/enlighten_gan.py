@@ -10,6 +10,13 @@ from tfrestore.models.patch_discriminator import PatchGANDiscriminator
 
 # EnlightenGAN's relativistic LSGAN uses targets 1 and 0 (MEDFE's uses 1 and -1).
 RAGAN_TARGETS = (1.0, 0.0)
+FEATURE_NETWORKS = ("vgg16", "pixels")
+
+
+def pixel_feature_loss(images, restored):
+    """The self feature-preserving loss on the pixels themselves, [B]: MSE between the
+    instance-normalized images (per channel), blind to brightness and contrast changes."""
+    return losses.perceptual_loss(images, restored, "mse", normalize_features=True)
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
@@ -41,7 +48,12 @@ class EnlightenGAN(RestorationGAN):
         filters: int, generator width (default 32); the discriminators use twice it.
         num_patches: int, local patches per image (default 6: 1 + patchD_3 = 5).
         patch_size: int (default 32).
-        vgg_weight: float, weight of the feature-preserving losses (default 1).
+        vgg_weight: float, weight of the feature-preserving losses (default 1); 0 turns
+            them off and skips the VGG passes.
+        feature_network: "vgg16" (default, the paper's relu5_1 features) or "pixels": the
+            instance-normalized pixels themselves (`pixel_feature_loss`; no VGG, for short
+            CPU runs where ImageNet weights are unavailable and a random VGG is no measure
+            of content; `vgg_weights` is then unused).
         align_corners: bool (default True), see `EnlightenGANGenerator`.
         synchronized_bn: bool (default True).
         vgg_weights: "imagenet" (default; downloaded by Keras on first use), a local VGG16
@@ -61,6 +73,7 @@ class EnlightenGAN(RestorationGAN):
         "num_patches",
         "patch_size",
         "vgg_weight",
+        "feature_network",
         "align_corners",
         "synchronized_bn",
         "vgg_weights",
@@ -76,6 +89,7 @@ class EnlightenGAN(RestorationGAN):
         num_patches=6,
         patch_size=32,
         vgg_weight=1.0,
+        feature_network="vgg16",
         align_corners=True,
         synchronized_bn=True,
         vgg_weights="imagenet",
@@ -103,17 +117,25 @@ class EnlightenGAN(RestorationGAN):
         self.align_corners = align_corners
         self.synchronized_bn = synchronized_bn
         self.vgg_weights = vgg_weights
-        self.perceptual = losses.PerceptualLoss(
-            network="vgg16",
-            layers=("block5_conv1",),
-            weights=vgg_weights,
-            preprocess="bgr255",
-            input_range=(-1.0, 1.0),
-            skip_pools=("block4_pool",),
-            normalize_features=True,
-            distance="mse",
-            name="perceptual",
-        )
+        if feature_network not in FEATURE_NETWORKS:
+            raise ValueError(
+                f"feature_network must be one of {FEATURE_NETWORKS}, got {feature_network!r}"
+            )
+        self.feature_network = feature_network
+        if feature_network == "pixels":
+            self.perceptual = pixel_feature_loss
+        else:
+            self.perceptual = losses.PerceptualLoss(
+                network="vgg16",
+                layers=("block5_conv1",),
+                weights=vgg_weights,
+                preprocess="bgr255",
+                input_range=(-1.0, 1.0),
+                skip_pools=("block4_pool",),
+                normalize_features=True,
+                distance="mse",
+                name="perceptual",
+            )
 
     @property
     def discriminator_trainable_variables(self):
@@ -133,15 +155,20 @@ class EnlightenGAN(RestorationGAN):
         real = self.discriminator(target, training=True)
         fake = self.discriminator(restored, training=True)
         local_fake = self.local_discriminator(fake_patches, training=True)
-        return {
+        terms = {
             "g_adv": losses.generator_loss(
                 "ragan_ls", fake, real, relativistic_targets=RAGAN_TARGETS
             ),
             "g_local": self._per_image(losses.generator_loss("lsgan", local_fake)),
-            "g_vgg": self.vgg_weight * self.perceptual(degraded, restored),
-            "g_vgg_local": self.vgg_weight
-            * self._per_image(self.perceptual(input_patches, fake_patches)),
         }
+        if self.vgg_weight == 0:  # the loss is off: skip the VGG passes (most of a step)
+            terms["g_vgg"] = terms["g_vgg_local"] = tf.zeros_like(terms["g_adv"])
+        else:
+            terms["g_vgg"] = self.vgg_weight * self.perceptual(degraded, restored)
+            terms["g_vgg_local"] = self.vgg_weight * self._per_image(
+                self.perceptual(input_patches, fake_patches)
+            )
+        return terms
 
     def discriminator_losses(self, degraded, restored, target):
         fake_patches, real_patches = self._patches(restored, target)
