@@ -1,7 +1,9 @@
 """SavedModel and TFLite export: signatures, parity with Keras, quantization, atomicity."""
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -198,3 +200,21 @@ def test_tflite_from_an_exported_saved_model(model, saved_model, tmp_path):
     # A SavedModel folder as the model: converted and checked against itself.
     report = export.export_tflite(saved_model[0], tmp_path / "n.tflite", quantize="float16")
     assert report.max_abs_error < 1e-2
+
+
+def test_benchmark_script_prints_a_row_per_form(capsys):
+    # A tiny inpainting model: two inputs, the probe builds the image and the mask.
+    script = os.path.join(os.path.dirname(__file__), "..", "export", "benchmark.py")
+    spec = importlib.util.spec_from_file_location("benchmark", script)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    argv = ["--model", "medfe", "--filters", "4", "--kwargs", '{"dilation": 1}']
+    argv += ["--size", "128", "128", "--runs", "1", "--quantize", "float32"]
+    assert benchmark.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("medfe filters=4 dilation=1, 128x128")
+    number = r"\d[\d.]*(e[+-]\d+)?"
+    forms = {"keras": "-", "saved_model float32": f"{number} MB", "tflite float32": f"{number} MB"}
+    for form, size in forms.items():
+        row = next(line for line in lines if line.startswith(f"{form}  "))
+        assert re.fullmatch(rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB", row), row
