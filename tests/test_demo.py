@@ -1,5 +1,7 @@
 """The demo's evaluation and report helpers on tiny inputs (the 5-minute training is not run)."""
 
+import types
+
 import numpy as np
 import pytest
 from model_harness import smooth_images
@@ -169,3 +171,76 @@ def test_medfe_demo_masks_and_structures():
     assert [p.shape for p in photos] == [(32, 48, 3), (40, 60, 3), (48, 32, 3), (60, 40, 3)]
     np.testing.assert_allclose(structures[1], data.rtv_smooth(photos[1]), atol=1e-6)
     np.testing.assert_array_equal(structures[3], structures[1].transpose(1, 0, 2))
+
+
+def test_attentive_gan_decay_factor():
+    from tfrestore.demo.attentive_gan import decay_factor
+
+    assert [decay_factor(t, 100.0) for t in (0, 50, 75, 100, 150)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    assert decay_factor(90.0, 100.0, constant_fraction=0.8) == pytest.approx(0.5)
+
+
+def test_attentive_gan_time_decay_sets_both_learning_rates(monkeypatch):
+    import keras
+
+    from tfrestore.demo import attentive_gan
+
+    model = types.SimpleNamespace(
+        generator_optimizer=keras.optimizers.Adam(2e-3),
+        discriminator_optimizer=keras.optimizers.Adam(1e-3),
+    )
+    clock = iter([10.0, 85.0])  # train begins at 10 s; the batch at 85 s: 3/4 of 100 s
+    monkeypatch.setattr(attentive_gan.time, "monotonic", lambda: next(clock))
+    callback = attentive_gan.TimeDecay(100.0)
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_train_batch_begin(0)
+    assert float(model.generator_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
+
+
+def test_attentive_gan_held_out_pairs_are_fixed_by_the_seed():
+    from tfrestore.demo import attentive_gan
+
+    photos, _ = common.split_photos()
+    rainy, clean, mask = attentive_gan.held_out_pairs(photos, size=128, count=2, seed=5)
+    assert rainy.shape == clean.shape == (2 * len(common.HELD_OUT), 128, 128, 3)
+    assert mask.shape == (2 * len(common.HELD_OUT), 128, 128, 1)
+    crops = context_encoder.held_out_crops([photos[n] for n in common.HELD_OUT], 128, 2)
+    np.testing.assert_array_equal(clean, crops)
+    again, _, mask_again = attentive_gan.held_out_pairs(photos, size=128, count=2, seed=5)
+    np.testing.assert_array_equal(rainy, again)
+    np.testing.assert_array_equal(mask, mask_again)
+    other, _, _ = attentive_gan.held_out_pairs(photos, size=128, count=2, seed=6)
+    assert np.abs(other - rainy).max() > 0.1
+    # Drops change the pixels they cover (and none far outside); every crop has some.
+    assert 0.02 < mask.mean() < 0.6 and mask.reshape(len(mask), -1).any(axis=1).all()
+    changed = np.abs(rainy - clean).max(axis=-1) > 1 / 255
+    assert changed[mask[..., 0] > 0].mean() > 0.9
+
+
+def test_attentive_gan_drop_count_scales_with_area():
+    from tfrestore.demo import attentive_gan
+
+    size = 2 * attentive_gan.CROP_SIZE
+    drops = attentive_gan.drops_for_size(size, {"count": (5, 15), "radius": (6, 20)})
+    assert drops == {"count": (20, 60), "radius": (6, 20)}
+    assert attentive_gan.drops_for_size(size, {})["count"] == (40, 160)  # the default (10, 40)
+
+
+def test_attentive_gan_grid_rows_and_columns():
+    from tfrestore.demo.attentive_gan import grid
+
+    images = [np.full((2, 4, 6, 3), value, "float32") for value in (0.1, 0.3, 0.4)]
+    attention = np.full((2, 4, 6, 1), 0.2, "float32")
+    attention[1] = 1.5  # clipped to 1
+    picture = grid(images[0], attention, images[1], images[2])
+    assert picture.shape == (8, 24, 3)
+    np.testing.assert_allclose(picture[:4, :, 0][0, ::6], [0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_allclose(picture[4:, 6:12], 1.0)  # second row's map, gray as RGB
+    np.testing.assert_allclose(picture[4:, 18:], 0.4)  # clean, last column
+
+
+def test_attentive_gan_demo_output():
+    assert demo.default_output("attentive_gan") == "outputs/demo/attentive_gan"
+    assert "attentive_gan" in demo.DEMOS

@@ -50,7 +50,8 @@ class AttentiveGAN(RestorationGAN):
             discriminator takes).
         attention_decay: float, theta (default 0.8).
         scale_weights: the multi-scale lambdas (default (0.6, 0.8, 1.0)).
-        perceptual_weight, adversarial_weight, map_weight: defaults 1, 0.01, 0.05.
+        perceptual_weight, adversarial_weight, map_weight: defaults 1, 0.01, 0.05 (a zero
+            perceptual_weight skips the VGG pass).
         mask_threshold, mask_kernel_size: for `raindrop_mask` (defaults 35/255, 5).
         vgg_weights: "imagenet" (default), a local VGG16 weights file, or None (tests).
 
@@ -182,11 +183,14 @@ class AttentiveGAN(RestorationGAN):
             ]
         )
         _, logit = self.discriminator(self._discriminator_size(restored[-1]), training=True)
+        if self.perceptual_weight:
+            perceptual = self.perceptual(_bgr(target), _bgr(restored[-1]))
+        else:  # weight 0 skips the VGG pass (the demo's random VGG would cost half a step)
+            perceptual = tf.zeros_like(attention)
         return {
             "g_attention": attention,
             "g_multiscale": multiscale,
-            "g_perceptual": self.perceptual_weight
-            * self.perceptual(_bgr(target), _bgr(restored[-1])),
+            "g_perceptual": self.perceptual_weight * perceptual,
             "g_adv": self.adversarial_weight * losses.generator_loss("vanilla", logit),
         }
 

@@ -1,0 +1,192 @@
+"""AttentiveGAN demo (`tfrestore demo --model attentive_gan`, outputs/demo/attentive_gan/):
+synthetic adherent raindrops on the sample photos; PSNR/SSIM of the rainy input and the
+restored image (Keras and TFLite), and the final attention map in the grid."""
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from tfrestore import data, models
+from tfrestore.demo.common import (
+    HELD_OUT,
+    save_and_export,
+    scores,
+    split_photos,
+    train,
+    verdict,
+    write_report,
+)
+from tfrestore.demo.context_encoder import held_out_crops
+
+# What a 5-minute run on 2 CPU cores can learn, and why it differs from the paper's recipe
+# (training/configs/ has the paper's). AttentiveGAN's output is the whole image, not the input
+# with the drops patched, so the generator must first learn to reproduce the photo; in a few
+# hundred steps it gets to roughly identity (about 26 dB from its own input) and only starts to
+# smooth the drops. So:
+# - no perceptual term: ImageNet VGG weights cannot be downloaded offline, and a random VGG16
+#   cost half of each step (a zero weight skips it) while its feature MSE (about 18, against
+#   0.2 for the multi-scale MSE) swamped the pixel terms;
+# - generator width 16 instead of 32 (1.6M parameters instead of 6.2M); 8 learned slower per
+#   step (held-out 20-21 dB after 3 minutes where 16 reached 22 dB); the discriminator at width
+#   1 instead of 8: its 5x5 convs at full resolution took most of a step at width 8, and at
+#   weight 0.01 it hardly moves the PSNR;
+# - Adam at 1e-3 (5x the paper's), held for half the time, then decayed linearly to 0
+#   (`TimeDecay`); 2e-3 did worse (run 3), and so did 3e-3 in a 3-minute probe;
+# - 128x128 crops (the discriminator's FC is built for them), batch 4; probes with batch 2 or
+#   64x64 crops and batch 8 reached no more in the same time;
+# - larger, denser drops than `synthetic_raindrops`' defaults (28 % of the held-out pixels
+#   instead of 13 %): at the default density the rainy input is 24.3 dB (Qian et al.'s real
+#   test set: 24.1 dB), which a model this short-trained does not reach.
+# Measured over 5 minutes (held-out PSNR, rainy -> restored -> TFLite; steps depend on the
+# load from other processes):
+# 1. default drops, width 16, 1e-3: 138 steps, 24.29 -> 21.83 -> 21.83 dB (NOT better);
+# 2. these drops (count 5-15, radius 6-20 per 128x128), width 16, 1e-3: 324 steps,
+#    18.93 -> 19.04 -> 19.04 dB;
+# 3. as 2 with 2e-3: 260 steps, 18.93 -> 18.50 -> 18.50 dB (NOT better);
+# 4. as 2 again: 355 steps, 18.93 -> 18.80 -> 18.80 dB (NOT better).
+# So this recipe lands within about 0.15 dB of the rainy input either way: the restored image
+# is still close to identity (26 dB from the rainy input in run 2) with its drops barely
+# softened, and the demo exits 1 as often as 0. Beating the input needs more steps than 5
+# minutes give on 2 cores.
+CROP_SIZE = 128
+BATCH_SIZE = 4
+MODEL_KWARGS = {
+    "filters": 16,
+    "discriminator_filters": 1,
+    "crop_size": (CROP_SIZE, CROP_SIZE),
+    "perceptual_weight": 0.0,
+}
+LEARNING_RATE = 1e-3
+CONSTANT_FRACTION = 0.5
+# Drops per 128x128 training crop (`drops_for_size` scales the count to other sizes).
+DROPS = {"count": (5, 15), "radius": (6, 20)}
+HELD_OUT_SIZE = 256
+HELD_OUT_CROPS = 2  # per held-out photo
+SEED = 1234
+
+
+def decay_factor(elapsed, seconds, constant_fraction=0.5):
+    """The learning-rate factor after `elapsed` of `seconds`: 1 for the first
+    `constant_fraction`, then linear to 0 at `seconds` (and 0 after)."""
+    constant = constant_fraction * seconds
+    if elapsed <= constant:
+        return 1.0
+    return max(0.0, (seconds - elapsed) / (seconds - constant))
+
+
+class TimeDecay(keras.callbacks.Callback):
+    """`decay_factor` applied to both optimizers' learning rates before every batch: the
+    constant-then-linear schedule of `RestorationGAN.compile(total_steps=...)`, by time, since
+    a time-budgeted run does not know its number of steps."""
+
+    def __init__(self, seconds, constant_fraction=0.5):
+        super().__init__()
+        self.seconds = seconds
+        self.constant_fraction = constant_fraction
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+        optimizers = (self.model.generator_optimizer, self.model.discriminator_optimizer)
+        self.rates = [(optimizer, float(optimizer.learning_rate)) for optimizer in optimizers]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        factor = decay_factor(time.monotonic() - self.start, self.seconds, self.constant_fraction)
+        for optimizer, rate in self.rates:
+            optimizer.learning_rate = rate * factor
+
+
+def drops_for_size(size, drops=None):
+    """`drops` (default `DROPS`, set for `CROP_SIZE` crops) with the count scaled to
+    size x size images, so drops cover the same fraction of the pixels."""
+    drops = dict(DROPS if drops is None else drops)
+    low, high = drops.get("count", (10, 40))  # synthetic_raindrops' default
+    scale = (size / CROP_SIZE) ** 2
+    drops["count"] = (round(low * scale), round(high * scale))
+    return drops
+
+
+def held_out_pairs(photos, size=HELD_OUT_SIZE, count=HELD_OUT_CROPS, seed=SEED):
+    """`count` size x size crops of each held-out photo with fixed-seed synthetic raindrops.
+
+    Returns:
+        (rainy, clean, mask): [len(HELD_OUT) * count, size, size, C] each, C = 3, 3 and 1
+        (1 under a drop).
+    """
+    rng = np.random.default_rng(seed)
+    clean = held_out_crops([photos[name] for name in HELD_OUT], size=size, count=count)
+    drops = drops_for_size(size)
+    rainy, mask = zip(*(data.synthetic_raindrops(image, rng=rng, **drops) for image in clean))
+    return np.stack(rainy), clean.astype(np.float32), np.stack(mask)
+
+
+def grid(rainy, attention, restored, clean):
+    """One row per image: rainy | attention map (gray, as RGB) | restored | clean.
+
+    Args:
+        rainy, restored, clean: [N, H, W, 3] in [0, 1].
+        attention: [N, H, W, 1] in [0, 1].
+
+    Returns:
+        float32 [N * H, 4 * W, 3].
+    """
+    maps = np.repeat(np.clip(attention, 0.0, 1.0), 3, axis=-1)
+    rows = [np.concatenate(row, axis=1) for row in zip(rainy, maps, restored, clean, strict=True)]
+    return np.concatenate(rows, axis=0).astype(np.float32)
+
+
+def run(minutes, output):
+    from tfrestore.inference import load_restorer
+
+    photos, train_photos = split_photos()
+    dataset = data.synthetic_raindrop_dataset(
+        train_photos, crop_size=CROP_SIZE, batch_size=BATCH_SIZE, seed=0, **DROPS
+    )
+    rainy, clean, drop_mask = held_out_pairs(photos)
+
+    model = models.get("attentive_gan", vgg_weights=None, **MODEL_KWARGS)
+    model.learning_rate = LEARNING_RATE
+    model.compile()
+    description = f"{len(train_photos)} sample photos"
+    decay = TimeDecay(minutes * 60, CONSTANT_FRACTION)
+    budget = train("attentive_gan", model, dataset, minutes, output, description, [decay])
+    outputs = model.serving_outputs(rainy)
+    restored, attention = outputs["restored"].numpy(), outputs["attention"].numpy()
+    psnr_in, ssim_in = scores(clean, rainy)
+    psnr_out, ssim_out = scores(clean, restored)
+
+    saved, tflite = save_and_export(model, output)
+    restored_tflite = load_restorer(tflite.path)(image=rainy)["restored"]
+    psnr_tflite, ssim_tflite = scores(clean, restored_tflite)
+
+    grid_name = "held_out_rainy_attention_restored_clean.png"
+    data.write_image(os.path.join(output, grid_name), grid(rainy, attention, restored, clean))
+    size = HELD_OUT_SIZE
+    write_report(
+        output,
+        [
+            "# tfrestore demo: attentive_gan",
+            "",
+            f"Trained {budget.steps} generator steps in {minutes:g} min on {len(train_photos)} "
+            f"scikit-image photos (crops {CROP_SIZE}x{CROP_SIZE}, batch {BATCH_SIZE}, synthetic "
+            f"raindrops made on the fly: {DROPS['count'][0]}-{DROPS['count'][1]} per crop, "
+            f"radius {DROPS['radius'][0]}-{DROPS['radius'][1]} px).",
+            f"Generator width {MODEL_KWARGS['filters']}, discriminator width "
+            f"{MODEL_KWARGS['discriminator_filters']}, no perceptual term (no ImageNet VGG "
+            f"offline), Adam {LEARNING_RATE:g} decayed to 0 over the second half.",
+            f"Held out: {', '.join(HELD_OUT)}, {len(clean)} crops {size}x{size} with fixed-seed "
+            f"drops ({100 * drop_mask.mean():.0f} % of the pixels under a drop).",
+            "",
+            f"| held-out {size}x{size} | PSNR (dB) | SSIM |",
+            "|---|---|---|",
+            f"| rainy input | {psnr_in:.2f} | {ssim_in:.4f} |",
+            f"| restored | {psnr_out:.2f} | {ssim_out:.4f} |",
+            f"| restored (TFLite) | {psnr_tflite:.2f} | {ssim_tflite:.4f} |",
+            "",
+            f"SavedModel: {saved}",
+            f"TFLite: {tflite}",
+            f"Held-out crops, rainy | final attention map | restored | clean: {grid_name}",
+        ],
+    )
+    return verdict("restored", psnr_out, "rainy input", psnr_in)
