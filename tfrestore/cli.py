@@ -84,7 +84,12 @@ def _parser():
     )
 
     demo = commands.add_parser("demo", help="train, evaluate and export on sample photos")
-    demo.add_argument("--model", default="deblur_gan", help="method to demonstrate")
+    demo.add_argument(
+        "--model",
+        default="deblur_gan",
+        help="method to demonstrate: deblur_gan (default), attentive_gan, context_encoder, "
+        "enlighten_gan or medfe",
+    )
     demo.add_argument("--minutes", type=float, default=5.0, help="training time budget")
     demo.add_argument("--output", help="output folder (default outputs/demo[/MODEL])")
 
