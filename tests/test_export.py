@@ -218,3 +218,11 @@ def test_benchmark_script_prints_a_row_per_form(capsys):
     for form, size in forms.items():
         row = next(line for line in lines if line.startswith(f"{form}  "))
         assert re.fullmatch(rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB", row), row
+
+
+@pytest.mark.parametrize("size,side", [((45, 38), 19), ((256, 300), 64)])
+def test_probe_mask_is_a_centered_hole_that_fits_every_inpainting_model(size, side):
+    mask = export.probe_inputs({"image": 3, "mask": 1}, size)["mask"][0, :, :, 0]
+    rows, cols = np.nonzero(mask)
+    assert mask.sum() == side * side and set(np.unique(mask)) == {0.0, 1.0}
+    assert (rows.min(), cols.min()) == ((size[0] - side) // 2, (size[1] - side) // 2)

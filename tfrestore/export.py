@@ -102,13 +102,16 @@ def _human_size(size):
 
 # -- probe and comparison ---------------------------------------------------------------------
 
+MAX_PROBE_HOLE = 64
+
 
 def probe_inputs(channels, size=PROBE_SIZE, batch_size=1, seed=0):
     """Deterministic test inputs {name: [B, H, W, C] float32} for `channels` {name: C}.
 
     Images are smooth random fields (bicubic upsampling of a coarse random grid) plus a little
     fine noise, in [0, 1]; 1-channel inputs named like a mask get a centered square hole
-    (1 = missing) of half the shorter side.
+    (1 = missing) of half the shorter side, at most `MAX_PROBE_HOLE` (so it fits the Context
+    Encoder's 64x64 center at any probe size).
     """
     rng = np.random.RandomState(seed)
     height, width = size
@@ -116,7 +119,7 @@ def probe_inputs(channels, size=PROBE_SIZE, batch_size=1, seed=0):
     for name, depth in channels.items():
         if depth == 1 and "mask" in name:
             mask = np.zeros([batch_size, height, width, 1], np.float32)
-            side = min(height, width) // 2
+            side = min(min(height, width) // 2, MAX_PROBE_HOLE)
             top, left = (height - side) // 2, (width - side) // 2
             mask[:, top : top + side, left : left + side] = 1.0
             inputs[name] = mask
