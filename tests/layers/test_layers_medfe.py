@@ -380,3 +380,15 @@ def test_a_model_of_the_three_layers_survives_a_keras_file(tmp_path):
     loaded = keras.models.load_model(tmp_path / "model.keras")
     for before, after in zip(model(inputs), loaded(inputs)):
         np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+def test_bilateral_upstream_layout_reads_each_term_as_upstream_views_it():
+    x = np.random.default_rng(5).normal(size=(2, 4, 5, 3)).astype("float32")
+    paper = BilateralPropagation()(x).numpy()
+    upstream = BilateralPropagation(upstream_layout=True)(x).numpy()
+    for term in (slice(0, 3), slice(3, 6)):
+        for b in range(2):
+            # upstream: an [H*W, C] sum `.view`ed as [C, H, W]
+            expected = paper[b, :, :, term].reshape(-1).reshape(3, 4, 5).transpose(1, 2, 0)
+            np.testing.assert_allclose(upstream[b, :, :, term], expected, rtol=1e-6)
+    assert BilateralPropagation(upstream_layout=True).get_config()["upstream_layout"] is True

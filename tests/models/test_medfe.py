@@ -161,3 +161,12 @@ def test_zero_vgg_weights_skip_the_vgg():
     np.testing.assert_array_equal(terms["g_perceptual"], [0.0, 0.0])
     np.testing.assert_array_equal(terms["g_style"], [0.0, 0.0])
     assert float(np.min(terms["g_l1"])) > 0
+
+
+def test_upstream_layout_exports_to_tflite(tmp_path):
+    from tfrestore import export
+
+    model = MEDFE(**TINY, upstream_layout=True)
+    assert model.generator.get_layer("pc_block_base_propagation").upstream_layout
+    report = export.export_tflite(model, str(tmp_path / "model.tflite"))
+    assert report.max_abs_error <= 1e-4

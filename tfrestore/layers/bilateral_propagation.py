@@ -23,6 +23,10 @@ class BilateralPropagation(keras.layers.Layer):
     Args:
         sigma: float > 0 (default 1.5), Gaussian standard deviation in pixels.
         window: odd int >= 1 (default 3), side of the range term's neighbourhood.
+        upstream_layout: bool (default False). Upstream sums each term into an [H*W, C]
+            tensor and then `.view`s it as [C, H, W] instead of transposing it, so its maps
+            mix pixels and channels; True reproduces that (for MEDFE's released weights,
+            which were trained on it), False gives the paper's per-pixel terms.
 
     Shapes: [B, H, W, C] -> [B, H, W, 2C] (concat([spatial, range], -1)), any B, H, W.
 
@@ -34,7 +38,7 @@ class BilateralPropagation(keras.layers.Layer):
     element 0 (batch size 1, upstream issue #6); here any size, and each example on its own.
     """
 
-    def __init__(self, sigma=1.5, window=3, **kwargs):
+    def __init__(self, sigma=1.5, window=3, upstream_layout=False, **kwargs):
         super().__init__(**kwargs)
         if not sigma > 0:
             raise ValueError(f"BilateralPropagation sigma must be > 0, got {sigma!r}")
@@ -44,6 +48,7 @@ class BilateralPropagation(keras.layers.Layer):
             )
         self.sigma = float(sigma)
         self.window = int(window)
+        self.upstream_layout = bool(upstream_layout)
 
     def _gaussian(self, size, dtype):
         """[size, size] Gaussian of index distance, each row summing to 1."""
@@ -84,11 +89,26 @@ class BilateralPropagation(keras.layers.Layer):
         return tf.add_n([w * x for w, x in zip(weights, neighbours)])
 
     def call(self, inputs):
-        return tf.concat([self._spatial(inputs), self._range(inputs)], axis=-1)
+        terms = [self._spatial(inputs), self._range(inputs)]
+        if self.upstream_layout:
+            # An NHWC example's memory is upstream's [H*W, C]; read it as [C, H, W]. The
+            # static channel count keeps the output's channels known (TFLite CONV_2D needs it).
+            shape = tf.shape(inputs)
+            channels = inputs.shape[-1]
+            terms = [
+                tf.transpose(tf.reshape(t, [shape[0], channels, shape[1], shape[2]]), [0, 2, 3, 1])
+                for t in terms
+            ]
+        return tf.concat(terms, axis=-1)
 
     def compute_output_shape(self, input_shape):
         channels = None if input_shape[-1] is None else 2 * input_shape[-1]
         return (*input_shape[:-1], channels)
 
     def get_config(self):
-        return {**super().get_config(), "sigma": self.sigma, "window": self.window}
+        return {
+            **super().get_config(),
+            "sigma": self.sigma,
+            "window": self.window,
+            "upstream_layout": self.upstream_layout,
+        }

@@ -57,7 +57,8 @@ class MEDFE(RestorationGAN):
 
     Args:
         filters: int, base width of the generator and discriminators (default 64).
-        num_blocks: int (default 4), dilation: int (default 2): see `MEDFEGenerator`.
+        num_blocks: int (default 4), dilation: int (default 2), upstream_layout: bool
+            (default False; True for upstream's released weights): see `MEDFEGenerator`.
         local_size: int, side of the local discriminator's crop (default 64).
         l1_weight, perceptual_weight, style_weight, adversarial_weight, branch_weight: floats
             (defaults 1, 0.2, 250, 0.2, 1).
@@ -77,6 +78,7 @@ class MEDFE(RestorationGAN):
         "filters",
         "num_blocks",
         "dilation",
+        "upstream_layout",
         "local_size",
         "l1_weight",
         "perceptual_weight",
@@ -96,6 +98,7 @@ class MEDFE(RestorationGAN):
         filters=64,
         num_blocks=4,
         dilation=2,
+        upstream_layout=False,
         local_size=64,
         l1_weight=1.0,
         perceptual_weight=0.2,
@@ -107,7 +110,11 @@ class MEDFE(RestorationGAN):
     ):
         super().__init__(
             generator=MEDFEGenerator(
-                filters=filters, num_blocks=num_blocks, dilation=dilation, name="generator"
+                filters=filters,
+                num_blocks=num_blocks,
+                dilation=dilation,
+                upstream_layout=upstream_layout,
+                name="generator",
             ),
             discriminator=MEDFEDiscriminator(filters, name="discriminator"),
             **kwargs,
@@ -116,6 +123,7 @@ class MEDFE(RestorationGAN):
         self.filters = filters
         self.num_blocks = num_blocks
         self.dilation = dilation
+        self.upstream_layout = upstream_layout
         self.local_size = int(local_size)
         self.l1_weight = float(l1_weight)
         self.perceptual_weight = float(perceptual_weight)

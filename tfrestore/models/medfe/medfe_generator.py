@@ -146,6 +146,10 @@ class MEDFEGenerator(Network):
     - Partial convolutions scale by window size / valid count (the paper's, Liu et al. 2018);
       upstream divides by the raw count, a constant factor the following instance norm
       removes.
+    - Upstream's feature equalization reshapes its [H*W, C] propagation sums to [C, H, W]
+      with `.view` instead of a transpose, which scrambles pixels and channels; the paper's
+      per-pixel terms are the default here, `upstream_layout=True` reproduces upstream's
+      (use it with the released weights, which were trained on it).
     - Upstream's encoder LeakyReLUs run in place, so the encoder features that the other
       networks receive (scales 1-5) have already been through LeakyReLU 0.2; this model
       passes them on the same way, so imported weights see what they were trained on.
@@ -155,6 +159,7 @@ class MEDFEGenerator(Network):
         num_blocks: int, dilated residual blocks in the middle (default 4).
         dilation: int, dilation of their first conv (default 2; upstream's later 5 does not
             run at 256x256).
+        upstream_layout: bool (default False), see the differences above.
 
     Inputs: `image` [B, H, W, 3] in [-1, 1] with holes already filled, `mask` [B, H, W, 1]
     with 1 = missing pixel. Outputs: the inpainted image [B, H, W, 3] in [-1, 1] and the
@@ -166,9 +171,9 @@ class MEDFEGenerator(Network):
         ...                                        tf.zeros([1, 128, 128, 1])])
     """
 
-    config_names = ("filters", "num_blocks", "dilation")
+    config_names = ("filters", "num_blocks", "dilation", "upstream_layout")
 
-    def __init__(self, filters=64, num_blocks=4, dilation=2, **kwargs):
+    def __init__(self, filters=64, num_blocks=4, dilation=2, upstream_layout=False, **kwargs):
         f = filters
         image = keras.Input(shape=(None, None, 3), name="image")
         mask = keras.Input(shape=(None, None, 1), name="mask")
@@ -203,7 +208,7 @@ class MEDFEGenerator(Network):
         branch_tanh = keras.layers.Activation("tanh", name="loss_0_down_model_1")
         texture_image = branch_tanh(branch_head(texture))
         structure_image = branch_tanh(branch_head(structure))
-        skips = self._equalize(features, texture, structure, f)
+        skips = self._equalize(features, texture, structure, f, upstream_layout)
 
         # -- decoder (upstream DE) ----------------------------------------------------------
         x = skips[-1]
@@ -222,6 +227,7 @@ class MEDFEGenerator(Network):
         self.filters = filters
         self.num_blocks = num_blocks
         self.dilation = dilation
+        self.upstream_layout = upstream_layout
 
     @staticmethod
     def _up_conv(filters, name):
@@ -265,12 +271,14 @@ class MEDFEGenerator(Network):
         return filled
 
     @staticmethod
-    def _equalize(features, texture, structure, f):
+    def _equalize(features, texture, structure, f, upstream_layout):
         """Fused, equalized features added back to the six encoder scales."""
         fused = keras.layers.Concatenate(name="pc_block_cat")([structure, texture])
         fused = ConvNormActivation(f * 8, "pc_block_fuse")(fused)
         x = SqueezeExcitation(reduction=16, name="pc_block_base_model_0")(fused)
-        x = BilateralPropagation(name="pc_block_base_propagation")(x)
+        x = BilateralPropagation(upstream_layout=upstream_layout, name="pc_block_base_propagation")(
+            x
+        )
         x = conv(f * 8, 1, "pc_block_base_down_0")(x)
         x = InstanceNormalization(name="pc_block_base_down_1")(x)
         x = leaky("pc_block_base_down_2")(x)
