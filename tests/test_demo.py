@@ -1,7 +1,5 @@
 """The demo's evaluation and report helpers on tiny inputs (the 5-minute training is not run)."""
 
-import types
-
 import numpy as np
 import pytest
 from model_harness import smooth_images
@@ -153,6 +151,8 @@ def test_linear_decay_over_time_scales_every_optimizer():
     optimizers = [keras.optimizers.Adam(2e-4), keras.optimizers.Adam(1e-3)]
     decay = common.LinearDecayOverTime(100.0, optimizers)
     assert [decay.scale(t) for t in (0, 50, 75, 100, 150)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    late = common.LinearDecayOverTime(100.0, optimizers, constant_fraction=0.8)
+    assert late.scale(90.0) == pytest.approx(0.5)
     decay.start = time.monotonic() - 75.0  # three quarters of the budget spent
     decay.on_train_batch_begin(0)
     rates = [float(optimizer.learning_rate) for optimizer in optimizers]
@@ -171,32 +171,6 @@ def test_medfe_demo_masks_and_structures():
     assert [p.shape for p in photos] == [(32, 48, 3), (40, 60, 3), (48, 32, 3), (60, 40, 3)]
     np.testing.assert_allclose(structures[1], data.rtv_smooth(photos[1]), atol=1e-6)
     np.testing.assert_array_equal(structures[3], structures[1].transpose(1, 0, 2))
-
-
-def test_attentive_gan_decay_factor():
-    from tfrestore.demo.attentive_gan import decay_factor
-
-    assert [decay_factor(t, 100.0) for t in (0, 50, 75, 100, 150)] == [1.0, 1.0, 0.5, 0.0, 0.0]
-    assert decay_factor(90.0, 100.0, constant_fraction=0.8) == pytest.approx(0.5)
-
-
-def test_attentive_gan_time_decay_sets_both_learning_rates(monkeypatch):
-    import keras
-
-    from tfrestore.demo import attentive_gan
-
-    model = types.SimpleNamespace(
-        generator_optimizer=keras.optimizers.Adam(2e-3),
-        discriminator_optimizer=keras.optimizers.Adam(1e-3),
-    )
-    clock = iter([10.0, 85.0])  # train begins at 10 s; the batch at 85 s: 3/4 of 100 s
-    monkeypatch.setattr(attentive_gan.time, "monotonic", lambda: next(clock))
-    callback = attentive_gan.TimeDecay(100.0)
-    callback.set_model(model)
-    callback.on_train_begin()
-    callback.on_train_batch_begin(0)
-    assert float(model.generator_optimizer.learning_rate) == pytest.approx(1e-3)
-    assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
 
 
 def test_attentive_gan_held_out_pairs_are_fixed_by_the_seed():

@@ -3,14 +3,13 @@ synthetic adherent raindrops on the sample photos; PSNR/SSIM of the rainy input 
 restored image (Keras and TFLite), and the final attention map in the grid."""
 
 import os
-import time
 
-import keras
 import numpy as np
 
 from tfrestore import data, models
 from tfrestore.demo.common import (
     HELD_OUT,
+    LinearDecayOverTime,
     save_and_export,
     scores,
     split_photos,
@@ -33,7 +32,7 @@ from tfrestore.demo.context_encoder import held_out_crops
 #   1 instead of 8: its 5x5 convs at full resolution took most of a step at width 8, and at
 #   weight 0.01 it hardly moves the PSNR;
 # - Adam at 1e-3 (5x the paper's), held for half the time, then decayed linearly to 0
-#   (`TimeDecay`); 2e-3 did worse (run 3), and so did 3e-3 in a 3-minute probe;
+#   (`LinearDecayOverTime`); 2e-3 did worse (run 3), and so did 3e-3 in a 3-minute probe;
 # - 128x128 crops (the discriminator's FC is built for them), batch 4; probes with batch 2 or
 #   64x64 crops and batch 8 reached no more in the same time;
 # - larger, denser drops than `synthetic_raindrops`' defaults (28 % of the held-out pixels
@@ -67,36 +66,6 @@ DROPS = {"count": (5, 15), "radius": (6, 20)}
 HELD_OUT_SIZE = 256
 HELD_OUT_CROPS = 2  # per held-out photo
 SEED = 1234
-
-
-def decay_factor(elapsed, seconds, constant_fraction=0.5):
-    """The learning-rate factor after `elapsed` of `seconds`: 1 for the first
-    `constant_fraction`, then linear to 0 at `seconds` (and 0 after)."""
-    constant = constant_fraction * seconds
-    if elapsed <= constant:
-        return 1.0
-    return max(0.0, (seconds - elapsed) / (seconds - constant))
-
-
-class TimeDecay(keras.callbacks.Callback):
-    """`decay_factor` applied to both optimizers' learning rates before every batch: the
-    constant-then-linear schedule of `RestorationGAN.compile(total_steps=...)`, by time, since
-    a time-budgeted run does not know its number of steps."""
-
-    def __init__(self, seconds, constant_fraction=0.5):
-        super().__init__()
-        self.seconds = seconds
-        self.constant_fraction = constant_fraction
-
-    def on_train_begin(self, logs=None):
-        self.start = time.monotonic()
-        optimizers = (self.model.generator_optimizer, self.model.discriminator_optimizer)
-        self.rates = [(optimizer, float(optimizer.learning_rate)) for optimizer in optimizers]
-
-    def on_train_batch_begin(self, batch, logs=None):
-        factor = decay_factor(time.monotonic() - self.start, self.seconds, self.constant_fraction)
-        for optimizer, rate in self.rates:
-            optimizer.learning_rate = rate * factor
 
 
 def drops_for_size(size, drops=None):
@@ -151,7 +120,9 @@ def run(minutes, output):
     model.learning_rate = LEARNING_RATE
     model.compile()
     description = f"{len(train_photos)} sample photos"
-    decay = TimeDecay(minutes * 60, CONSTANT_FRACTION)
+    decay = LinearDecayOverTime(
+        minutes * 60, [model.generator_optimizer, model.discriminator_optimizer], CONSTANT_FRACTION
+    )
     budget = train("attentive_gan", model, dataset, minutes, output, description, [decay])
     outputs = model.serving_outputs(rainy)
     restored, attention = outputs["restored"].numpy(), outputs["attention"].numpy()
