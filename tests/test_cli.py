@@ -324,3 +324,15 @@ def test_prepare_structure_usage_errors(tmp_path, capsys):
     assert "no images found" in error(str(tmp_path / "empty"), str(tmp_path / "out"))
     assert "must not be IN" in error(str(tmp_path), str(tmp_path / "out"))
     assert "--lam must be > 0, got 0.0" in error(str(tmp_path / "empty"), "out", "--lam", "0")
+
+
+def test_evaluate_medfe_names_an_image_too_small_for_it(tmp_path, capsys):
+    model = models.get("medfe", filters=4, dilation=1, vgg_weights=None)
+    path = str(tmp_path / "medfe.keras")
+    model.save(path)
+    write_photo_and_mask(tmp_path, "small", 60, 150, (10, 40, 20, 50))
+    (tmp_path / "in").rename(tmp_path / "images")
+    assert cli.main(["evaluate", path, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "small.png: image is 60x150; this model takes at least 65x65" in err
+    assert "Traceback" not in err

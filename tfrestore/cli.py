@@ -562,10 +562,12 @@ def _evaluate_inpainting(restorer, args):
         path = os.path.join(images_dir, name)
         try:
             target = data.read_image(path)[None]
-            mask = read_mask(mask_for(path), target.shape[1:3])[None]
+            mask_path = mask_for(path)
+            mask = read_mask(mask_path, target.shape[1:3])[None]
             if not mask.any():
-                raise ValueError(f"mask {mask_for(path)} marks no pixel as missing")
+                raise ValueError(f"mask {mask_path} marks no pixel as missing")
             _check_holes(restorer, mask)
+            _check_size(restorer, target.shape[1:3])
         except ValueError as error:
             raise UsageError(f"{path}: {error}") from None
         degraded = data.fill_holes(target, mask)  # what the model sees: the dataset mean
