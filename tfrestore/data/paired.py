@@ -144,6 +144,12 @@ def _names_by_key(folder, key):
     return {k: names[0] for k, names in groups.items()}
 
 
+def size_mismatch(mismatch):
+    """`"a is WxH but b is WxH"` for a (name, (width, height), other, (width, height))."""
+    name, size, other, other_size = mismatch
+    return f"{name} is {size[0]}x{size[1]} but {other} is {other_size[0]}x{other_size[1]}"
+
+
 def _check_pair_sizes(pairs, crop_size, batch_size):
     """Validates sizes from the file headers; returns the list of (width, height)."""
     sizes, mismatched, too_small = [], [], []
@@ -155,9 +161,7 @@ def _check_pair_sizes(pairs, crop_size, batch_size):
         elif crop_size is not None and min(degraded_size) < crop_size:
             too_small.append((degraded_path, degraded_size))
     if mismatched:
-        listed = listing(
-            mismatched, lambda m: f"{m[0]} is {m[1][0]}x{m[1][1]} but {m[2]} is {m[3][0]}x{m[3][1]}"
-        )
+        listed = listing(mismatched, size_mismatch)
         raise ValueError(f"{len(mismatched)} pair(s) differ in size (width x height): {listed}")
     if too_small:
         listed = listing(too_small, lambda s: f"{s[0]} ({s[1][0]}x{s[1][1]})")

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfrestore.data.augment import crop_and_flip, element_seeds
 from tfrestore.data.io import decode_image_tensor, list_images
-from tfrestore.data.paired import image_size, listing
+from tfrestore.data.paired import image_size, listing, size_mismatch
 
 __all__ = [
     "as_rng",
@@ -224,9 +224,7 @@ def _checked_aligned(aligned, argument, names, sizes):
         if size != photo_size
     ]
     if mismatched:
-        listed = listing(
-            mismatched, lambda m: f"{m[0]} is {m[1][0]}x{m[1][1]} but {m[2]} is {m[3][0]}x{m[3][1]}"
-        )
+        listed = listing(mismatched, size_mismatch)
         raise ValueError(
             f"{len(mismatched)} image(s) of {argument} differ in size from their photo "
             f"(width x height): {listed}"
