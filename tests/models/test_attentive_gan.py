@@ -110,3 +110,19 @@ def test_zero_perceptual_weight_skips_the_vgg_pass():
     terms = model.generator_losses(rainy_g, model.generate(rainy_g), clean_g)
     np.testing.assert_array_equal(terms["g_perceptual"], [0.0, 0.0])
     assert float(terms["g_multiscale"][0]) > 0.0
+
+
+def test_start_as_identity_restores_the_input_and_stays_trainable():
+    generator = AttentiveGANGenerator(filters=4)
+    images = tf.constant(smooth_images(2, 32, 48, seed=3))
+    before = generator(images)
+    generator.start_as_identity()
+    after = generator(images)
+    np.testing.assert_allclose(after[-1], images, atol=1e-6)
+    for old, new in zip(before[:4], after[:4]):  # the attention maps
+        np.testing.assert_array_equal(old, new)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(generator(images)[-1] - 0.5))
+    kernel = generator.get_layer("deconv2_0").kernel
+    gradient = tape.gradient(loss, kernel).numpy()
+    assert np.abs(gradient[:, :, :3, :]).max() > 0  # its zeroed channels still learn

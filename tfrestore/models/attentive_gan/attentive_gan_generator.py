@@ -139,3 +139,41 @@ class AttentiveGANGenerator(Network):
         output = _conv(3, "output_0", activation=None)(x)
         super().__init__(inputs, [*masks, frame1, frame2, output], **kwargs)
         self.filters = filters
+
+    def start_as_identity(self, offset=0.01):
+        """Sets the autoencoder's full-resolution path so that the restored image equals the
+        input image: a warm start for short training runs (not in the paper or upstream).
+
+        Trained from scratch, the whole-image output first has to learn to reproduce the photo
+        before removing drops can raise its PSNR. Here `conv1_0`'s first three channels copy
+        the image (centre tap 1), `conv10_0`'s first three copy those on, and `output_0`
+        reads only them. `deconv2`, added to `conv1_0` by the skip connection, gives those
+        three channels a constant `offset` (weights 0, bias `offset`), which `conv10_0`'s bias
+        takes off again: they add nothing yet stay trainable (a ReLU at exactly 0 passes no
+        gradient). All other weights keep their initialization (the attention maps are
+        unchanged) and every weight trains as usual.
+
+        Args:
+            offset: float > 0 (default 0.01).
+        """
+
+        def update(name, change):
+            layer = self.get_layer(name)
+            kernel, bias = (weight.numpy() for weight in layer.weights)
+            change(kernel, bias)
+            layer.set_weights([kernel, bias])
+
+        def copy_image(kernel, bias, bias_value=0.0):
+            # kernel [kh, kw, in, out]: output channel c = centre tap of input channel c.
+            kernel[..., :3] = 0.0
+            kernel[kernel.shape[0] // 2, kernel.shape[1] // 2, range(3), range(3)] = 1.0
+            bias[:3] = bias_value
+
+        def constant_offset(kernel, bias):
+            kernel[:, :, :3, :] = 0.0  # Conv2DTranspose kernel [kh, kw, out, in]
+            bias[:3] = offset
+
+        update("conv1_0", copy_image)
+        update("deconv2_0", constant_offset)
+        update("conv10_0", lambda kernel, bias: copy_image(kernel, bias, -offset))
+        update("output_0", lambda kernel, bias: (kernel.fill(0.0), copy_image(kernel, bias)))
