@@ -111,7 +111,7 @@ def test_restore_medfe_any_size_and_too_small_images(tmp_path, capsys):
     small, small_mask = write_photo_and_mask(tmp_path, "small", 60, 150, (10, 40, 20, 50))
     out = str(tmp_path / "out")
     assert cli.main(["restore", path, big, small, "--mask", big_mask, small_mask, "-o", out]) == 1
-    assert f"{small}: image is 60x150; this model takes at least 65x65" in capsys.readouterr().err
+    assert f"{small}: MEDFE takes images of at least 65x65 pixels" in capsys.readouterr().err
     image, restored = data.read_image(big), data.read_image(str(tmp_path / "out" / "big.png"))
     mask = data.read_image(big_mask)[..., 0] > 0.5
     np.testing.assert_allclose(restored[~mask], image[~mask], atol=1 / 255)
@@ -161,7 +161,7 @@ def test_restore_mask_errors(inpainting_model_file, model_file, tmp_path, capsys
     assert cli.main([*argv, "--mask", str(tmp_path / "masks")]) == 1
     err = capsys.readouterr().err
     assert "orphan.png: no mask for it in" in err
-    assert "c.png: " in err and "outside the region the model fills" in err
+    assert "c.png: the hole does not fit in the 64x64 center" in err
     assert os.path.exists(os.path.join(out, "a.png")) and os.path.exists(os.path.join(out, "b.png"))
     assert (
         cli.main(["restore", inpainting_model_file, a, b, "-o", out, "--mask", mask_a, small]) == 1
@@ -334,5 +334,5 @@ def test_evaluate_medfe_names_an_image_too_small_for_it(tmp_path, capsys):
     (tmp_path / "in").rename(tmp_path / "images")
     assert cli.main(["evaluate", path, str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "small.png: image is 60x150; this model takes at least 65x65" in err
+    assert "small.png: MEDFE takes images of at least 65x65 pixels" in err
     assert "Traceback" not in err

@@ -247,29 +247,13 @@ def _check_mask_use(restorer, model_path, masks_given, option):
         )
 
 
-def _check_holes(restorer, mask):
-    """ValueError when the model cannot fill all of `mask` ([1, H, W, 1]).
-
-    Only Keras models can tell (the Context Encoder's `hole_outside_center`); exported graphs
-    skip the check and leave such pixels unfilled.
-    """
-    outside = getattr(getattr(restorer, "model", None), "hole_outside_center", None)
-    count = 0 if outside is None else int(outside(mask)[0])
-    if count:
-        raise ValueError(
-            f"{count} hole pixels fall outside the region the model fills "
-            "(the Context Encoder fills holes that fit in 64x64)"
-        )
-
-
-def _check_size(restorer, size):
-    """ValueError when the image is smaller than the model takes (Keras models that say so:
-    MEDFE's `min_size`); exported graphs fail in their padding instead."""
-    minimum = getattr(getattr(restorer, "model", None), "min_size", None)
-    if minimum and min(size) < minimum:
-        raise ValueError(
-            f"image is {size[0]}x{size[1]}; this model takes at least {minimum}x{minimum}"
-        )
+def _check_inputs(restorer, image, mask=None):
+    """ValueError when the model cannot take this image (and mask), [1, H, W, C] each: the
+    Keras model's `check_inputs` (e.g. MEDFE's minimum size, the Context Encoder's hole
+    extent). Exported graphs cannot tell and skip it."""
+    model = getattr(restorer, "model", None)
+    if model is not None:
+        model.check_inputs(image if mask is None else (image, mask))
 
 
 def _process_files(files, work):
@@ -308,8 +292,7 @@ def _run_restore(args):
             if isinstance(masks[index], ValueError):
                 raise masks[index]
             inputs["mask"] = read_mask(masks[index], image.shape[:2])[None]
-            _check_holes(restorer, inputs["mask"])
-        _check_size(restorer, image.shape[:2])
+        _check_inputs(restorer, **inputs)
         restored = restorer(**inputs)["restored"][0]
         data.write_image(os.path.join(args.output, f"{_stem(path)}.png"), restored)
 
@@ -466,7 +449,6 @@ def _mean_scores(restorer, pairs, no_reference=False):
 
     from tfrestore import data, metrics
 
-    measures = {"brightness": metrics.mean_brightness, "colorfulness": metrics.colorfulness}
     scores = {}
     for degraded_path, target_path in pairs:
         try:
@@ -480,18 +462,12 @@ def _mean_scores(restorer, pairs, no_reference=False):
                 f"is {target.shape[2]}x{target.shape[1]} (width x height)"
             )
         images = {"input": degraded, "restored": restorer(image=degraded)["restored"]}
-        values = {}
         if target is not None:
-            for name, batch in images.items():
-                values[name, "psnr"] = metrics.psnr(target, batch)
-                values[name, "ssim"] = metrics.ssim(target, batch)
             images["target"] = target
-        if no_reference:
-            for name, batch in images.items():
-                for metric, measure in measures.items():
-                    values[name, metric] = measure(batch)
-        for key, value in values.items():
-            scores.setdefault(key, []).append(float(value[0]))
+        for name, batch in images.items():
+            reference = None if name == "target" else target
+            for metric, value in metrics.image_scores(batch, reference, no_reference).items():
+                scores.setdefault((name, metric), []).append(float(value[0]))
     return {key: float(np.mean(values)) for key, values in scores.items()}
 
 
@@ -566,8 +542,7 @@ def _evaluate_inpainting(restorer, args):
             mask = read_mask(mask_path, target.shape[1:3])[None]
             if not mask.any():
                 raise ValueError(f"mask {mask_path} marks no pixel as missing")
-            _check_holes(restorer, mask)
-            _check_size(restorer, target.shape[1:3])
+            _check_inputs(restorer, target, mask)
         except ValueError as error:
             raise UsageError(f"{path}: {error}") from None
         degraded = data.fill_holes(target, mask)  # what the model sees: the dataset mean

@@ -77,6 +77,11 @@ def test_hole_that_does_not_fit_is_a_clear_error():
         model.predict((image, mask), verbose=0)
     with pytest.raises(Exception, match="at least 64x64"):
         model.predict((image[:, :60], mask[:, :60]), verbose=0)
+    with pytest.raises(ValueError, match="does not fit in the 64x64 center"):
+        model.check_inputs((image, mask))  # the same requirements, eagerly (the CLI's check)
+    with pytest.raises(ValueError, match="at least 64x64"):
+        model.check_inputs((image[:, :60], mask[:, :60]))
+    model.check_inputs((image, np.zeros_like(mask)))
 
 
 def test_overlap_ring_weights_and_loss_terms():

@@ -100,9 +100,31 @@ class RestorationGAN(keras.Model):
         models paste the prediction into the known pixels here)."""
         return self.from_generator_range(restored)
 
-    def call(self, inputs, training=False):
+    def input_requirements(self, inputs):
+        """What `inputs` must satisfy beyond their dtype and channels: a list of (ok, message),
+        `ok` a scalar bool tensor. `call` asserts each one, `check_inputs` raises the first
+        failure; exported graphs skip them (TFLite has no Assert op). None by default."""
+        return []
+
+    def check_inputs(self, inputs):
+        """Raises ValueError with the message of the first requirement `inputs` fail (eager:
+        the CLI checks each file before running the model)."""
+        for ok, message in self.input_requirements(inputs):
+            if not bool(ok):
+                raise ValueError(message)
+
+    def unchecked_call(self, inputs, training=False):
+        """`call` without the input requirements (what exported graphs run)."""
         restored = self.generate(self.inputs_to_generator(inputs), training=training)
         return self.compose(inputs, restored)
+
+    def call(self, inputs, training=False):
+        checks = [
+            tf.debugging.assert_equal(ok, True, message=message)
+            for ok, message in self.input_requirements(inputs)
+        ]
+        with tf.control_dependencies(checks):
+            return self.unchecked_call(inputs, training=training)
 
     # What exported graphs take and return: each input is float32 NHWC with dynamic batch,
     # height and width (images 3 channels, masks 1); `serving_outputs` names the outputs.
@@ -110,7 +132,8 @@ class RestorationGAN(keras.Model):
 
     def serving_outputs(self, *inputs):
         """{name: tensor} returned by exported signatures (default: the restored image)."""
-        return {"restored": self(inputs[0] if len(inputs) == 1 else inputs, training=False)}
+        inputs = inputs[0] if len(inputs) == 1 else inputs
+        return {"restored": self.unchecked_call(inputs, training=False)}
 
     def panel_images(self, inputs):
         """Images shown between degraded and target in TensorBoard panels ([B, H, W, 3] each)."""

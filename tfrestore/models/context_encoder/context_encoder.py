@@ -183,24 +183,15 @@ class ContextEncoder(RestorationGAN):
         covered = _unpad(tf.einsum("bih,bjw->bhw", rows, cols)[..., None])
         return tf.reduce_sum(mask * (1.0 - covered), axis=[1, 2, 3])
 
-    def call(self, inputs, training=False):
+    def input_requirements(self, inputs):
         image, mask = inputs
-        checks = [
-            tf.debugging.assert_greater_equal(
-                tf.shape(image)[1:3], CENTER, message="image must be at least 64x64"
-            ),
-            tf.debugging.assert_equal(
-                self.hole_outside_center(mask),
-                0.0,
-                message="the hole does not fit in the 64x64 center of a 128x128 window",
+        return [
+            (tf.reduce_all(tf.shape(image)[1:3] >= CENTER), "image must be at least 64x64"),
+            (
+                tf.reduce_all(self.hole_outside_center(mask) == 0.0),
+                "the hole does not fit in the 64x64 center of a 128x128 window",
             ),
         ]
-        with tf.control_dependencies(checks):
-            return super().call(inputs, training=training)
-
-    def serving_outputs(self, image, mask):
-        inputs = (image, mask)  # exported graphs skip the checks (no Assert op in TFLite)
-        return {"restored": super().call(inputs, training=False)}
 
     # -- losses ------------------------------------------------------------------------------
 

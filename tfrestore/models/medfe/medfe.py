@@ -174,18 +174,14 @@ class MEDFE(RestorationGAN):
         image, mask = (tf.convert_to_tensor(t, tf.float32) for t in degraded)
         return image * (1.0 - mask) + self.from_generator_range(restored[0]) * mask
 
-    def call(self, inputs, training=False):
-        check = tf.debugging.assert_greater_equal(
-            tf.shape(inputs[0])[1:3],
-            self.min_size,
-            message=f"MEDFE needs images of at least {self.min_size}x{self.min_size} pixels",
-        )
-        with tf.control_dependencies([check]):
-            return super().call(inputs, training=training)
-
-    def serving_outputs(self, image, mask):
-        # Exported graphs skip the size check (no Assert op in TFLite).
-        return {"restored": super().call((image, mask), training=False)}
+    def input_requirements(self, inputs):
+        size = self.min_size
+        return [
+            (
+                tf.reduce_all(tf.shape(inputs[0])[1:3] >= size),
+                f"MEDFE takes images of at least {size}x{size} pixels",
+            )
+        ]
 
     def unpack_batch(self, data):
         """((masked, mask), (target, structure)) -> ((masked, mask), [B, H, W, 6] target)."""
