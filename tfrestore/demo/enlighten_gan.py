@@ -85,16 +85,11 @@ def held_out_pairs(photos, side=HELD_OUT_SIDE, seed=HELD_OUT_SEED):
 
 
 def low_light_scores(images, target=None):
-    """Means over the batch: mean brightness and colorfulness of `images`, and with a target
-    their PSNR (dB) and SSIM against it. {name: float}."""
-    scores = {
-        "brightness": float(np.mean(metrics.mean_brightness(images))),
-        "colorfulness": float(np.mean(metrics.colorfulness(images))),
+    """`metrics.image_scores` averaged over the batch: {name: float}."""
+    return {
+        name: float(np.mean(values))
+        for name, values in metrics.image_scores(images, target).items()
     }
-    if target is not None:
-        scores["psnr"] = float(np.mean(metrics.psnr(target, images)))
-        scores["ssim"] = float(np.mean(metrics.ssim(target, images)))
-    return scores
 
 
 def low_light_table(target, results):
