@@ -69,11 +69,17 @@ class LatestCheckpoint(keras.callbacks.Callback):
         self.path = str(path)
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        temporary = f"{self.path[: -len('.keras')]}.tmp.keras"
-        try:
-            self.model.save(temporary)
-            os.replace(temporary, self.path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        save_atomically(self.model, self.path)
+
+
+def save_atomically(model, path):
+    """`model.save(path)` (a .keras file) through a temporary file renamed over `path` only
+    once the save succeeded, so an interrupted save never destroys the previous file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = f"{path[: -len('.keras')]}.tmp.keras"
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

@@ -49,7 +49,9 @@ def _parser():
 
     train = commands.add_parser("train", help="train a model from a YAML config")
     train.add_argument("config")
-    train.add_argument("--strategy", default="default", choices=("default", "mirrored"))
+    train.add_argument(
+        "--strategy", default="default", choices=("default", "mirrored", "multiworker")
+    )
     train.add_argument("--logdir", help="log/checkpoint directory (same one again resumes)")
 
     evaluate = commands.add_parser("evaluate", help="PSNR/SSIM on a paired folder")

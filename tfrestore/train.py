@@ -19,8 +19,9 @@ import yaml
 from tfrestore import data as restore_data
 from tfrestore import models
 from tfrestore.callbacks import ImagePanels, LatestCheckpoint
+from tfrestore.multiworker import fit_multiworker
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multiworker")
 # The data kinds and the keys each requires.
 REQUIRED_DATA_KEYS = {
     "paired": ("degraded_dir", "target_dir"),
@@ -148,11 +149,14 @@ def _photos(source):
 
 
 def get_strategy(name):
-    """The tf.distribute strategy for `--strategy` (default or mirrored)."""
+    """The tf.distribute strategy for `--strategy`: default, mirrored (the local GPUs) or
+    multiworker (the cluster in `TF_CONFIG`)."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
 
 
@@ -177,13 +181,17 @@ def train(config, strategy="default", logdir=None, callbacks=()):
 
     Args:
         config: dict from `load_config`.
-        strategy: "default" or "mirrored" (all local GPUs, or the CPU).
+        strategy: "default", "mirrored" (all local GPUs, or the CPU) or "multiworker"
+            (every worker in `TF_CONFIG` runs the same call; see `tfrestore.multiworker`:
+            scalars and checkpoints, no validation or image panels).
         logdir: str, overrides `training.logdir`.
         callbacks: extra Keras callbacks.
 
     Returns:
         The trained model and its Keras `History`.
     """
+    # First: MultiWorkerMirroredStrategy must set up collective ops before any TF op runs.
+    distribution = get_strategy(strategy)
     training = config["training"]
     logdir = logdir or training.get("logdir") or os.path.join("runs", config["model"]["name"])
     seed = training.get("seed")
@@ -207,8 +215,21 @@ def train(config, strategy="default", logdir=None, callbacks=()):
         if spec.get("kind") == "motion_blur":
             validation = validation.take(int(spec.get("steps", 4)))
 
-    with get_strategy(strategy).scope():
+    with distribution.scope():
         model = build_model(config, total_steps=epochs * int(steps_per_epoch))
+    if strategy == "multiworker":
+        if validation is not None:
+            print("multiworker: data.validation is not run; evaluate the checkpoint afterwards")
+        history = fit_multiworker(
+            model,
+            dataset,
+            epochs,
+            int(steps_per_epoch),
+            logdir,
+            distribution,
+            log_every=training.get("scalar_every_n_steps", 10),
+        )
+        return model, history
 
     panel_source = validation if validation is not None else dataset
     panel_degraded, panel_target = next(iter(panel_source))

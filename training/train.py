@@ -1,4 +1,4 @@
-"""Training entry: `python training/train.py CONFIG [--strategy mirrored] [--logdir DIR]`.
+"""Training entry: `python training/train.py CONFIG [--strategy S] [--logdir DIR]`.
 
 The same as `tfrestore train ...`; all logic lives in `tfrestore.train`.
 """
