@@ -9,6 +9,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 import yaml
 from test_train import paired_folder, scalar_tags, write_config  # noqa: F401 (fixture)
@@ -105,3 +106,11 @@ def test_multiworker_run_resumes_from_its_last_epoch(paired_folder):  # noqa: F8
     assert "epoch 1/2" not in outputs[0] and "epoch 2/2" in outputs[0]
     model = keras.models.load_model(str(paired_folder / "multi" / "checkpoints" / "latest.keras"))
     assert int(model.generator_optimizer.iterations) == 2  # one step restored, one run
+
+
+def test_multiworker_refuses_keras_callbacks(paired_folder):  # noqa: F811
+    from tfrestore import train
+
+    config = train.load_config(seeded_config(paired_folder, epochs=1, logdir="multi"))
+    with pytest.raises(ValueError, match="callbacks need Keras fit"):
+        train.train(config, strategy="multiworker", callbacks=[keras.callbacks.History()])

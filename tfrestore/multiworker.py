@@ -90,9 +90,10 @@ def fit_multiworker(model, dataset, epochs, steps_per_epoch, logdir, strategy, l
         return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
 
     history = keras.callbacks.History()
-    step = int(finished.numpy()) * steps_per_epoch
+    start = int(finished.numpy())
+    step = start * steps_per_epoch
     with writer.as_default():
-        for epoch in range(int(finished.numpy()), epochs):
+        for epoch in range(start, epochs):
             for metric in model.metrics:
                 metric.reset_state()
             for _ in range(steps_per_epoch):

@@ -185,12 +185,15 @@ def train(config, strategy="default", logdir=None, callbacks=()):
             (every worker in `TF_CONFIG` runs the same call; see `tfrestore.multiworker`:
             scalars and checkpoints, no validation or image panels).
         logdir: str, overrides `training.logdir`.
-        callbacks: extra Keras callbacks.
+        callbacks: extra Keras callbacks (not with "multiworker").
 
     Returns:
         The trained model and its Keras `History`.
     """
-    # First: MultiWorkerMirroredStrategy must set up collective ops before any TF op runs.
+    multiworker = strategy == "multiworker"
+    if multiworker and callbacks:
+        raise ValueError("callbacks need Keras fit, which --strategy multiworker does not run")
+    # MultiWorkerMirroredStrategy must set up collective ops before any TF op runs.
     distribution = get_strategy(strategy)
     training = config["training"]
     logdir = logdir or training.get("logdir") or os.path.join("runs", config["model"]["name"])
@@ -208,7 +211,9 @@ def train(config, strategy="default", logdir=None, callbacks=()):
     else:
         dataset = dataset.repeat()
     validation = None
-    if config["data"].get("validation"):
+    if config["data"].get("validation") and multiworker:
+        print("multiworker: data.validation is not run; evaluate the checkpoint afterwards")
+    elif config["data"].get("validation"):
         # Validation passes over its data once per epoch unless it says otherwise.
         spec = {**config["data"], "repeat": False, **config["data"]["validation"]}
         validation = build_dataset(spec, seed=seed, where="data.validation")
@@ -217,9 +222,7 @@ def train(config, strategy="default", logdir=None, callbacks=()):
 
     with distribution.scope():
         model = build_model(config, total_steps=epochs * int(steps_per_epoch))
-    if strategy == "multiworker":
-        if validation is not None:
-            print("multiworker: data.validation is not run; evaluate the checkpoint afterwards")
+    if multiworker:
         history = fit_multiworker(
             model,
             dataset,
