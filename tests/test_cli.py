@@ -83,6 +83,16 @@ def test_export_command_writes_both_forms(model_file, tmp_path, capsys):
 # -- inpainting models: restore --mask, evaluate images/ + masks/ ------------------------------
 
 
+def test_evaluate_names_a_target_of_another_size(model_file, tmp_path, capsys):
+    data.write_image(str(tmp_path / "blurred" / "a.png"), smooth_images(1, 32, 40)[0])
+    data.write_image(str(tmp_path / "sharp" / "a.png"), smooth_images(1, 32, 48)[0])
+    assert cli.main(["evaluate", model_file, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    blurred, sharp = tmp_path / "blurred" / "a.png", tmp_path / "sharp" / "a.png"
+    assert f"{blurred} is 40x32 but {sharp} is 48x32 (width x height)" in err
+    assert "Traceback" not in err
+
+
 @pytest.fixture(scope="module")
 def inpainting_model_file(tmp_path_factory):
     model = models.get("context_encoder", filters=4, bottleneck_channels=8)

@@ -450,6 +450,7 @@ def _mean_scores(restorer, pairs, no_reference=False):
     import numpy as np
 
     from tfrestore import data, metrics
+    from tfrestore.data.paired import size_mismatch
 
     scores = {}
     for degraded_path, target_path in pairs:
@@ -459,10 +460,9 @@ def _mean_scores(restorer, pairs, no_reference=False):
         except data.ImageReadError as error:
             raise UsageError(str(error)) from None
         if target is not None and target.shape != degraded.shape:
-            raise UsageError(
-                f"{degraded_path} is {degraded.shape[2]}x{degraded.shape[1]} but {target_path} "
-                f"is {target.shape[2]}x{target.shape[1]} (width x height)"
-            )
+            sizes = [(image.shape[2], image.shape[1]) for image in (degraded, target)]
+            mismatch = size_mismatch((degraded_path, sizes[0], target_path, sizes[1]))
+            raise UsageError(f"{mismatch} (width x height)")
         images = {"input": degraded, "restored": restorer(image=degraded)["restored"]}
         if target is not None:
             images["target"] = target
