@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from model_harness import smooth_images
 
-from tfrestore import cli, data, models
+from tfrestore import cli, data, layers, models
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_evaluate_inpainting_scores_inside_the_holes(inpainting_model_file, tmp_
     assert "2 images with masks" in out
     target = np.stack([data.read_image(str(tmp_path / "images" / f"p{i}.png")) for i in range(2)])
     mask = np.stack([data.read_image(str(tmp_path / "masks" / f"p{i}.png")) for i in range(2)])
-    psnr, l1 = hole_scores(target, data.fill_holes(target, mask[..., :1]), mask[..., :1])
+    psnr, l1 = hole_scores(target, layers.fill_holes(target, mask[..., :1]), mask[..., :1])
     assert f"input    PSNR {np.mean(psnr):.2f} dB  L1 {np.mean(l1):.4f}" in out
     (tmp_path / "masks" / "p1.png").unlink()
     assert cli.main(["evaluate", inpainting_model_file, str(tmp_path)]) == 2

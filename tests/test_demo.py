@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from model_harness import smooth_images
 
-from tfrestore import cli, data, demo, metrics
+from tfrestore import cli, data, demo, layers, metrics
 from tfrestore.demo import common, context_encoder
 
 
@@ -30,7 +30,7 @@ def test_table_matches_direct_computation():
     target = smooth_images(3, 16, 16)
     mask = hole_mask(3, 16, 4, 6)
     results = {
-        "mean-filled input": data.fill_holes(target, mask),
+        "mean-filled input": layers.fill_holes(target, mask),
         "model": smooth_images(3, 16, 16, 1),
     }
     lines = context_encoder.inpainting_table(target, mask, results)
@@ -51,7 +51,7 @@ def test_biharmonic_keeps_known_pixels_and_fills_a_ramp():
     ramp = np.linspace(0.1, 0.9, 24, dtype="float32")
     target = np.broadcast_to(ramp[None, None, :, None], (1, 24, 24, 3)).copy()
     mask = hole_mask(1, 24, 8, 8)
-    filled = context_encoder.biharmonic_inpaint(data.fill_holes(target, mask), mask)
+    filled = context_encoder.biharmonic_inpaint(layers.fill_holes(target, mask), mask)
     np.testing.assert_array_equal(filled[mask[..., 0] == 0], target[mask[..., 0] == 0])
     np.testing.assert_allclose(filled, target, atol=1e-3)  # biharmonic is exact on linear ramps
 

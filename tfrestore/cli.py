@@ -526,7 +526,7 @@ def _evaluate_inpainting(restorer, args):
     """PSNR and L1 inside the holes, of the mean-filled input and of the restored image."""
     import numpy as np
 
-    from tfrestore import data
+    from tfrestore import data, layers
     from tfrestore.metrics import hole_scores
 
     images_dir, masks_dir = _inpainting_dirs(args.data)
@@ -547,7 +547,7 @@ def _evaluate_inpainting(restorer, args):
             _check_inputs(restorer, target, mask)
         except ValueError as error:
             raise UsageError(f"{path}: {error}") from None
-        degraded = data.fill_holes(target, mask)  # what the model sees: the dataset mean
+        degraded = layers.fill_holes(target, mask)  # what the model sees: the dataset mean
         restored = restorer(image=degraded, mask=mask)["restored"]
         for suffix, images in (("_input", degraded), ("", restored)):
             psnr, l1 = hole_scores(target, images, mask)

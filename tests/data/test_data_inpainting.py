@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrestore.data import (
-    DATASET_MEAN,
-    DATASET_MEAN_FLOAT,
-    center_mask,
-    fill_holes,
-    inpainting_dataset,
-    read_image,
-    write_image,
-)
+from tfrestore.data import center_mask, inpainting_dataset, read_image, write_image
+from tfrestore.layers import DATASET_MEAN, DATASET_MEAN_FLOAT, fill_holes
 
 MEAN = np.asarray(DATASET_MEAN_FLOAT, np.float32)
 

@@ -7,16 +7,15 @@ import pytest
 from scipy import ndimage
 
 from tfrestore.data import (
-    elliptical_kernel,
     raindrop_dataset,
     raindrop_files,
     raindrop_key,
-    raindrop_mask,
     sample_images,
     synthetic_raindrop_dataset,
     synthetic_raindrops,
     write_image,
 )
+from tfrestore.models.attentive_gan import elliptical_kernel, raindrop_mask
 
 
 def _write(folder, names, size=(12, 10), seed=0, invert=False):

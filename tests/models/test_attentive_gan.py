@@ -2,8 +2,8 @@ import numpy as np
 import tensorflow as tf
 from model_harness import ModelHarness, run_replica_check, smooth_images
 
-from tfrestore.data import raindrop_mask
 from tfrestore.models import AttentiveGAN, AttentiveGANDiscriminator, AttentiveGANGenerator
+from tfrestore.models.attentive_gan import raindrop_mask
 
 TINY = {"filters": 4, "discriminator_filters": 2, "crop_size": (32, 32), "vgg_weights": None}
 

@@ -4,12 +4,7 @@ Images are float32 RGB in [0, 1], HWC (NHWC when batched), everywhere in this pa
 """
 
 from tfrestore.data.augment import crop_and_flip
-from tfrestore.data.inpainting import (
-    DATASET_MEAN,
-    DATASET_MEAN_FLOAT,
-    fill_holes,
-    inpainting_dataset,
-)
+from tfrestore.data.inpainting import inpainting_dataset
 from tfrestore.data.io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -23,6 +18,7 @@ from tfrestore.data.low_light import (
     synthetic_low_light_dataset,
     unpaired_dataset,
 )
+from tfrestore.data.mask_files import GRAY_WEIGHTS, MaskFolder, match_mask_files, read_mask
 from tfrestore.data.masks import (
     MASK_KINDS,
     center_mask,
@@ -49,11 +45,9 @@ from tfrestore.data.paired import (
     random_flip_pair,
 )
 from tfrestore.data.raindrops import (
-    elliptical_kernel,
     raindrop_dataset,
     raindrop_files,
     raindrop_key,
-    raindrop_mask,
     synthetic_raindrop_dataset,
     synthetic_raindrops,
 )
@@ -61,11 +55,11 @@ from tfrestore.data.samples import SAMPLE_NAMES, clock_motion, sample_images
 from tfrestore.data.structure import rtv_smooth
 
 __all__ = [
-    "DATASET_MEAN",
-    "DATASET_MEAN_FLOAT",
+    "GRAY_WEIGHTS",
     "IMAGE_EXTENSIONS",
     "ImageReadError",
     "MASK_KINDS",
+    "MaskFolder",
     "SAMPLE_NAMES",
     "blur_image",
     "center_psf",
@@ -74,19 +68,17 @@ __all__ = [
     "clock_motion",
     "crop_and_flip",
     "decode_image_tensor",
-    "elliptical_kernel",
-    "fill_holes",
     "free_form_mask",
     "inpainting_dataset",
     "list_images",
     "mask_fraction",
+    "match_mask_files",
     "motion_blur_dataset",
     "paired_dataset",
     "paired_files",
     "raindrop_dataset",
     "raindrop_files",
     "raindrop_key",
-    "raindrop_mask",
     "random_crop_pair",
     "random_flip_pair",
     "random_mask",
@@ -96,6 +88,7 @@ __all__ = [
     "random_region_mask",
     "random_trajectory",
     "read_image",
+    "read_mask",
     "rtv_smooth",
     "sample_images",
     "synthetic_low_light",

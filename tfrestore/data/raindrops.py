@@ -1,10 +1,11 @@
-"""Raindrop data for AttentiveGAN: the Raindrop dataset, synthetic drops and raindrop masks.
+"""Raindrop data for AttentiveGAN: the Raindrop dataset and synthetic drops.
 
 Qian et al., "Attentive Generative Adversarial Network for Raindrop Removal from a Single
 Image", CVPR 2018. Their Raindrop dataset pairs `data/N_rain.png` with `gt/N_clean.png`
 (`raindrop_files`, `raindrop_dataset`). `synthetic_raindrops` puts adherent drops on any clean
-photo for demos and tests (`synthetic_raindrop_dataset`). `raindrop_mask` is the binary mask M
-of a rainy/clean pair that supervises the attention maps.
+photo for demos and tests (`synthetic_raindrop_dataset`). The binary mask M of a rainy/clean
+pair that supervises the attention maps is the model's own
+(`tfrestore.models.attentive_gan.raindrop_mask`).
 """
 
 import os
@@ -19,64 +20,12 @@ from tfrestore.data.paired import paired_dataset, paired_files, positive_int
 from tfrestore.data.sources import as_rng, degraded_dataset, seeded_numpy_function
 
 __all__ = [
-    "elliptical_kernel",
     "raindrop_dataset",
     "raindrop_files",
     "raindrop_key",
-    "raindrop_mask",
     "synthetic_raindrop_dataset",
     "synthetic_raindrops",
 ]
-
-
-def elliptical_kernel(size):
-    """A binary (size, size) ellipse like OpenCV's `getStructuringElement(MORPH_ELLIPSE)`."""
-    radius = size // 2
-    kernel = np.zeros((size, size), bool)
-    for row in range(size):
-        offset = (row - radius) / radius if radius else 0.0
-        half = int(round(radius * np.sqrt(max(0.0, 1.0 - offset**2))))
-        kernel[row, radius - half : radius + half + 1] = True
-    return kernel
-
-
-def _morphology(mask, kernel, operation):
-    # Flat structuring element: 0 inside the ellipse, -inf (a large negative) outside.
-    weights = tf.constant(np.where(kernel, 0.0, -1e9)[:, :, None], tf.float32)
-    op = tf.nn.dilation2d if operation == "dilate" else tf.nn.erosion2d
-    return op(
-        mask,
-        weights,
-        strides=[1, 1, 1, 1],
-        padding="SAME",
-        data_format="NHWC",
-        dilations=[1, 1, 1, 1],
-    )
-
-
-def raindrop_mask(rainy, clean, threshold=35 / 255, kernel_size=5):
-    """The binary raindrop mask M of a rainy/clean pair, as AttentiveGAN's TF port makes it.
-
-    `sum_c |rainy - clean| >= threshold`, then a morphological closing and opening with an
-    elliptical kernel (MaybeShewill-CV/attentive-gan-derainnet `morph_process`: threshold 35 on
-    the 3-channel sum of 8-bit differences, 5x5 ellipse). The unofficial PyTorch code thresholds
-    the per-channel maximum at 30/255 instead; the paper leaves it open (upstream issue #88).
-
-    Args:
-        rainy, clean: float32 [B, H, W, 3] in [0, 1].
-        threshold: float, on the channel-summed absolute difference (default 35/255).
-        kernel_size: int, odd ellipse size for closing and opening (default 5; 0 or 1: none).
-
-    Returns:
-        float32 [B, H, W, 1] in {0, 1}, 1 = raindrop.
-    """
-    difference = tf.reduce_sum(tf.abs(rainy - clean), axis=-1, keepdims=True)
-    mask = tf.cast(difference >= threshold, tf.float32)
-    if kernel_size and kernel_size > 1:
-        kernel = elliptical_kernel(kernel_size)
-        for first, second in (("dilate", "erode"), ("erode", "dilate")):  # close, then open
-            mask = _morphology(_morphology(mask, kernel, first), kernel, second)
-    return tf.clip_by_value(mask, 0.0, 1.0)
 
 
 # `12_rain.png`, `scene/007_clean.JPG`: an optional folder, the number, the role, any extension.

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from tfrestore import data, models
+from tfrestore import data, layers, models
 from tfrestore.demo.common import (
     HELD_OUT,
     resize_shorter_side,
@@ -107,7 +107,7 @@ def score_and_export(model, label, target, mask, output):
     """
     from tfrestore.inference import load_restorer
 
-    masked = data.fill_holes(target, mask)  # what the models see: holes at the dataset mean
+    masked = layers.fill_holes(target, mask)  # what the models see: holes at the dataset mean
     restored = model.predict((masked, mask), verbose=0)
     biharmonic = biharmonic_inpaint(masked, mask)
     saved, tflite = save_and_export(model, output)

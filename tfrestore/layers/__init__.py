@@ -2,6 +2,7 @@
 
 from tfrestore.layers.bilateral_propagation import BilateralPropagation
 from tfrestore.layers.channel_wise_dense import ChannelWiseDense
+from tfrestore.layers.holes import DATASET_MEAN, DATASET_MEAN_FLOAT, fill_holes
 from tfrestore.layers.initializers import upstream_normal
 from tfrestore.layers.normalization import InstanceNormalization, batch_norm
 from tfrestore.layers.padding import ReflectionPadding2D, crop_to_size, pad_to_multiple
@@ -13,12 +14,15 @@ __all__ = [
     "BilateralPropagation",
     "BilinearUpsampling2D",
     "ChannelWiseDense",
+    "DATASET_MEAN",
+    "DATASET_MEAN_FLOAT",
     "InstanceNormalization",
     "PartialConv2D",
     "ReflectionPadding2D",
     "SqueezeExcitation",
     "batch_norm",
     "crop_to_size",
+    "fill_holes",
     "pad_to_multiple",
     "upstream_normal",
 ]

@@ -4,10 +4,10 @@ import keras
 import tensorflow as tf
 
 from tfrestore import losses
-from tfrestore.data.raindrops import raindrop_mask
 from tfrestore.layers import crop_to_size, pad_to_multiple
 from tfrestore.models.attentive_gan.attentive_gan_discriminator import AttentiveGANDiscriminator
 from tfrestore.models.attentive_gan.attentive_gan_generator import NUM_STEPS, AttentiveGANGenerator
+from tfrestore.models.attentive_gan.attentive_gan_mask import raindrop_mask
 from tfrestore.models.base import RestorationGAN
 
 SCALES = (4, 2, 1)  # the autoencoder's outputs: 1/4, 1/2 and full resolution
@@ -26,8 +26,8 @@ class AttentiveGAN(RestorationGAN):
     Image" (https://arxiv.org/abs/1711.10098), with the paper's losses (the official
     rui1996/DeRaindrop has no training code):
     - attention loss `sum_t theta^(N-t) MSE(A_t, M)`, theta = 0.8, N = 4, where M is the
-      binary raindrop mask of the rainy/clean pair (`tfrestore.data.raindrop_mask`; the TF
-      port's exponent is off by one);
+      binary raindrop mask of the rainy/clean pair
+      (`tfrestore.models.attentive_gan.raindrop_mask`; the TF port's exponent is off by one);
     - multi-scale loss `sum_i lambda_i MSE(S_i, T_i)`, lambda = 0.6, 0.8, 1.0 at 1/4, 1/2 and
       full scale (targets area-downsampled);
     - perceptual loss: MSE of VGG16 relu1_1, relu1_2, relu2_1, relu2_2 features (the layers

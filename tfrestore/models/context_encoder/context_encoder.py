@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfrestore import losses
-from tfrestore.data.inpainting import fill_holes
+from tfrestore.layers import fill_holes
 from tfrestore.models.base import RestorationGAN
 from tfrestore.models.context_encoder.context_encoder_discriminator import (
     ContextEncoderDiscriminator,

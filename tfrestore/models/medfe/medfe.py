@@ -4,8 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfrestore import losses
-from tfrestore.data.inpainting import fill_holes
-from tfrestore.layers import crop_to_size, pad_to_multiple
+from tfrestore.layers import crop_to_size, fill_holes, pad_to_multiple
 from tfrestore.models.base import RestorationGAN
 from tfrestore.models.medfe.medfe_discriminator import MEDFEDiscriminator
 from tfrestore.models.medfe.medfe_generator import DOWNSAMPLING, MEDFEGenerator
