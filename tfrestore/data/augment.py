@@ -1,6 +1,7 @@
 """Aligned crops and flips for image pairs, usable inside `tf.data` maps.
 
-The paired-folder pipeline and the synthetic motion-blur pipeline both augment through
+Every pipeline (paired folders, and the photos that the synthetic ones degrade) orders,
+loads and augments its images through `cropped_dataset`, which crops and flips with
 `crop_and_flip`, so a degraded image and its target always get the same window and flip.
 
 Seeds: `seed=None` uses TensorFlow's stateful random ops; an int or a shape-[2] integer
@@ -27,6 +28,14 @@ def element_seeds(seed=None):
     `seed` is None).
     """
     return tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
+
+
+def map_options(seed):
+    """`Dataset.map` keyword arguments: parallel, and in order when the pipeline is seeded."""
+    return {
+        "num_parallel_calls": tf.data.AUTOTUNE,
+        "deterministic": True if seed is not None else None,
+    }
 
 
 def _stack(images, caller, crop_size=None):
@@ -191,3 +200,43 @@ def random_flip_pair(a, b, seed=None):
         >>> degraded, target = random_flip_pair(degraded, target, seed=3)
     """
     return tuple(random_flip_images([a, b], seed))
+
+
+def cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment):
+    """Unbatched `(images, element_seed)`: loaded, then cropped and flipped together.
+
+    The front end shared by `paired_dataset` and `photo_dataset`. An element takes one key
+    from each source, loads each image and passes them to `crop_and_flip` with the element's
+    seed (which seeds the crop as it is and the flip with [0, 1] added; degradations derive
+    theirs with larger offsets).
+
+    Args:
+        sources: list of `(keys, load)`, one per image of an element: `keys` a sequence with
+            one path or index per element (the same length for every source), `load` a graph
+            function from one key to a float32 [H, W, C] image.
+        crop_size: int or None (full images).
+        seed: int or None. An int makes order, crops, flips and element seeds reproducible.
+        shuffle: bool, reshuffle the order every epoch.
+        repeat: bool, cycle forever.
+        augment: bool, random crop and flip (else the central crop), see `crop_and_flip`.
+
+    Returns:
+        Dataset of `(images, element_seed)`: the image itself for a single source, else a
+        tuple with one image per source; the seed is shape [2] int64.
+    """
+    single = len(sources) == 1
+    keys = tuple(source_keys for source_keys, _ in sources)
+    dataset = tf.data.Dataset.from_tensor_slices(keys[0] if single else keys)
+    if shuffle:
+        dataset = dataset.shuffle(len(keys[0]), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
+
+    def crop(key, element_seed):
+        element_keys = (key,) if single else key
+        loaded = [load(one) for one, (_, load) in zip(element_keys, sources, strict=True)]
+        cropped = crop_and_flip(loaded, crop_size=crop_size, augment=augment, seed=element_seed)
+        return (cropped[0] if single else tuple(cropped)), element_seed
+
+    return dataset.map(crop, **map_options(seed))

@@ -45,6 +45,14 @@ def decode_image_tensor(encoded_bytes):
     return tf.ensure_shape(image, [None, None, 3])
 
 
+def read_image_tensor(path):
+    """Reads and decodes the image file at `path` (a string tensor) with `decode_image_tensor`.
+
+    Graph-safe, for `tf.data` maps; `read_image` is the eager version with friendlier errors.
+    """
+    return decode_image_tensor(tf.io.read_file(path))
+
+
 def _short_tf_message(error):
     """The useful line of a TensorFlow error message, without node names and op tags."""
     message = getattr(error, "message", None) or str(error)

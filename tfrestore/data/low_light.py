@@ -8,18 +8,14 @@ be scored against the original (the demo and tests); evaluation on LOL-style pai
 uses `paired_dataset(low_dir, normal_dir, ...)`.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
+from tfrestore.data.augment import map_options
 from tfrestore.data.paired import positive_int
-from tfrestore.data.sources import (
-    as_rng,
-    degraded_dataset,
-    derived_seed,
-    map_options,
-    photo_dataset,
-    seeded_numpy_function,
-)
+from tfrestore.data.sources import as_rng, derived_seed, photo_dataset, synthetic_pair_dataset
 
 __all__ = ["synthetic_low_light", "synthetic_low_light_dataset", "unpaired_dataset"]
 
@@ -152,19 +148,9 @@ def synthetic_low_light_dataset(
         ...                                  batch_size=4, seed=0)
         >>> dark, original = next(iter(ds))  # each [4, 128, 128, 3]
     """
-    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
-    batch_size = positive_int(batch_size, "batch_size")
     options = dict(zip(("exposure", "gamma", "noise"), _low_light_ranges(exposure, gamma, noise)))
-    darken = seeded_numpy_function(
-        lambda image, rng: synthetic_low_light(image, rng, **options),
-        on_exit=lambda image: image,
-    )
-
-    def make_pair(original, darken_seed):
-        dark = tf.numpy_function(darken, [original, darken_seed], tf.float32)
-        return tf.ensure_shape(dark, original.shape), original
-
-    return degraded_dataset(images, make_pair, crop_size, batch_size, seed, repeat, augment)
+    darken = functools.partial(synthetic_low_light, **options)
+    return synthetic_pair_dataset(images, darken, crop_size, batch_size, seed, repeat, augment)
 
 
 def _stream_seeds(seed):

@@ -12,13 +12,12 @@ fractions) -> `blur_image`. `random_psf` and `random_motion_blur` bundle the ups
 `motion_blur_dataset` makes (blurred, sharp) training pairs on the fly.
 """
 
+import functools
 import math
 
 import numpy as np
-import tensorflow as tf
 
-from tfrestore.data.paired import positive_int
-from tfrestore.data.sources import as_rng, degraded_dataset, seeded_numpy_function
+from tfrestore.data.sources import as_rng, synthetic_pair_dataset
 
 __all__ = [
     "EXPL_CHOICES",
@@ -375,14 +374,6 @@ def random_motion_blur(image, rng=None, normalize=True, center=False, max_len=60
     return blur_image(image, psf, normalize=normalize)
 
 
-def _blurrer(**options):
-    """numpy_function body: blurs `image` with a PSF drawn from `seed` (shape [2] int64)."""
-    return seeded_numpy_function(
-        lambda image, rng: random_motion_blur(image, rng, **options),
-        on_exit=lambda image: image,
-    )
-
-
 def motion_blur_dataset(
     images,
     crop_size=256,
@@ -434,13 +425,7 @@ def motion_blur_dataset(
         ...                          batch_size=4, seed=0)
         >>> blurred, sharp = next(iter(ds))  # each [4, 128, 128, 3]
     """
-    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
-    batch_size = positive_int(batch_size, "batch_size")
-    blur = _blurrer(normalize=normalize, center=center, max_len=max_len)
-
-    def make_pair(sharp, blur_seed):
-        blurred = tf.numpy_function(blur, [sharp, blur_seed], tf.float32)
-        blurred = tf.ensure_shape(blurred, sharp.shape)
-        return blurred, sharp
-
-    return degraded_dataset(images, make_pair, crop_size, batch_size, seed, repeat, augment)
+    blur = functools.partial(
+        random_motion_blur, normalize=normalize, center=center, max_len=max_len
+    )
+    return synthetic_pair_dataset(images, blur, crop_size, batch_size, seed, repeat, augment)

@@ -15,12 +15,11 @@ import tensorflow as tf
 
 from tfrestore.data.augment import (
     center_crop_pair,
-    crop_and_flip,
-    element_seeds,
+    cropped_dataset,
     random_crop_pair,
     random_flip_pair,
 )
-from tfrestore.data.io import ImageReadError, decode_image_tensor, list_images
+from tfrestore.data.io import ImageReadError, list_images, read_image_tensor
 
 __all__ = [
     "paired_files",
@@ -168,12 +167,18 @@ def _check_pair_sizes(pairs, crop_size, batch_size):
         raise ValueError(
             f"{len(too_small)} image(s) are smaller than crop_size={crop_size}: {listed}"
         )
-    if crop_size is None and batch_size > 1 and len(set(sizes)) > 1:
+    if crop_size is None:
+        check_full_image_batches(sizes, batch_size)
+    return sizes
+
+
+def check_full_image_batches(sizes, batch_size):
+    """ValueError unless uncropped images of these (width, height) sizes can form batches."""
+    if batch_size > 1 and len(set(sizes)) > 1:
         raise ValueError(
             f"crop_size=None keeps full images, so batch_size={batch_size} needs all images to "
             f"have one size; found {len(set(sizes))} sizes. Use batch_size=1 or set crop_size."
         )
-    return sizes
 
 
 def positive_int(value, name, allow_none=False):
@@ -247,26 +252,11 @@ def paired_dataset(
             f"{degraded_dir}; the last incomplete batch is dropped, so the dataset would be empty"
         )
 
-    degraded_paths = [degraded for degraded, _ in pairs]
-    target_paths = [target for _, target in pairs]
-    dataset = tf.data.Dataset.from_tensor_slices((degraded_paths, target_paths))
-    if shuffle:
-        dataset = dataset.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
-
-    def load(paths, element_seed):
-        degraded_path, target_path = paths
-        degraded = decode_image_tensor(tf.io.read_file(degraded_path))
-        target = decode_image_tensor(tf.io.read_file(target_path))
-        degraded, target = crop_and_flip(
-            [degraded, target], crop_size=crop_size, augment=augment, seed=element_seed
-        )
-        return degraded, target
-
-    dataset = dataset.map(
-        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True if seed is not None else None
-    )
+    sources = [
+        ([degraded for degraded, _ in pairs], read_image_tensor),
+        ([target for _, target in pairs], read_image_tensor),
+    ]
+    dataset = cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment)
+    dataset = dataset.map(lambda pair, _: pair)  # the element seeds were for the crop and flip
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -12,12 +12,11 @@ import os
 import re
 
 import numpy as np
-import tensorflow as tf
 
 from tfrestore.data.low_light import _value_range
 from tfrestore.data.motion_blur import blur_image
-from tfrestore.data.paired import paired_dataset, paired_files, positive_int
-from tfrestore.data.sources import as_rng, degraded_dataset, seeded_numpy_function
+from tfrestore.data.paired import paired_dataset, paired_files
+from tfrestore.data.sources import as_rng, synthetic_pair_dataset
 
 __all__ = [
     "raindrop_dataset",
@@ -329,16 +328,9 @@ def synthetic_raindrop_dataset(
         ...                                 batch_size=4, seed=0, count=(3, 10))
         >>> rainy, clean = next(iter(ds))  # each [4, 128, 128, 3]
     """
-    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
-    batch_size = positive_int(batch_size, "batch_size")
     options = _raindrop_ranges(count, radius, aspect, zoom, blur, edge, highlight)
-    add_drops = seeded_numpy_function(
-        lambda image, rng: synthetic_raindrops(image, rng, **options)[0],
-        on_exit=lambda image: image,
-    )
 
-    def make_pair(clean, drops_seed):
-        rainy = tf.numpy_function(add_drops, [clean, drops_seed], tf.float32)
-        return tf.ensure_shape(rainy, clean.shape), clean
+    def add_drops(image, rng):
+        return synthetic_raindrops(image, rng, **options)[0]  # the rainy image, not its mask
 
-    return degraded_dataset(images, make_pair, crop_size, batch_size, seed, repeat, augment)
+    return synthetic_pair_dataset(images, add_drops, crop_size, batch_size, seed, repeat, augment)

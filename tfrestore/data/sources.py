@@ -1,12 +1,14 @@
 """Clean photos for pipelines that degrade them on the fly, and safe Python calls from tf.data.
 
 The synthetic pipelines (`motion_blur_dataset`, `inpainting_dataset`,
-`synthetic_low_light_dataset`) share this front end: `photo_dataset` takes a folder, a list of
-files or a list of arrays, checks sizes before anything is decoded, and yields cropped, flipped
-photos with a per-element seed. `degraded_dataset` maps a degradation over it and batches;
-the degradation is drawn in numpy through `tf.numpy_function` with a body made by
-`seeded_numpy_function`, seeded from the element seed and wrapped in `tracked_call` (see the
-note on interpreter exit). `unpaired_dataset` uses `photo_dataset` for each of its streams.
+`synthetic_low_light_dataset`, `synthetic_raindrop_dataset`) share this front end:
+`photo_dataset` takes a folder, a list of files or a list of arrays, checks sizes before
+anything is decoded, and yields cropped, flipped photos with a per-element seed.
+`degraded_dataset` maps a degradation over it and batches; the degradation is drawn in numpy
+through `tf.numpy_function` with a body made by `seeded_numpy_function`, seeded from the
+element seed and wrapped in `tracked_call` (see the note on interpreter exit).
+`synthetic_pair_dataset` is that whole recipe for a degradation `(image, rng) -> image`.
+`unpaired_dataset` uses `photo_dataset` for each of its streams.
 """
 
 import atexit
@@ -18,20 +20,26 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfrestore.data.augment import crop_and_flip, element_seeds
-from tfrestore.data.io import decode_image_tensor, list_images
-from tfrestore.data.paired import image_size, listing, size_mismatch
+from tfrestore.data.augment import cropped_dataset, map_options
+from tfrestore.data.io import list_images, read_image_tensor
+from tfrestore.data.paired import (
+    check_full_image_batches,
+    image_size,
+    listing,
+    positive_int,
+    size_mismatch,
+)
 
 __all__ = [
     "as_rng",
     "degraded_dataset",
     "derived_seed",
     "is_exiting",
-    "map_options",
     "photo_dataset",
     "register_exit_hook",
     "seeded_numpy_function",
     "source_images",
+    "synthetic_pair_dataset",
     "tracked_call",
 ]
 
@@ -126,14 +134,6 @@ def derived_seed(element_seed, offset):
     return element_seed + tf.constant([0, offset], tf.int64)
 
 
-def map_options(seed):
-    """`Dataset.map` keyword arguments: parallel, and in order when the pipeline is seeded."""
-    return {
-        "num_parallel_calls": tf.data.AUTOTUNE,
-        "deterministic": True if seed is not None else None,
-    }
-
-
 def _array_loader(arrays):
     """numpy_function body that returns arrays[index]."""
 
@@ -187,11 +187,7 @@ def source_images(images, argument="images"):
 def _loader(kind, sources):
     """(keys, load): one dataset element per image, and the graph function that reads it."""
     if kind == "files":
-
-        def load(path):
-            return decode_image_tensor(tf.io.read_file(path))
-
-        return sources, load
+        return sources, read_image_tensor
     lookup = _array_loader(sources)
 
     def load(index):
@@ -283,11 +279,8 @@ def photo_dataset(
                 f"{len(too_small)} image(s) are smaller than crop_size={crop_size} "
                 f"(width x height): {listed}"
             )
-    elif batch_size > 1 and len(set(sizes)) > 1:
-        raise ValueError(
-            f"crop_size=None keeps full images, so batch_size={batch_size} needs all images to "
-            f"have one size; found {len(set(sizes))} sizes. Use batch_size=1 or set crop_size."
-        )
+    else:
+        check_full_image_batches(sizes, batch_size)
     if crop_size is not None and not repeat and len(sources) < batch_size:
         raise ValueError(
             f"batch_size={batch_size} is larger than the {len(sources)} image(s) given; the "
@@ -296,21 +289,9 @@ def photo_dataset(
     loaders = [_loader(kind, sources)]
     if aligned is not None:
         loaders.append(_loader(*_checked_aligned(aligned, aligned_argument, names, sizes)))
-    keys = tuple(element_keys for element_keys, _ in loaders)
-    dataset = tf.data.Dataset.from_tensor_slices(keys if aligned is not None else keys[0])
-    if augment:
-        dataset = dataset.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
-
-    def crop(key, element_seed):
-        keys = key if aligned is not None else (key,)
-        loaded = [load(one_key) for one_key, (_, load) in zip(keys, loaders, strict=True)]
-        cropped = crop_and_flip(loaded, crop_size=crop_size, augment=augment, seed=element_seed)
-        return (tuple(cropped) if aligned is not None else cropped[0]), element_seed
-
-    return dataset.map(crop, **map_options(seed))
+    return cropped_dataset(
+        loaders, crop_size, seed, shuffle=augment, repeat=repeat, augment=augment
+    )
 
 
 def degraded_dataset(
@@ -345,3 +326,31 @@ def degraded_dataset(
     )
     dataset = dataset.batch(batch_size, drop_remainder=crop_size is not None)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def synthetic_pair_dataset(images, degrade, crop_size, batch_size, seed, repeat, augment):
+    """Batches of `(degrade(photo, rng), photo)`: a synthetic pipeline from its degradation.
+
+    Each photo is cropped and flipped (`photo_dataset`), then degraded in numpy inside
+    `tf.numpy_function` (`seeded_numpy_function`), with `rng` seeded from the example's
+    degradation seed (`degraded_dataset`): a seeded pipeline gives the same pairs every run.
+
+    Args:
+        images, crop_size, batch_size, seed, repeat, augment: as the public synthetic
+            datasets take them (see `photo_dataset`); crop_size and batch_size are checked
+            here.
+        degrade: `(image, rng) -> degraded`, a float32 [H, W, 3] numpy image in and one of
+            the same shape out; rng is a numpy Generator.
+
+    Returns:
+        Dataset of `(degraded, photo)`, each float32 [batch, crop, crop, 3].
+    """
+    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
+    batch_size = positive_int(batch_size, "batch_size")
+    body = seeded_numpy_function(degrade, on_exit=lambda image: image)
+
+    def make_pair(photo, degradation_seed):
+        degraded = tf.numpy_function(body, [photo, degradation_seed], tf.float32)
+        return tf.ensure_shape(degraded, photo.shape), photo
+
+    return degraded_dataset(images, make_pair, crop_size, batch_size, seed, repeat, augment)
