@@ -10,7 +10,9 @@ A config is YAML with four sections (see `training/configs/deblurgan.yaml`):
     training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed}
 """
 
+import dataclasses
 import os
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -22,15 +24,6 @@ from tfrestore.callbacks import ImagePanels, LatestCheckpoint
 from tfrestore.multiworker import fit_multiworker
 
 STRATEGIES = ("default", "mirrored", "multiworker")
-# The data kinds and the keys each requires.
-REQUIRED_DATA_KEYS = {
-    "paired": ("degraded_dir", "target_dir"),
-    "motion_blur": (),
-    "inpainting": ("image_dir",),
-    "unpaired": ("low_dir", "normal_dir"),
-    "raindrop": ("root",),
-}
-DATA_KINDS = tuple(REQUIRED_DATA_KEYS)
 OPTIMIZER_KEYS = ("learning_rate", "beta_1", "beta_2", "constant_fraction")
 
 
@@ -81,71 +74,96 @@ def build_dataset(spec, seed=None, where="data"):
 
 def _build_dataset(spec, seed, where):
     kind = spec.get("kind")
-    if kind not in REQUIRED_DATA_KEYS:
+    if kind not in DATA_KINDS:
         raise ConfigError(f"{where}.kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
-    for key in REQUIRED_DATA_KEYS[kind]:
+    builder = DATA_BUILDERS[kind]
+    for key in builder.required:
         if key not in spec:
             raise ConfigError(f"{where}.{key} is required for kind {kind!r}")
-    crop_size = spec.get("crop_size", 128 if kind == "inpainting" else 256)
-    batch_size = spec.get("batch_size", 1)
-    if kind == "paired":
-        return restore_data.paired_dataset(
-            spec["degraded_dir"],
-            spec["target_dir"],
-            crop_size=crop_size,
-            batch_size=batch_size,
-            shuffle=spec.get("shuffle", True),
-            augment=spec.get("augment", True),
-            seed=seed,
-            skip_unmatched=spec.get("skip_unmatched", False),
-        )
-    if kind == "motion_blur":
-        return restore_data.motion_blur_dataset(
-            _photos(spec.get("sharp_dir", "samples")),
-            crop_size=crop_size,
-            batch_size=batch_size,
-            seed=seed,
-            repeat=True,
-        )
-    if kind == "inpainting":
-        # One pass over the photos is an epoch (as upstream) unless `repeat: true`, which
-        # needs `training.steps_per_epoch`.
-        return restore_data.inpainting_dataset(
-            _photos(spec["image_dir"]),
-            crop_size=crop_size,
-            batch_size=batch_size,
-            mask=spec.get("mask", "center"),
-            seed=seed,
-            repeat=spec.get("repeat", False),
-            augment=spec.get("augment", True),
-            structures=spec.get("structure_dir"),  # MEDFE's structure (RTV) images
-        )
-    if kind == "unpaired":
-        return restore_data.unpaired_dataset(
-            spec["low_dir"],
-            spec["normal_dir"],
-            crop_size=crop_size,
-            batch_size=batch_size,
-            seed=seed,
-            repeat=spec.get("repeat", False),
-            augment=spec.get("augment", True),
-            darken_probability=spec.get("darken_probability", 0.5),
-        )
-    # kind == "raindrop"
-    return restore_data.raindrop_dataset(
-        spec["root"],
-        crop_size=crop_size,
-        batch_size=batch_size,
-        shuffle=spec.get("shuffle", True),
-        augment=spec.get("augment", True),
+    return builder.build(
+        spec,
+        crop_size=spec.get("crop_size", builder.crop_size),
+        batch_size=spec.get("batch_size", 1),
         seed=seed,
-        skip_unmatched=spec.get("skip_unmatched", False),
     )
 
 
 def _photos(source):
     """A folder of photos, or scikit-image's sample photos for the word "samples"."""
     return list(restore_data.sample_images().values()) if source == "samples" else source
+
+
+def _optional(spec, **defaults):
+    """The optional keys of a `data` section, each from the section or its default."""
+    return {key: spec.get(key, default) for key, default in defaults.items()}
+
+
+# The options of the two kinds read from (degraded, target) folders.
+_FOLDER_PAIR_DEFAULTS = {"shuffle": True, "augment": True, "skip_unmatched": False}
+
+
+def _paired_data(spec, **common):
+    return restore_data.paired_dataset(
+        spec["degraded_dir"],
+        spec["target_dir"],
+        **common,
+        **_optional(spec, **_FOLDER_PAIR_DEFAULTS),
+    )
+
+
+def _raindrop_data(spec, **common):
+    return restore_data.raindrop_dataset(
+        spec["root"], **common, **_optional(spec, **_FOLDER_PAIR_DEFAULTS)
+    )
+
+
+def _motion_blur_data(spec, **common):
+    return restore_data.motion_blur_dataset(
+        _photos(spec.get("sharp_dir", "samples")), repeat=True, **common
+    )
+
+
+def _inpainting_data(spec, **common):
+    # One pass over the photos is an epoch (as upstream) unless `repeat: true`, which needs
+    # `training.steps_per_epoch`.
+    return restore_data.inpainting_dataset(
+        _photos(spec["image_dir"]),
+        structures=spec.get("structure_dir"),  # MEDFE's structure (RTV) images
+        **common,
+        **_optional(spec, mask="center", repeat=False, augment=True),
+    )
+
+
+def _unpaired_data(spec, **common):
+    return restore_data.unpaired_dataset(
+        spec["low_dir"],
+        spec["normal_dir"],
+        **common,
+        **_optional(spec, repeat=False, augment=True, darken_probability=0.5),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class DataBuilder:
+    """One data kind: its builder, the keys its `data` section requires, its default crop.
+
+    `build(spec, crop_size=..., batch_size=..., seed=...)` returns the dataset.
+    """
+
+    build: Callable
+    required: tuple = ()
+    crop_size: int = 256
+
+
+# Every `data.kind`, in the one place a kind is defined.
+DATA_BUILDERS = {
+    "paired": DataBuilder(_paired_data, ("degraded_dir", "target_dir")),
+    "motion_blur": DataBuilder(_motion_blur_data),
+    "inpainting": DataBuilder(_inpainting_data, ("image_dir",), crop_size=128),
+    "unpaired": DataBuilder(_unpaired_data, ("low_dir", "normal_dir")),
+    "raindrop": DataBuilder(_raindrop_data, ("root",)),
+}
+DATA_KINDS = tuple(DATA_BUILDERS)
 
 
 def get_strategy(name):
