@@ -116,7 +116,7 @@ def test_image_panels_show_degraded_restored_target():
 def test_paper_config_builds_the_paper_model():
     import pathlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "training" / "configs" / "deblurgan.yaml"
+    path = pathlib.Path(__file__).resolve().parents[1] / "training" / "configs" / "deblur_gan.yaml"
     config = train.load_config(str(path))
     assert config["training"]["epochs"] == 300 and config["data"]["crop_size"] == 256
     config["model"]["vgg_weights"] = None  # offline

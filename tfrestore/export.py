@@ -275,7 +275,8 @@ def _write_saved_model(reference, path):
 def _probe_size(reference, probe_size):
     if probe_size is not None:
         return tuple(probe_size)
-    # Fixed-size models may declare the one size they take.
+    # tfrestore models may declare the size to probe (`RestorationGAN.serving_size`); a plain
+    # Keras model or a file has none.
     return tuple(getattr(getattr(reference, "model", None), "serving_size", None) or PROBE_SIZE)
 
 

@@ -84,6 +84,8 @@ def fit_multiworker(model, dataset, epochs, steps_per_epoch, logdir, strategy, l
         else tf.summary.create_noop_writer()
     )
 
+    model.load_loss_networks()  # what fit does before its first step
+
     @tf.function
     def train_step(iterator):
         logs = strategy.run(model.train_step, args=(next(iterator),))

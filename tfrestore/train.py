@@ -1,6 +1,6 @@
 """Training from a config file: data, model, strategy and callbacks, resumable by logdir.
 
-A config is YAML with four sections (see `training/configs/deblurgan.yaml`):
+A config is YAML with four sections (see `training/configs/deblur_gan.yaml`):
 
     model:     {name: deblur_gan, <architecture and loss-weight kwargs>}
     optimizer: {learning_rate, beta_1, beta_2, constant_fraction}   # optional, paper defaults
@@ -185,9 +185,8 @@ def build_model(config, total_steps=None):
         model = models.get(config["model"]["name"], **kwargs)
     except TypeError as error:
         raise ConfigError(f"{config.get('path', 'config')}: model: {error}") from None
-    for key, value in (config.get("optimizer") or {}).items():
-        setattr(model, key, float(value))  # instance overrides of the paper's class defaults
-    model.compile(total_steps=total_steps)
+    optimizer = {key: float(value) for key, value in (config.get("optimizer") or {}).items()}
+    model.compile(total_steps=total_steps, **optimizer)  # absent keys: the paper's values
     return model
 
 

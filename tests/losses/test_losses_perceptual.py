@@ -7,14 +7,23 @@ import pytest
 import tensorflow as tf
 from keras.src.legacy.saving import legacy_h5_format
 
-from tfrestore.losses import PerceptualLoss, VGGFeatures, perceptual_loss, style_loss
+from tfrestore.losses import (
+    PerceptualLoss,
+    VGGFeatures,
+    VGGWeightsUnavailable,
+    keras_weights_file,
+    perceptual_loss,
+    style_loss,
+)
 
 LAYERS = ("block1_conv2", "block2_pool", "block3_conv1")
 
 
 @pytest.fixture(scope="module")
 def vgg16(tmp_path_factory):
-    """A random keras.applications VGG16 and its weights saved as .weights.h5 and legacy .h5."""
+    """A random keras.applications VGG16 and its weights saved as .weights.h5 and legacy .h5
+    (drawn with a seed of its own, so a fresh VGGFeatures never starts with these weights)."""
+    keras.utils.set_random_seed(1234)
     model = keras.applications.VGG16(include_top=False, weights=None)
     folder = tmp_path_factory.mktemp("vgg")
     save_legacy_h5(model, folder / "vgg16_legacy.h5")
@@ -45,11 +54,18 @@ def test_local_weights_file_reproduces_keras_vgg(vgg16, file_name):
     model, folder = vgg16
     features = VGGFeatures("vgg16", LAYERS, weights=str(folder / file_name))
     x = images(0)
-    for ours, theirs in zip(features(x), keras_outputs(model, LAYERS, x), strict=True):
+    expected = keras_outputs(model, LAYERS, x)
+    # Construction reads nothing: the weights arrive with load_pretrained().
+    assert not np.allclose(features(x)[0], expected[0], atol=1e-3)
+    assert float(features.pretrained) == 0.0
+    features.load_pretrained()
+    assert float(features.pretrained) == 1.0
+    for ours, theirs in zip(features(x), expected, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
-    # Only the prefix up to block3_conv1 is built, and it is frozen.
+    # Only the prefix up to block3_conv1 is built (8 conv variables and the loaded flag), and
+    # it is frozen.
     assert [layer.name for layer in features.vgg_layers][-1] == "block3_conv1"
-    assert not features.trainable_weights and len(features.non_trainable_weights) == 10
+    assert not features.trainable_weights and len(features.non_trainable_weights) == 11
 
 
 def test_pre_activation_is_the_conv_output_before_relu(vgg16):
@@ -58,6 +74,7 @@ def test_pre_activation_is_the_conv_output_before_relu(vgg16):
     features = VGGFeatures(
         "vgg16", names, pre_activation=True, weights=str(folder / "vgg16.weights.h5")
     )
+    features.load_pretrained()
     x = images(1)
     for pre, post in zip(features(x), keras_outputs(model, names, x), strict=True):
         assert np.min(pre) < 0  # really before the ReLU
@@ -73,6 +90,7 @@ def test_caffe_preprocessing_matches_keras(vgg16):
         preprocess="caffe",
         input_range=(-1, 1),
     )
+    features.load_pretrained()
     x = images(2) * 2 - 1
     expected = keras_outputs(
         model, ["block1_conv2"], keras.applications.vgg16.preprocess_input((x + 1) * 127.5)
@@ -104,6 +122,7 @@ def test_skip_pools_keeps_relu5_1_at_one_eighth(vgg16):
         weights=str(folder / "vgg16.weights.h5"),
         skip_pools=("block4_pool",),
     )
+    features.load_pretrained()
     assert "block4_pool" not in [layer.name for layer in features.vgg_layers]
     x = images(10, shape=(1, 64, 48, 3))
     (ours,) = features(x)
@@ -128,14 +147,29 @@ def test_imagenet_weights_come_from_keras_applications(monkeypatch):
         return real_vgg19(include_top=False, weights=None)
 
     monkeypatch.setattr(keras.applications, "VGG19", fake_vgg19)
-    VGGFeatures(layers="block1_conv1")
+    features = VGGFeatures(layers="block1_conv1")
+    assert calls == []  # constructing never fetches
+    features.load_pretrained()
+    features.load_pretrained()  # once only
     assert calls == [{"include_top": False, "weights": "imagenet"}]
+
+
+def test_offline_imagenet_weights_are_one_line_naming_file_cache_and_option(offline):
+    features = VGGFeatures(layers="block1_conv1")
+    with pytest.raises(VGGWeightsUnavailable) as raised:
+        features.load_pretrained()
+    message = str(raised.value)
+    name, path = keras_weights_file("vgg19")
+    assert name == "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert path == str(offline / "models" / name)
+    assert "\n" not in message and name in message and path in message
+    assert "vgg_weights" in message
 
 
 def test_missing_weights_file_is_named(tmp_path):
     path = str(tmp_path / "nope.weights.h5")
     with pytest.raises(FileNotFoundError, match="nope.weights.h5"):
-        VGGFeatures(weights=path)
+        VGGFeatures(weights=path).load_pretrained()
 
 
 def test_legacy_file_without_the_needed_layers_is_rejected(tmp_path):
@@ -144,7 +178,7 @@ def test_legacy_file_without_the_needed_layers_is_rejected(tmp_path):
     )
     save_legacy_h5(small, tmp_path / "small.h5")
     with pytest.raises(ValueError, match="block1_conv2"):
-        VGGFeatures("vgg16", "block1_conv2", weights=str(tmp_path / "small.h5"))
+        VGGFeatures("vgg16", "block1_conv2", weights=str(tmp_path / "small.h5")).load_pretrained()
 
 
 @pytest.mark.parametrize(
@@ -217,6 +251,7 @@ def test_perceptual_loss_layer_per_example_and_gradients(vgg16):
         distance="l1",
         layer_weights=[1.0, 0.5, 0.25],
     )
+    loss_fn.features.load_pretrained()
     y_true, y_pred = images(3), tf.Variable(images(4))
     with tf.GradientTape() as tape:
         values = loss_fn(y_true, y_pred)
@@ -248,6 +283,8 @@ def test_perceptual_loss_config_round_trip(vgg16):
     }
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss_fn))
     assert isinstance(restored, PerceptualLoss) and restored.get_config() == config
+    loss_fn.features.load_pretrained()
+    restored.features.load_pretrained()
     y_true, y_pred = images(5) * 2 - 1, images(6) * 2 - 1
     np.testing.assert_allclose(restored(y_true, y_pred), loss_fn(y_true, y_pred), rtol=1e-6)
 
@@ -282,6 +319,8 @@ def test_enlighten_gan_feature_loss_config_round_trip(vgg16):
     }
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss_fn))
     assert restored.get_config() == config
+    loss_fn.features.load_pretrained()
+    restored.features.load_pretrained()
     features = loss_fn.features
     assert VGGFeatures.from_config(features.get_config()).get_config() == features.get_config()
     y_true, y_pred = images(11) * 2 - 1, images(12) * 2 - 1

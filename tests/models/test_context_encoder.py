@@ -100,7 +100,7 @@ def test_overlap_ring_weights_and_loss_terms():
     expected = 0.999 * np.mean(
         weights[None, :, :, None] * (real_center - restored) ** 2, axis=(1, 2, 3)
     )
-    np.testing.assert_allclose(terms["g_pixel"], expected, rtol=1e-5)
+    np.testing.assert_allclose(terms["g_l2"], expected, rtol=1e-5)
     assert terms["g_adv"].shape == (2,)
 
 

@@ -47,6 +47,15 @@ def test_loss_weights_scale_logged_terms():
     np.testing.assert_allclose(values[1], 3.0 * values[0], rtol=1e-5)
 
 
+def test_zero_perceptual_weight_builds_and_runs_no_vgg():
+    model = DeblurGAN(filters=4, num_blocks=1, perceptual_weight=0.0, l1_weight=1.0)
+    assert model.perceptual is None
+    degraded, target = tf.random.uniform([2, 16, 16, 3]), tf.random.uniform([2, 16, 16, 3])
+    terms = model.generator_losses(degraded, degraded, target)
+    assert set(terms) == {"g_adv", "g_l1"}
+    np.testing.assert_allclose(terms["g_l1"], np.abs(degraded - target).mean(axis=(1, 2, 3)))
+
+
 def test_bad_discriminator_steps():
     with pytest.raises(ValueError, match="discriminator_steps"):
         DeblurGAN(filters=4, num_blocks=1, discriminator_steps=0, vgg_weights=None)

@@ -19,12 +19,12 @@ from tfrestore.demo.common import (
 )
 
 # What a 5-minute CPU run can learn, and why it differs from the paper's recipe
-# (training/configs/deblurgan.yaml has the paper's): a narrower generator with 4 residual
+# (training/configs/deblur_gan.yaml has the paper's): a narrower generator with 4 residual
 # blocks; no dropout and a 10x learning rate, so a few hundred steps go far; an L1 term, because
 # ImageNet VGG weights cannot be downloaded offline and a random VGG gives a weak content loss;
 # blur trajectories of 20 px instead of 60, centred and brightness-preserving, so the pairs stay
 # aligned (see `tfrestore.data.random_psf`). WGAN-GP with 5 critic steps is kept.
-MODEL_KWARGS = {"filters": 16, "num_blocks": 4, "dropout_rate": 0.0, "pixel_weight": 100.0}
+MODEL_KWARGS = {"filters": 16, "num_blocks": 4, "dropout_rate": 0.0, "l1_weight": 100.0}
 LEARNING_RATE = 1e-3
 BLUR = {"center": True, "normalize": False, "max_len": 20}
 
@@ -50,8 +50,7 @@ def run(minutes, output):
     blurred, sharp = _held_out_pairs(photos)
 
     model = models.get("deblur_gan", vgg_weights=vgg_weights_or_none(), **MODEL_KWARGS)
-    model.learning_rate = LEARNING_RATE
-    model.compile()
+    model.compile(learning_rate=LEARNING_RATE)
     budget = train(
         "deblur_gan", model, dataset, minutes, output, f"{len(train_photos)} sample photos"
     )

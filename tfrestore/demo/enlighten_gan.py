@@ -39,7 +39,7 @@ from tfrestore.demo.common import (
 #   to 0 (the paper's schedule, over time: `LinearDecayOverTime`). At a constant rate the
 #   result swings from epoch to epoch (without the feature loss, 2 minutes: 6 to 15 dB at 2e-4,
 #   4 to 12 dB at 1e-3); the decay lets it settle.
-MODEL_KWARGS = {"filters": 8, "feature_network": "pixels", "vgg_weight": 0.1}
+MODEL_KWARGS = {"filters": 8, "feature_network": "pixels", "perceptual_weight": 0.1}
 LEARNING_RATE = 2e-4
 CROP_SIZE = 128
 BATCH_SIZE = 4
@@ -118,8 +118,7 @@ def run(minutes, output):
     dark, original = held_out_pairs([photos[name] for name in HELD_OUT])
 
     model = models.get("enlighten_gan", vgg_weights=None, **MODEL_KWARGS)
-    model.learning_rate = LEARNING_RATE
-    model.compile()
+    model.compile(learning_rate=LEARNING_RATE)
     decay = LinearDecayOverTime(
         minutes * 60, [model.generator_optimizer, model.discriminator_optimizer]
     )
@@ -154,7 +153,7 @@ def run(minutes, output):
             "(exposure 0.1-0.3, gamma 1.5-2.5, noise sigma 0-0.02), normal-light side the photos "
             "themselves, drawn independently.",
             f"Generator width {MODEL_KWARGS['filters']}; feature-preserving loss on "
-            f"instance-normalized pixels (weight {MODEL_KWARGS['vgg_weight']:g}) instead of VGG16 "
+            f"instance-normalized pixels (weight {MODEL_KWARGS['perceptual_weight']:g}) instead of VGG16 "
             f"features; learning rate {LEARNING_RATE:g}, constant for half the time, then linear "
             "decay to 0.",
             f"Held out: {', '.join(HELD_OUT)} (shorter side {HELD_OUT_SIDE} px, centre square), "

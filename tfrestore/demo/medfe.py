@@ -80,8 +80,7 @@ def run(minutes, output):
     vgg_weights = vgg_weights_or_none("vgg16")
     no_vgg = {} if vgg_weights else {"perceptual_weight": 0.0, "style_weight": 0.0}
     model = models.get("medfe", vgg_weights=vgg_weights, **MODEL_KWARGS, **no_vgg)
-    model.learning_rate = LEARNING_RATE
-    model.compile()
+    model.compile(learning_rate=LEARNING_RATE)
     description = f"{len(originals)} sample photos ({len(train_photos)} scaled copies)"
     budget = train("medfe", model, dataset, minutes, output, description)
     lines, psnr_model, psnr_input = score_and_export(model, "MEDFE", target, mask, output)

@@ -26,6 +26,9 @@ from tfrestore.losses.adversarial import (
 from tfrestore.losses.perceptual import (
     PerceptualLoss,
     VGGFeatures,
+    VGGWeightsUnavailable,
+    keras_weights_file,
+    paired_features,
     perceptual_loss,
     style_loss,
 )
@@ -35,11 +38,14 @@ __all__ = [
     "ADVERSARIAL_MODES",
     "PerceptualLoss",
     "VGGFeatures",
+    "VGGWeightsUnavailable",
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
+    "keras_weights_file",
     "l1_loss",
     "l2_loss",
+    "paired_features",
     "perceptual_loss",
     "style_loss",
 ]

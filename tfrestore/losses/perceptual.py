@@ -48,12 +48,40 @@ def _h5_layer_names(path):
         return {n.decode() if isinstance(n, bytes) else n for n in names}
 
 
+class VGGWeightsUnavailable(RuntimeError):
+    """The ImageNet VGG weights are neither in the Keras cache nor downloadable."""
+
+
+def keras_weights_file(network):
+    """(file name, cache path) where keras.applications looks for the VGG's ImageNet weights."""
+    # Keras' cache folder: $KERAS_HOME, else ~/.keras (or /tmp/.keras), read at import; Keras
+    # has no public accessor for it.
+    from keras.src.backend.config import keras_home
+
+    name = f"{network}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return name, os.path.join(os.path.expanduser(keras_home()), "models", name)
+
+
+def _imagenet_vgg(network, app_class):
+    try:
+        # Downloads the ImageNet weights on first use (then cached, see keras_weights_file).
+        return app_class(include_top=False, weights="imagenet")
+    except Exception as error:  # Keras raises a bare Exception when the download fails
+        name, path = keras_weights_file(network)
+        raise VGGWeightsUnavailable(
+            f"cannot get the ImageNet {network.upper()} weights of the perceptual loss: "
+            f"{name} is not in the Keras cache ({path}) and downloading it failed "
+            f"({str(error).splitlines()[0] if str(error) else type(error).__name__}); copy the "
+            f"file there, or set the model option vgg_weights to a local {network.upper()} "
+            "weights file"
+        ) from error
+
+
 def _load_vgg_weights(network, weights, conv_names):
     """Returns `{conv layer name: [kernel, bias] variables}` of keras.applications' VGG."""
     app_class = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}[network]
     if weights == "imagenet":
-        # Downloads the ImageNet weights on first use (cached in ~/.keras/models).
-        source = app_class(include_top=False, weights="imagenet")
+        source = _imagenet_vgg(network, app_class)
     else:
         path = os.path.expanduser(os.fspath(weights))
         if not os.path.isfile(path):
@@ -90,6 +118,11 @@ class VGGFeatures(keras.Model):
     weights are frozen (`trainable=False`); keep the extractor outside the generator (e.g. as an
     attribute of the training wrapper) so the generator's variables never include it.
 
+    Constructing it never reads or downloads weights: the layers start random and
+    `load_pretrained()` loads `weights` once (`RestorationGAN` calls it when training or
+    evaluation starts). The `pretrained` variable records that it was done, so a model saved
+    after training and loaded again does not fetch them a second time.
+
     Args:
         network: `"vgg19"` (default) or `"vgg16"`.
         layers: Keras layer names whose outputs are returned, e.g. `("block3_conv3",)`
@@ -97,8 +130,8 @@ class VGGFeatures(keras.Model):
         pre_activation: if True, a requested conv layer returns its output *before* the ReLU
             (DeblurGAN's loss uses VGG19 conv3_3 before ReLU); default False (after ReLU, as in
             Keras). Pool layers are unaffected.
-        weights: `"imagenet"` (default; keras.applications downloads them on first use), None
-            (random initialization) or the path of a `.weights.h5` / `.h5` file of the Keras
+        weights: `"imagenet"` (default; keras.applications downloads them on first
+            `load_pretrained()`), None (random initialization) or the path of a `.weights.h5` / `.h5` file of the Keras
             VGG (with or without its classifier).
         preprocess: `"none"` (default) feeds the images as they are, in `input_range` (DeblurGAN
             and MEDFE feed [-1, 1] images without ImageNet normalization); `"caffe"` maps
@@ -123,6 +156,7 @@ class VGGFeatures(keras.Model):
 
     Example:
         >>> vgg = VGGFeatures("vgg19", ("block3_conv3",), pre_activation=True)
+        >>> vgg.load_pretrained()
         >>> (features,) = vgg(images * 2.0 - 1.0)
     """
 
@@ -199,14 +233,30 @@ class VGGFeatures(keras.Model):
                 layer.build((None, None, None, channels))
                 channels = filters
             self.vgg_layers.append(layer)
-        if weights is not None:
-            conv_layers = [layer for layer in self.vgg_layers if "conv" in layer.name]
-            loaded = _load_vgg_weights(network, weights, [layer.name for layer in conv_layers])
-            for layer in conv_layers:
-                for variable, value in zip(layer.weights, loaded[layer.name], strict=True):
-                    variable.assign(value)
+        # 1.0 once `weights` are loaded (a float, so numeric code over get_weights() works).
+        self.pretrained = self.add_weight(
+            shape=(), dtype="float32", initializer="zeros", trainable=False, name="pretrained"
+        )
         self.trainable = trainable
-        self.built = True  # every variable exists (and holds its weights) from here on
+        self.built = True  # every variable exists from here on
+
+    def load_pretrained(self):
+        """Loads the `weights` source into the layers, once; a no-op for `weights=None`.
+
+        Raises:
+            VGGWeightsUnavailable: `"imagenet"` weights are not cached and cannot be downloaded.
+            FileNotFoundError, ValueError: a weights file is missing or not a VGG of this kind.
+        """
+        if self.weights_source is None or float(self.pretrained):
+            return
+        conv_layers = [layer for layer in self.vgg_layers if "conv" in layer.name]
+        loaded = _load_vgg_weights(
+            self.network, self.weights_source, [layer.name for layer in conv_layers]
+        )
+        for layer in conv_layers:
+            for variable, value in zip(layer.weights, loaded[layer.name], strict=True):
+                variable.assign(value)
+        self.pretrained.assign(1.0)
 
     def _preprocess_images(self, images):
         if self.preprocess == "none":
@@ -331,6 +381,18 @@ def perceptual_loss(
     return total
 
 
+def paired_features(network, y_true, y_pred):
+    """Feature maps of targets and predictions from one pass of `network` over both batches.
+
+    Returns:
+        (features_true, features_pred): lists of `[B, h, w, c]` maps; the target features
+        carry no gradient (as upstream).
+    """
+    batch = ops.shape(y_true)[0]
+    features = network(ops.concatenate([y_true, y_pred], axis=0))
+    return [ops.stop_gradient(f[:batch]) for f in features], [f[batch:] for f in features]
+
+
 def gram_matrix(features):
     """Gram matrix `F^T F / (C * H * W)` of feature maps `[B, H, W, C]`, shape `[B, C, C]`."""
     features = ops.cast(features, "float32")
@@ -432,10 +494,7 @@ class PerceptualLoss(keras.layers.Layer):
         self.built = True
 
     def call(self, y_true, y_pred):
-        batch = ops.shape(y_true)[0]
-        features = self.features(ops.concatenate([y_true, y_pred], axis=0))
-        features_true = [ops.stop_gradient(f[:batch]) for f in features]
-        features_pred = [f[batch:] for f in features]
+        features_true, features_pred = paired_features(self.features, y_true, y_pred)
         return perceptual_loss(
             features_true,
             features_pred,

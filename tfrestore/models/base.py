@@ -10,6 +10,7 @@ under its name.
 import keras
 import tensorflow as tf
 
+from tfrestore import losses
 from tfrestore import metrics as restore_metrics
 from tfrestore.layers import crop_to_size, pad_to_multiple
 from tfrestore.models.schedules import ConstantThenLinearDecay
@@ -31,9 +32,15 @@ class RestorationGAN(keras.Model):
     float32 RGB in [0, 1]; `to_generator_range` / `from_generator_range` convert to the
     convention the upstream generator was trained with ([-1, 1] by default).
 
+    Loss networks (the VGG of perceptual losses) are built with random weights and get their
+    pretrained ones when training or evaluation starts (`load_loss_networks`), so building,
+    loading, exporting and restoring never download anything.
+
     Args:
         generator: keras.Model mapping degraded to restored images (generator range).
         discriminator: keras.Model scoring images (generator range).
+        local_discriminator: optional keras.Model scoring local patches (EnlightenGAN, MEDFE);
+            the discriminator optimizer updates it with `discriminator`.
         discriminator_steps: int, discriminator updates per generator update (default 1;
             5 for WGAN-GP as DeblurGAN). All of them score the same generated batch, as
             upstream does.
@@ -45,20 +52,26 @@ class RestorationGAN(keras.Model):
     config_names = ()
     # H and W must be multiples of this inside the generator: `call` reflect-pads and crops.
     pad_multiple = 1
-    # The paper's Adam settings; `constant_fraction` of the run at `learning_rate`, then
-    # linear decay to 0 when `compile(total_steps=...)` is given.
+    # H x W of the images export parity checks run (None: the exporter's default probe size;
+    # fixed-size or large-minimum models set their own).
+    serving_size = None
+    # The paper's Adam settings, the defaults of `compile`; `constant_fraction` of the run at
+    # `learning_rate`, then linear decay to 0 when `compile(total_steps=...)` is given.
     learning_rate = 2e-4
     generator_learning_rate_scale = 1.0  # Context Encoder's generator learns 10x faster
     beta_1 = 0.5
     beta_2 = 0.999
     constant_fraction = 0.5
 
-    def __init__(self, generator, discriminator, discriminator_steps=1, **kwargs):
+    def __init__(
+        self, generator, discriminator, local_discriminator=None, discriminator_steps=1, **kwargs
+    ):
         super().__init__(**kwargs)
         if int(discriminator_steps) < 1:
             raise ValueError(f"discriminator_steps must be >= 1, got {discriminator_steps}")
         self.generator = generator
         self.discriminator = discriminator
+        self.local_discriminator = local_discriminator
         self.discriminator_steps = int(discriminator_steps)
         self.generator_optimizer = None
         self.discriminator_optimizer = None
@@ -195,50 +208,81 @@ class RestorationGAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        if "vgg_weights" in config:
-            # A saved model carries its frozen loss-network weights: do not fetch them again.
-            config = {**config, "vgg_weights": None}
         return cls(**config)
 
     # -- training ----------------------------------------------------------------------------
 
-    def default_optimizer(self, scale=1.0):
-        """The paper's Adam, with the constant-then-linear-decay schedule when steps are known."""
-        learning_rate = self.learning_rate * scale
-        if self.total_steps:
-            constant = int(self.total_steps * self.constant_fraction)
-            learning_rate = ConstantThenLinearDecay(
-                learning_rate, constant, max(self.total_steps - constant, 1)
-            )
-        return keras.optimizers.Adam(learning_rate, beta_1=self.beta_1, beta_2=self.beta_2)
-
     def compile(
-        self, generator_optimizer=None, discriminator_optimizer=None, total_steps=None, **kwargs
+        self,
+        generator_optimizer=None,
+        discriminator_optimizer=None,
+        total_steps=None,
+        learning_rate=None,
+        beta_1=None,
+        beta_2=None,
+        constant_fraction=None,
+        **kwargs,
     ):
-        """Configures training; `None` optimizers mean the paper's.
+        """Configures training; `None` optimizers mean the paper's Adam.
 
         Args:
             generator_optimizer: keras optimizer for the generator (default: the paper's Adam).
             discriminator_optimizer: keras optimizer for the discriminator(s) (default: idem).
             total_steps: int, generator steps of the whole run; with the default optimizers
-                the learning rate is constant for the first half, then decays linearly to 0.
+                the learning rate is constant for `constant_fraction` of it, then decays
+                linearly to 0.
+            learning_rate, beta_1, beta_2, constant_fraction: floats overriding the paper's
+                values (class attributes of the same names) in the default optimizers; the
+                Context Encoder's generator keeps its 10x `generator_learning_rate_scale`.
             **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`, `jit_compile`).
         """
         self.total_steps = total_steps
-        self.generator_optimizer = generator_optimizer or self.default_optimizer(
-            self.generator_learning_rate_scale
+        adam = {
+            "learning_rate": self.learning_rate if learning_rate is None else learning_rate,
+            "beta_1": self.beta_1 if beta_1 is None else beta_1,
+            "beta_2": self.beta_2 if beta_2 is None else beta_2,
+            "constant_fraction": (
+                self.constant_fraction if constant_fraction is None else constant_fraction
+            ),
+        }
+        self.generator_optimizer = generator_optimizer or _adam(
+            total_steps, scale=self.generator_learning_rate_scale, **adam
         )
-        self.discriminator_optimizer = discriminator_optimizer or self.default_optimizer()
+        self.discriminator_optimizer = discriminator_optimizer or _adam(total_steps, **adam)
         super().compile(optimizer=self.generator_optimizer, **kwargs)
-        # Built here, on their own variables, so MirroredStrategy and `.keras` loading see
-        # them (DESIGN.md pitfalls 1 and 3).
+        # Built here, on their own variables: under MirroredStrategy a custom train_step with
+        # two optimizers otherwise fails at its first step, and `.keras` loading would drop
+        # their state.
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator_trainable_variables)
 
     @property
     def discriminator_trainable_variables(self):
         """Variables the discriminator optimizer updates (all discriminators of the method)."""
-        return self.discriminator.trainable_variables
+        networks = [self.discriminator, self.local_discriminator]
+        return [v for net in networks if net is not None for v in net.trainable_variables]
+
+    def load_loss_networks(self):
+        """Loads the pretrained weights of the loss networks that do not hold them yet.
+
+        `fit` and `evaluate` call it before their first step (and `tfrestore.multiworker`
+        before its loop); it is the only place the ImageNet VGG weights are fetched.
+
+        Raises:
+            tfrestore.losses.VGGWeightsUnavailable: offline with no cached weights (the
+                message names the file, the Keras cache path and the `vgg_weights` option).
+        """
+        for layer in self._flatten_layers(include_self=False):
+            if isinstance(layer, losses.VGGFeatures):
+                layer.load_pretrained()
+
+    def make_train_function(self, force=False):
+        self.load_loss_networks()
+        return super().make_train_function(force)
+
+    def make_test_function(self, force=False):
+        self.load_loss_networks()
+        return super().make_test_function(force)
 
     def get_compile_config(self):
         if self.generator_optimizer is None:  # never compiled: nothing to restore
@@ -329,3 +373,15 @@ class RestorationGAN(keras.Model):
         self.psnr_metric.update_state(target[..., :3], restored)
         self.ssim_metric.update_state(target[..., :3], restored)
         return {metric.name: metric.result() for metric in self.metrics}
+
+
+def _adam(total_steps, learning_rate, beta_1, beta_2, constant_fraction, scale=1.0):
+    """Adam at `learning_rate * scale`, constant then linearly decaying to 0 when the run's
+    steps are known (`total_steps`)."""
+    learning_rate = float(learning_rate) * scale
+    if total_steps:
+        constant = int(total_steps * float(constant_fraction))
+        learning_rate = ConstantThenLinearDecay(
+            learning_rate, constant, max(total_steps - constant, 1)
+        )
+    return keras.optimizers.Adam(learning_rate, beta_1=float(beta_1), beta_2=float(beta_2))

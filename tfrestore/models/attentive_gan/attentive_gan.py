@@ -53,7 +53,8 @@ class AttentiveGAN(RestorationGAN):
         perceptual_weight, adversarial_weight, map_weight: defaults 1, 0.01, 0.05 (a zero
             perceptual_weight skips the VGG pass).
         mask_threshold, mask_kernel_size: for `raindrop_mask` (defaults 35/255, 5).
-        vgg_weights: "imagenet" (default), a local VGG16 weights file, or None (tests).
+        vgg_weights: "imagenet" (default; Keras downloads them when training starts), a local
+            VGG16 weights file, or None (tests).
 
     Example:
         >>> model = AttentiveGAN(filters=8, crop_size=(64, 64), vgg_weights=None)
@@ -114,16 +115,18 @@ class AttentiveGAN(RestorationGAN):
         self.mask_threshold = float(mask_threshold)
         self.mask_kernel_size = int(mask_kernel_size)
         self.vgg_weights = vgg_weights
-        self.perceptual = losses.PerceptualLoss(
-            network="vgg16",
-            layers=("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2"),
-            layer_weights=(0.25,) * 4,
-            weights=vgg_weights,
-            preprocess="caffe",
-            input_range=(0.0, 1.0),
-            distance="mse",
-            name="perceptual",
-        )
+        self.perceptual = None
+        if self.perceptual_weight:
+            self.perceptual = losses.PerceptualLoss(
+                network="vgg16",
+                layers=("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2"),
+                layer_weights=(0.25,) * 4,
+                weights=vgg_weights,
+                preprocess="caffe",
+                input_range=(0.0, 1.0),
+                distance="mse",
+                name="perceptual",
+            )
 
     # -- conventions: RGB [0, 1] outside, BGR [0, 1] inside ------------------------------------
 
@@ -183,16 +186,16 @@ class AttentiveGAN(RestorationGAN):
             ]
         )
         _, logit = self.discriminator(self._discriminator_size(restored[-1]), training=True)
-        if self.perceptual_weight:
-            perceptual = self.perceptual(_bgr(target), _bgr(restored[-1]))
-        else:  # weight 0 skips the VGG pass (the demo's random VGG would cost half a step)
-            perceptual = tf.zeros_like(attention)
-        return {
+        terms = {
             "g_attention": attention,
             "g_multiscale": multiscale,
-            "g_perceptual": self.perceptual_weight * perceptual,
             "g_adv": self.adversarial_weight * losses.generator_loss("vanilla", logit),
         }
+        if self.perceptual_weight:
+            terms["g_perceptual"] = self.perceptual_weight * self.perceptual(
+                _bgr(target), _bgr(restored[-1])
+            )
+        return terms
 
     def _discriminator_size(self, images):
         """Images at `crop_size`, the discriminator's fixed input: training crops already are

@@ -87,7 +87,7 @@ class ContextEncoder(RestorationGAN):
         "overlap_weight",
         "synchronized_bn",
     )
-    generator_loss_names = ("g_adv", "g_pixel")
+    generator_loss_names = ("g_adv", "g_l2")
     discriminator_loss_names = ("d_adv",)
     serving_inputs = {"image": 3, "mask": 1}
     serving_size = (CONTEXT, CONTEXT)  # export parity probe: a 64x64 hole in a 128x128 image
@@ -206,7 +206,7 @@ class ContextEncoder(RestorationGAN):
         return {
             "g_adv": (1.0 - weight)
             * losses.generator_loss("vanilla", self.discriminator(restored, training=True)),
-            "g_pixel": weight * losses.l2_loss(real_center, restored, weights=self._pixel_weights),
+            "g_l2": weight * losses.l2_loss(real_center, restored, weights=self._pixel_weights),
         }
 
     def discriminator_losses(self, degraded, restored, target):

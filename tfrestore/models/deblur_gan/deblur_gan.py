@@ -32,11 +32,14 @@ class DeblurGAN(RestorationGAN):
         perceptual_weight: float, weight of the perceptual loss (default 100).
         gradient_penalty_weight: float, WGAN-GP lambda (default 10).
         discriminator_steps: int, critic updates per generator update (default 5).
-        pixel_weight: float, weight of an L1 loss between restored and sharp images (default 0,
+        l1_weight: float, weight of an L1 loss between restored and sharp images (default 0,
             as the paper). Not upstream: the demo uses it because ImageNet VGG weights cannot
             be downloaded offline and a random VGG gives a weak content loss.
-        vgg_weights: "imagenet" (default; Keras downloads them on first use), a path to a local
-            VGG19 weights file, or None (random: tests only).
+        vgg_weights: "imagenet" (default; Keras downloads them when training starts), a path
+            to a local VGG19 weights file, or None (random: tests only).
+
+    A loss term whose weight is 0 is neither computed nor logged (a zero `perceptual_weight`
+    builds no VGG).
 
     Images are float32 RGB in [0, 1], any H x W (reflect-padded to a multiple of 4 inside).
 
@@ -53,11 +56,11 @@ class DeblurGAN(RestorationGAN):
         "dropout_rate",
         "perceptual_weight",
         "gradient_penalty_weight",
-        "pixel_weight",
+        "l1_weight",
         "discriminator_steps",
         "vgg_weights",
     )
-    generator_loss_names = ("g_adv", "g_perceptual", "g_pixel")
+    generator_loss_names = ("g_adv", "g_perceptual", "g_l1")
     discriminator_loss_names = ("d_adv", "gp")
     pad_multiple = 4
     learning_rate = 1e-4
@@ -69,7 +72,7 @@ class DeblurGAN(RestorationGAN):
         dropout_rate=0.5,
         perceptual_weight=100.0,
         gradient_penalty_weight=10.0,
-        pixel_weight=0.0,
+        l1_weight=0.0,
         discriminator_steps=5,
         vgg_weights="imagenet",
         **kwargs,
@@ -87,25 +90,28 @@ class DeblurGAN(RestorationGAN):
         self.dropout_rate = dropout_rate
         self.perceptual_weight = float(perceptual_weight)
         self.gradient_penalty_weight = float(gradient_penalty_weight)
-        self.pixel_weight = float(pixel_weight)
+        self.l1_weight = float(l1_weight)
         self.vgg_weights = vgg_weights
-        self.perceptual = losses.PerceptualLoss(
-            network="vgg19",
-            layers=("block3_conv3",),
-            pre_activation=True,
-            weights=vgg_weights,
-            preprocess="none",
-            distance="mse",
-            name="perceptual",
-        )
+        self.perceptual = None
+        if self.perceptual_weight:
+            self.perceptual = losses.PerceptualLoss(
+                network="vgg19",
+                layers=("block3_conv3",),
+                pre_activation=True,
+                weights=vgg_weights,
+                preprocess="none",
+                distance="mse",
+                name="perceptual",
+            )
 
     def generator_losses(self, degraded, restored, target):
         terms = {
-            "g_adv": losses.generator_loss("wgan", self.discriminator(restored, training=True)),
-            "g_perceptual": self.perceptual_weight * self.perceptual(target, restored),
+            "g_adv": losses.generator_loss("wgan", self.discriminator(restored, training=True))
         }
-        if self.pixel_weight:
-            terms["g_pixel"] = self.pixel_weight * losses.l1_loss(target, restored)
+        if self.perceptual_weight:
+            terms["g_perceptual"] = self.perceptual_weight * self.perceptual(target, restored)
+        if self.l1_weight:
+            terms["g_l1"] = self.l1_weight * losses.l1_loss(target, restored)
         return terms
 
     def discriminator_losses(self, degraded, restored, target):

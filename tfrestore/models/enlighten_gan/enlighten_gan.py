@@ -48,16 +48,17 @@ class EnlightenGAN(RestorationGAN):
         filters: int, generator width (default 32); the discriminators use twice it.
         num_patches: int, local patches per image (default 6: 1 + patchD_3 = 5).
         patch_size: int (default 32).
-        vgg_weight: float, weight of the feature-preserving losses (default 1); 0 turns
-            them off and skips the VGG passes.
+        perceptual_weight: float, weight of the feature-preserving losses (default 1); 0
+            turns them off (no VGG is built or run).
         feature_network: "vgg16" (default, the paper's relu5_1 features) or "pixels": the
             instance-normalized pixels themselves (`pixel_feature_loss`; no VGG, for short
             CPU runs where ImageNet weights are unavailable and a random VGG is no measure
             of content; `vgg_weights` is then unused).
         align_corners: bool (default True), see `EnlightenGANGenerator`.
         synchronized_bn: bool (default True).
-        vgg_weights: "imagenet" (default; downloaded by Keras on first use), a local VGG16
-            weights file, or None (random: tests only). Upstream loads a Lua-converted VGG16.
+        vgg_weights: "imagenet" (default; Keras downloads them when training starts),
+            a local VGG16 weights file, or None (random: tests only). Upstream loads a
+            Lua-converted VGG16.
 
     Images are float32 RGB in [0, 1], any H x W (reflect-padded to a multiple of 16 inside).
 
@@ -72,13 +73,13 @@ class EnlightenGAN(RestorationGAN):
         "filters",
         "num_patches",
         "patch_size",
-        "vgg_weight",
+        "perceptual_weight",
         "feature_network",
         "align_corners",
         "synchronized_bn",
         "vgg_weights",
     )
-    generator_loss_names = ("g_adv", "g_local", "g_vgg", "g_vgg_local")
+    generator_loss_names = ("g_adv", "g_local", "g_perceptual", "g_perceptual_local")
     discriminator_loss_names = ("d_adv", "d_local")
     pad_multiple = 16
     learning_rate = 1e-4
@@ -88,7 +89,7 @@ class EnlightenGAN(RestorationGAN):
         filters=32,
         num_patches=6,
         patch_size=32,
-        vgg_weight=1.0,
+        perceptual_weight=1.0,
         feature_network="vgg16",
         align_corners=True,
         synchronized_bn=True,
@@ -105,15 +106,15 @@ class EnlightenGAN(RestorationGAN):
             discriminator=PatchGANDiscriminator(
                 filters * 2, num_layers=5, normalization=None, name="discriminator"
             ),
+            local_discriminator=PatchGANDiscriminator(
+                filters * 2, num_layers=4, normalization=None, name="local_discriminator"
+            ),
             **kwargs,
-        )
-        self.local_discriminator = PatchGANDiscriminator(
-            filters * 2, num_layers=4, normalization=None, name="local_discriminator"
         )
         self.filters = filters
         self.num_patches = int(num_patches)
         self.patch_size = int(patch_size)
-        self.vgg_weight = float(vgg_weight)
+        self.perceptual_weight = float(perceptual_weight)
         self.align_corners = align_corners
         self.synchronized_bn = synchronized_bn
         self.vgg_weights = vgg_weights
@@ -122,7 +123,9 @@ class EnlightenGAN(RestorationGAN):
                 f"feature_network must be one of {FEATURE_NETWORKS}, got {feature_network!r}"
             )
         self.feature_network = feature_network
-        if feature_network == "pixels":
+        if not self.perceptual_weight:
+            self.perceptual = None
+        elif feature_network == "pixels":
             self.perceptual = pixel_feature_loss
         else:
             self.perceptual = losses.PerceptualLoss(
@@ -136,10 +139,6 @@ class EnlightenGAN(RestorationGAN):
                 distance="mse",
                 name="perceptual",
             )
-
-    @property
-    def discriminator_trainable_variables(self):
-        return self.discriminator.trainable_variables + self.local_discriminator.trainable_variables
 
     def _patches(self, *images):
         """The same `num_patches` random patches of each image batch (see
@@ -161,11 +160,9 @@ class EnlightenGAN(RestorationGAN):
             ),
             "g_local": self._per_image(losses.generator_loss("lsgan", local_fake)),
         }
-        if self.vgg_weight == 0:  # the loss is off: skip the VGG passes (most of a step)
-            terms["g_vgg"] = terms["g_vgg_local"] = tf.zeros_like(terms["g_adv"])
-        else:
-            terms["g_vgg"] = self.vgg_weight * self.perceptual(degraded, restored)
-            terms["g_vgg_local"] = self.vgg_weight * self._per_image(
+        if self.perceptual_weight:
+            terms["g_perceptual"] = self.perceptual_weight * self.perceptual(degraded, restored)
+            terms["g_perceptual_local"] = self.perceptual_weight * self._per_image(
                 self.perceptual(input_patches, fake_patches)
             )
         return terms

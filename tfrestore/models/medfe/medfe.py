@@ -61,9 +61,9 @@ class MEDFE(RestorationGAN):
         local_size: int, side of the local discriminator's crop (default 64).
         l1_weight, perceptual_weight, style_weight, adversarial_weight, branch_weight: floats
             (defaults 1, 0.2, 250, 0.2, 1).
-        vgg_weights: "imagenet" (default; downloaded by Keras on first use), a local VGG16
-            weights file, or None (random: tests only). With perceptual and style weights 0
-            the VGG is not run.
+        vgg_weights: "imagenet" (default; Keras downloads them when training starts),
+            a local VGG16 weights file, or None (random: tests only). With perceptual and
+            style weights 0 no VGG is built or run.
 
     Example:
         >>> model = MEDFE(filters=4, dilation=1, vgg_weights=None)
@@ -116,9 +116,9 @@ class MEDFE(RestorationGAN):
                 name="generator",
             ),
             discriminator=MEDFEDiscriminator(filters, name="discriminator"),
+            local_discriminator=MEDFEDiscriminator(filters, name="local_discriminator"),
             **kwargs,
         )
-        self.local_discriminator = MEDFEDiscriminator(filters, name="local_discriminator")
         self.filters = filters
         self.num_blocks = num_blocks
         self.dilation = dilation
@@ -130,14 +130,15 @@ class MEDFE(RestorationGAN):
         self.adversarial_weight = float(adversarial_weight)
         self.branch_weight = float(branch_weight)
         self.vgg_weights = vgg_weights
-        self.vgg = losses.VGGFeatures(
-            network="vgg16",
-            layers=PERCEPTUAL_LAYERS + STYLE_LAYERS,
-            weights=vgg_weights,
-            input_range=(-1.0, 1.0),
-            name="vgg_features",
-        )
-        self.vgg.trainable = False
+        self.vgg = None
+        if self.perceptual_weight or self.style_weight:
+            self.vgg = losses.VGGFeatures(
+                network="vgg16",
+                layers=PERCEPTUAL_LAYERS + STYLE_LAYERS,
+                weights=vgg_weights,
+                input_range=(-1.0, 1.0),
+                name="vgg_features",
+            )
 
     @property
     def min_size(self):
@@ -149,10 +150,6 @@ class MEDFE(RestorationGAN):
     def serving_size(self):
         # Export parity probe: not a multiple of 64, so the in-graph padding is exercised.
         return (self.min_size + 13, self.min_size + 30)
-
-    @property
-    def discriminator_trainable_variables(self):
-        return self.discriminator.trainable_variables + self.local_discriminator.trainable_variables
 
     # -- inputs and outputs ------------------------------------------------------------------
 
@@ -199,29 +196,29 @@ class MEDFE(RestorationGAN):
         return self.same_random_patches(images, 1, self.local_size)
 
     def _vgg_terms(self, target, restored):
-        """Perceptual and style terms [B] each; skipped (zeros) when both weights are 0."""
-        if not (self.perceptual_weight or self.style_weight):
-            zeros = tf.zeros([tf.shape(target)[0]])
-            return zeros, zeros
-        batch = tf.shape(target)[0]
-        features = self.vgg(tf.concat([target, restored], axis=0))
-        real = [tf.stop_gradient(f[:batch]) for f in features]
-        fake = [f[batch:] for f in features]
+        """{"g_perceptual": [B], "g_style": [B]} from one VGG pass; the terms whose weight is 0
+        are left out (and the VGG is not run when both are)."""
+        if self.vgg is None:
+            return {}
+        real, fake = losses.paired_features(self.vgg, target, restored)
         split = len(PERCEPTUAL_LAYERS)
-        perceptual = losses.perceptual_loss(real[:split], fake[:split], distance="l1")
-        style = losses.style_loss(real[split:], fake[split:])
-        return self.perceptual_weight * perceptual, self.style_weight * style
+        terms = {}
+        if self.perceptual_weight:
+            terms["g_perceptual"] = self.perceptual_weight * losses.perceptual_loss(
+                real[:split], fake[:split], distance="l1"
+            )
+        if self.style_weight:
+            terms["g_style"] = self.style_weight * losses.style_loss(real[split:], fake[split:])
+        return terms
 
     def generator_losses(self, degraded, restored, target):
         restored, texture, structure = restored
         target, structure_target = target[..., :3], target[..., 3:]
-        perceptual, style = self._vgg_terms(target, restored)
         fake_local, real_local = self._local_crops(restored, target)
         branch_size = tf.shape(texture)[1:3]
         return {
+            **self._vgg_terms(target, restored),
             "g_l1": self.l1_weight * losses.l1_loss(target, restored),
-            "g_perceptual": perceptual,
-            "g_style": style,
             "g_adv": self.adversarial_weight
             * losses.generator_loss(
                 "ragan_ls",
