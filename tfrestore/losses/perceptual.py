@@ -131,8 +131,8 @@ class VGGFeatures(keras.Model):
             (DeblurGAN's loss uses VGG19 conv3_3 before ReLU); default False (after ReLU, as in
             Keras). Pool layers are unaffected.
         weights: `"imagenet"` (default; keras.applications downloads them on first
-            `load_pretrained()`), None (random initialization) or the path of a `.weights.h5` / `.h5` file of the Keras
-            VGG (with or without its classifier).
+            `load_pretrained()`), None (random initialization) or the path of a `.weights.h5` /
+            `.h5` file of the Keras VGG (with or without its classifier).
         preprocess: `"none"` (default) feeds the images as they are, in `input_range` (DeblurGAN
             and MEDFE feed [-1, 1] images without ImageNet normalization); `"caffe"` maps
             `input_range` to [0, 255], converts RGB to BGR and subtracts the ImageNet mean, as
