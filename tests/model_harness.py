@@ -1,4 +1,4 @@
-"""The checks every tfrestore model gets (STYLE.md): subclass `ModelHarness` per model.
+"""The checks every tfrestore model gets: subclass `ModelHarness` per model.
 
 A subclass sets `model_name` and tiny architecture `kwargs`; it may override `make_batch` (e.g.
 inpainting adds a mask). Each check asserts values, so each can fail.

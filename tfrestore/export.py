@@ -380,7 +380,8 @@ def _as_input_dicts(batches, names):
 
 def _converter(source, quantize, representative_data, names):
     converter = tf.lite.TFLiteConverter.from_saved_model(source, signature_keys=[SIGNATURE_KEY])
-    # Builtins only (DESIGN.md pitfall 12): an op without a builtin must fail here.
+    # Builtins only: with Flex (select TF) ops allowed, an op without a builtin would convert
+    # and then fail on a stock mobile runtime; it must fail here instead.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -20,44 +20,21 @@ from tfrestore.demo.common import (
 from tfrestore.demo.context_encoder import held_out_crops
 
 # What a 5-minute run on 2 CPU cores can learn, and why it differs from the paper's recipe
-# (training/configs/ has the paper's). AttentiveGAN's output is the whole image, not the input
-# with the drops patched. Trained from scratch, the generator spends the few hundred steps it
-# gets here learning to reproduce the photo (about 26 dB from its own input) and lands within
-# 0.15 dB of the rainy input (runs 1-6 below). So:
-# - the generator starts as the identity (`AttentiveGANGenerator.start_as_identity`): the
-#   restored image begins equal to the rainy one and training goes to the drops from the first
-#   step (not in the paper; the architecture is unchanged);
+# (training/configs/ has the paper's; README "Demo notes" lists the measured runs behind it).
+# AttentiveGAN's output is the whole image: trained from scratch, the generator spends its few
+# hundred steps learning to reproduce the photo and lands within 0.15 dB of the rainy input. So:
+# - the generator starts as the identity (`AttentiveGANGenerator.start_as_identity`, not in the
+#   paper; the architecture is unchanged) and training goes to the drops from the first step;
 # - Adam at the paper's 2e-4, held for half the time, then decayed linearly to 0
-#   (`LinearDecayOverTime`); with the identity start 1e-3 shook the copy loose (held-out 17.8 dB
-#   after 100 steps) and 1e-4 learned the drops more slowly;
+#   (`LinearDecayOverTime`); 1e-3 shook the copy loose, 1e-4 learned the drops more slowly;
 # - no perceptual term: ImageNet VGG weights cannot be downloaded offline, and a random VGG16
-#   cost half of each step (a zero weight skips it) while its feature MSE (about 18, against
-#   0.2 for the multi-scale MSE) swamped the pixel terms;
-# - generator width 16 instead of 32 (1.6M parameters instead of 6.2M) and discriminator width
-#   1 instead of 8 (its 5x5 convs at full resolution took most of a step at width 8, and at
-#   weight 0.01 it hardly moves the PSNR);
+#   cost half of each step while its feature MSE swamped the pixel terms;
+# - generator width 16 instead of 32 and discriminator width 1 instead of 8 (its 5x5 convs at
+#   full resolution took most of a step, and at weight 0.01 it hardly moves the PSNR);
 # - 128x128 crops (the discriminator's FC is built for them), batch 4;
 # - larger, denser drops than `synthetic_raindrops`' defaults (28 % of the held-out pixels
-#   instead of 13 %). At the default density the rainy input is 24.6 dB (Qian et al.'s real
-#   test set: 24.1 dB); there the drops improved (15.6 -> 16.6 dB inside them) but the rest of
-#   the image drifted from the copy (29 dB), so the whole came out lower (run 9).
-# Measured (held-out PSNR, rainy -> restored; steps depend on the load from other processes):
-# from scratch, 5 minutes, Adam 1e-3 (2e-3 in run 3):
-# 1. default drops, width 16: 138 steps, 24.29 -> 21.83 dB (NOT better);
-# 2-4. these drops (count 5-15, radius 6-20 per 128x128): 324, 260 and 355 steps,
-#    18.93 -> 19.04, 18.50 and 18.80 dB;
-# 5. as 2 plus an L1 term on the output (weight 1; since removed): 408 steps, 18.93 -> 18.84;
-# 6. as 5 for 12 minutes: 967 steps, 18.93 -> 18.98 dB;
-# identity start, 6 minutes sharing the 2 cores with another run (one thread each):
-# 7. Adam 2e-4 (this recipe): 267 steps, 18.93 -> 19.13, 19.25, 19.39, 19.47, 19.50 dB every
-#    50 steps (13.3 -> 14.1 dB inside the drops, 31.7 dB outside them);
-# 8. Adam 1e-3: 271 steps, 18.93 -> 19.06 dB (17.83 dB after 100 steps); Adam 1e-4: 275 steps,
-#    18.93 -> 19.24 dB;
-# 9. as 7 with the default drops: 275 steps, 24.63 -> 24.03 dB (NOT better);
-# this recipe alone on the 2 cores, 5 minutes (`tfrestore demo --model attentive_gan`):
-# 10. 427 steps, 18.93 -> 19.58 dB (TFLite 19.58), SSIM 0.744 -> 0.731;
-# 11. again: 424 steps, 18.93 -> 19.54 dB (TFLite 19.54), SSIM 0.744 -> 0.727.
-# The drops come out softened, not removed; SSIM stays a little below the rainy input's.
+#   instead of 13 %): at the default density the rest of the image drifted from the copy more
+#   than the drops improved.
 CROP_SIZE = 128
 BATCH_SIZE = 4
 MODEL_KWARGS = {

@@ -10,7 +10,8 @@ class InstanceNormalization(keras.layers.Layer):
 
     Written by hand (mean and variance over H, W, then rsqrt) rather than as
     `keras.layers.GroupNormalization(groups=-1)`, whose reshapes cost DeblurGAN's TFLite graph
-    30% of its latency (DESIGN.md). Matches PyTorch `nn.InstanceNorm2d` (biased variance).
+    30% of its latency (256x256, 2 threads: 1.27 s with it, 0.89 s with this). Matches PyTorch
+    `nn.InstanceNorm2d` (biased variance).
 
     Args:
         epsilon: float, added to the variance (default 1e-5, PyTorch's default; Keras' norms

@@ -9,7 +9,8 @@ class BilinearUpsampling2D(keras.layers.Layer):
     """Bilinear upsampling by an integer factor, sized from `tf.shape` at run time.
 
     `keras.layers.UpSampling2D(interpolation="bilinear")` breaks SavedModel export with
-    dynamic height and width (DESIGN.md pitfall 2); this converts to TFLite RESIZE_BILINEAR.
+    dynamic height and width ("Using a symbolic tf.Tensor as a Python bool is not allowed",
+    TF 2.21); this converts to TFLite RESIZE_BILINEAR.
 
     Args:
         scale: int, the factor (default 2).

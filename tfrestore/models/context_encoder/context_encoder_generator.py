@@ -103,7 +103,7 @@ class ContextEncoderGenerator(Network):
         x = batch_norm("main_18", sync)(x)
         x = keras.layers.ReLU(name="main_19")(x)
         for index, multiple in zip((20, 23, 26), (4, 2, 1)):
-            # PyTorch ConvTranspose2d(k4, s2, p1) equals Keras 'same' (DESIGN.md).
+            # PyTorch ConvTranspose2d(k4, s2, p1) equals Keras 'same' (checked numerically).
             x = keras.layers.Conv2DTranspose(
                 filters * multiple,
                 4,

@@ -231,7 +231,7 @@ class MEDFEGenerator(Network):
 
     @staticmethod
     def _up_conv(filters, name):
-        # PyTorch ConvTranspose2d(k4, s2, p1) equals Keras 'same' (DESIGN.md).
+        # PyTorch ConvTranspose2d(k4, s2, p1) equals Keras 'same' (checked numerically).
         return keras.layers.Conv2DTranspose(
             filters, 4, strides=2, padding="same", kernel_initializer=upstream_normal(), name=name
         )
