@@ -11,6 +11,8 @@ A config is YAML with four sections (see `training/configs/deblur_gan.yaml`):
 """
 
 import dataclasses
+import difflib
+import inspect
 import os
 from collections.abc import Callable
 
@@ -24,7 +26,6 @@ from tfrestore.callbacks import ImagePanels, LatestCheckpoint
 from tfrestore.multiworker import fit_multiworker
 
 STRATEGIES = ("default", "mirrored", "multiworker")
-OPTIMIZER_KEYS = ("learning_rate", "beta_1", "beta_2", "constant_fraction")
 
 
 class ConfigError(ValueError):
@@ -32,7 +33,8 @@ class ConfigError(ValueError):
 
 
 def load_config(path):
-    """Reads a YAML training config and checks its sections; errors name the file and key."""
+    """Reads a YAML training config and checks it against the schema (`check_config`); errors
+    name the file and key."""
     try:
         with open(path) as handle:
             config = yaml.safe_load(handle)
@@ -40,23 +42,128 @@ def load_config(path):
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    check_config(config, path)
+    return {**config, "path": str(path)}
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+# {key: (type, minimum)} of the sections whose keys do not depend on the model or data kind.
+# A type is a Python type or a tuple of them; `float` also accepts integers.
+TRAINING_KEYS = {
+    "epochs": (int, 1),
+    "steps_per_epoch": (int, 1),
+    "logdir": (str, None),
+    "image_every_n_steps": (int, 1),
+    "scalar_every_n_steps": (int, 1),
+    "seed": (int, None),
+    "verbose": (int, 0),
+}
+OPTIMIZER_KEYS = {name: (float, None) for name in ("learning_rate", "beta_1", "beta_2")}
+OPTIMIZER_KEYS["constant_fraction"] = (float, 0)
+_DATA_COMMON_KEYS = {"kind": (str, None), "crop_size": (int, 1), "batch_size": (int, 1)}
+_TYPE_NAMES = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "null",
+}
+
+
+def check_config(config, path="config"):
+    """Checks a training config against the schema: the sections, the keys each may hold (the
+    model's constructor arguments, the data kind's options) and their types.
+
+    Raises:
+        ConfigError: one line naming the file and the key: an unknown key with the closest
+            valid one, a wrong type with the expected one, a value below its minimum.
+    """
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping with model/data/training sections")
+    sections = {key: value for key, value in config.items() if key != "path"}  # load_config's
+    _check_keys(sections, dict.fromkeys(("model", "optimizer", "data", "training")), path)
     for section in ("model", "data", "training"):
         if not isinstance(config.get(section), dict):
-            raise ConfigError(f"{path}: missing section '{section}'")
-    if config["model"].get("name") not in models.MODELS:
+            raise ConfigError(f"{path}: missing section '{section}' (a mapping)")
+    name = config["model"].get("name")
+    if name not in models.MODELS:
         raise ConfigError(
-            f"{path}: model.name must be one of {', '.join(sorted(models.MODELS))}, "
-            f"got {config['model'].get('name')!r}"
+            f"{path}: model.name must be one of {', '.join(sorted(models.MODELS))}, got {name!r}"
         )
-    unknown = set(config.get("optimizer") or {}) - set(OPTIMIZER_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown optimizer keys {sorted(unknown)}; valid: {OPTIMIZER_KEYS}"
-        )
-    config["path"] = str(path)
-    return config
+    model_keys = {"name": (str, None), **_constructor_keys(models.MODELS[name])}
+    _check_section(config["model"], model_keys, path, "model")
+    _check_section(config.get("optimizer") or {}, OPTIMIZER_KEYS, path, "optimizer")
+    _check_section(config["training"], TRAINING_KEYS, path, "training")
+    data = config["data"]
+    kind = data.get("kind")
+    if kind not in DATA_BUILDERS:
+        raise ConfigError(f"{path}: data.kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
+    builder = DATA_BUILDERS[kind]
+    data_keys = {
+        **_DATA_COMMON_KEYS,
+        **{key: (str, None) for key in builder.required},
+        **{key: _type_of(default) for key, default in builder.options.items()},
+    }
+    validation = data.get("validation")
+    _check_section(data, {**data_keys, "validation": (dict, None)}, path, "data")
+    for key in builder.required:
+        if key not in data:
+            raise ConfigError(f"{path}: data.{key} is required for kind {kind!r}")
+    if validation is not None:
+        # Validation data is read like the training data, once per epoch (`steps`: batches
+        # of an endless kind such as motion_blur).
+        _check_section(validation, {**data_keys, "steps": (int, 1)}, path, "data.validation")
+
+
+def _constructor_keys(model_class):
+    """{argument: (type, None)} of a model class's config, typed by the default values."""
+    parameters = inspect.signature(model_class.__init__).parameters
+    return {
+        name: _type_of(parameters[name].default if name in parameters else None)
+        for name in model_class.config_names
+    }
+
+
+def _type_of(default):
+    """The schema type of an option from its default value (None: any type)."""
+    if isinstance(default, bool):
+        return (bool, None)
+    if isinstance(default, int | float):
+        return (type(default), None)
+    if isinstance(default, str):
+        return ((str, type(None)), None)
+    if isinstance(default, tuple | list):
+        return (list, None)
+    return (object, None)
+
+
+def _check_keys(section, valid, path, where=None):
+    for key in section:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), [str(k) for k in valid], n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            name = f"{where}.{key}" if where else key
+            raise ConfigError(
+                f"{path}: unknown key '{name}'; {hint}valid keys: {', '.join(map(str, valid))}"
+            )
+
+
+def _check_section(section, schema, path, where):
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: {where} must be a mapping, got {section!r}")
+    _check_keys(section, schema, path, where)
+    for key, value in section.items():
+        expected, minimum = schema[key]
+        types = expected if isinstance(expected, tuple) else (expected,)
+        accepted = types + ((int,) if float in types else ()) + ((tuple,) if list in types else ())
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+            raise ConfigError(f"{path}: {where}.{key} must be {names}, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{path}: {where}.{key} must be >= {minimum}, got {value!r}")
 
 
 def build_dataset(spec, seed=None, where="data"):
@@ -81,10 +188,11 @@ def _build_dataset(spec, seed, where):
         if key not in spec:
             raise ConfigError(f"{where}.{key} is required for kind {kind!r}")
     return builder.build(
-        spec,
+        *(spec[key] for key in builder.required),
         crop_size=spec.get("crop_size", builder.crop_size),
         batch_size=spec.get("batch_size", 1),
         seed=seed,
+        **{key: spec.get(key, default) for key, default in builder.options.items()},
     )
 
 
@@ -93,75 +201,51 @@ def _photos(source):
     return list(restore_data.sample_images().values()) if source == "samples" else source
 
 
-def _optional(spec, **defaults):
-    """The optional keys of a `data` section, each from the section or its default."""
-    return {key: spec.get(key, default) for key, default in defaults.items()}
+def _motion_blur_data(sharp_dir, **kwargs):
+    return restore_data.motion_blur_dataset(_photos(sharp_dir), repeat=True, **kwargs)
 
 
-# The options of the two kinds read from (degraded, target) folders.
-_FOLDER_PAIR_DEFAULTS = {"shuffle": True, "augment": True, "skip_unmatched": False}
-
-
-def _paired_data(spec, **common):
-    return restore_data.paired_dataset(
-        spec["degraded_dir"],
-        spec["target_dir"],
-        **common,
-        **_optional(spec, **_FOLDER_PAIR_DEFAULTS),
-    )
-
-
-def _raindrop_data(spec, **common):
-    return restore_data.raindrop_dataset(
-        spec["root"], **common, **_optional(spec, **_FOLDER_PAIR_DEFAULTS)
-    )
-
-
-def _motion_blur_data(spec, **common):
-    return restore_data.motion_blur_dataset(
-        _photos(spec.get("sharp_dir", "samples")), repeat=True, **common
-    )
-
-
-def _inpainting_data(spec, **common):
-    # One pass over the photos is an epoch (as upstream) unless `repeat: true`, which needs
-    # `training.steps_per_epoch`.
-    return restore_data.inpainting_dataset(
-        _photos(spec["image_dir"]),
-        structures=spec.get("structure_dir"),  # MEDFE's structure (RTV) images
-        **common,
-        **_optional(spec, mask="center", repeat=False, augment=True),
-    )
-
-
-def _unpaired_data(spec, **common):
-    return restore_data.unpaired_dataset(
-        spec["low_dir"],
-        spec["normal_dir"],
-        **common,
-        **_optional(spec, repeat=False, augment=True, darken_probability=0.5),
-    )
+def _inpainting_data(image_dir, structure_dir, **kwargs):
+    return restore_data.inpainting_dataset(_photos(image_dir), structures=structure_dir, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
 class DataBuilder:
-    """One data kind: its builder, the keys its `data` section requires, its default crop.
+    """One data kind: its dataset function, the keys its `data` section requires (passed in
+    order), its optional keys with their defaults (passed by name), and its default crop.
 
-    `build(spec, crop_size=..., batch_size=..., seed=...)` returns the dataset.
+    `build(*required, crop_size=..., batch_size=..., seed=..., **options)` returns the dataset.
     """
 
     build: Callable
     required: tuple = ()
+    options: dict = dataclasses.field(default_factory=dict)
     crop_size: int = 256
 
 
-# Every `data.kind`, in the one place a kind is defined.
+# The options of the two kinds read from (degraded, target) folders.
+_FOLDER_PAIR_OPTIONS = {"shuffle": True, "augment": True, "skip_unmatched": False}
+
+# Every `data.kind`, in the one place a kind is defined (the config schema reads it too).
 DATA_BUILDERS = {
-    "paired": DataBuilder(_paired_data, ("degraded_dir", "target_dir")),
-    "motion_blur": DataBuilder(_motion_blur_data),
-    "inpainting": DataBuilder(_inpainting_data, ("image_dir",), crop_size=128),
-    "unpaired": DataBuilder(_unpaired_data, ("low_dir", "normal_dir")),
-    "raindrop": DataBuilder(_raindrop_data, ("root",)),
+    "paired": DataBuilder(
+        restore_data.paired_dataset, ("degraded_dir", "target_dir"), _FOLDER_PAIR_OPTIONS
+    ),
+    "motion_blur": DataBuilder(_motion_blur_data, options={"sharp_dir": "samples"}),
+    # One pass over the photos is an epoch (as upstream) unless `repeat: true`, which needs
+    # `training.steps_per_epoch`; `structure_dir` holds MEDFE's structure (RTV) images.
+    "inpainting": DataBuilder(
+        _inpainting_data,
+        ("image_dir",),
+        {"structure_dir": None, "mask": "center", "repeat": False, "augment": True},
+        crop_size=128,
+    ),
+    "unpaired": DataBuilder(
+        restore_data.unpaired_dataset,
+        ("low_dir", "normal_dir"),
+        {"repeat": False, "augment": True, "darken_probability": 0.5},
+    ),
+    "raindrop": DataBuilder(restore_data.raindrop_dataset, ("root",), _FOLDER_PAIR_OPTIONS),
 }
 DATA_KINDS = tuple(DATA_BUILDERS)
 
@@ -207,6 +291,7 @@ def train(config, strategy="default", logdir=None, callbacks=()):
     Returns:
         The trained model and its Keras `History`.
     """
+    check_config(config, config.get("path", "config"))
     multiworker = strategy == "multiworker"
     if multiworker and callbacks:
         raise ValueError("callbacks need Keras fit, which --strategy multiworker does not run")
