@@ -1,13 +1,17 @@
-"""`tfrestore restore / evaluate / export` from the command line, with bad input."""
+"""The `tfrestore` command: restore, evaluate, export, prepare-structure, bad input, logging."""
 
+import logging
 import os
 import re
+import runpy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from model_harness import smooth_images
 
-from tfrestore import cli, data, layers, models
+from tfrestore import cli, data, evaluate, models
 
 
 @pytest.fixture(scope="module")
@@ -53,22 +57,39 @@ def test_usage_errors_exit_2_with_one_line(model_file, tmp_path, capsys):
     assert "--saved-model" in capsys.readouterr().err
     assert cli.main(["evaluate", model_file, str(tmp_path)]) == 2
     assert "no paired sub-folders" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(tmp_path / "m.onnx"), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "m.onnx: no such file or folder" in err and "Traceback" not in err
+    (tmp_path / "bad.keras").write_bytes(b"not a model")
+    assert cli.main(["export", str(tmp_path / "bad.keras"), "--tflite", "m.tflite"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"tfrestore export: error: cannot load {tmp_path / 'bad.keras'}: "
+    )
 
 
-def test_evaluate_reports_input_and_restored_scores(model_file, tmp_path, capsys):
-    sharp = smooth_images(2, 32, 32, seed=4)
-    for index, image in enumerate(sharp):
+def test_debug_raises_the_error_given_before_or_after_the_command(model_file):
+    for argv in (["--debug", "export", model_file], ["export", model_file, "--debug"]):
+        with pytest.raises(cli.UsageError, match="export needs --saved-model DIR and/or --tflite"):
+            cli.main(argv)
+
+
+def test_evaluate_prints_the_report(model_file, tmp_path, capsys):
+    for index in range(2):
+        image = smooth_images(1, 32, 32, seed=index)[0]
         data.write_image(str(tmp_path / "sharp" / f"{index}.png"), image)
         data.write_image(str(tmp_path / "blurred" / f"{index}.png"), image * 0.5)
     assert cli.main(["evaluate", model_file, str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "2 pairs" in out
-    degraded = np.stack([data.read_image(str(tmp_path / "blurred" / f"{i}.png")) for i in range(2)])
-    target = np.stack([data.read_image(str(tmp_path / "sharp" / f"{i}.png")) for i in range(2)])
-    from tfrestore import metrics
-
-    expected = float(np.mean(metrics.psnr(target, degraded)))
-    assert f"input    PSNR {expected:.2f} dB" in out
+    assert out == f"{evaluate.evaluate(model_file, str(tmp_path))}\n"
+    assert out.startswith(f"2 pairs from {tmp_path}\ninput    PSNR ")
+    data.write_image(str(tmp_path / "sharp" / "2.png"), smooth_images(1, 32, 48)[0])
+    data.write_image(str(tmp_path / "blurred" / "2.png"), smooth_images(1, 32, 40)[0])
+    assert cli.main(["evaluate", model_file, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"tfrestore evaluate: error: {tmp_path / 'blurred' / '2.png'} is 40x32 but "
+        f"{tmp_path / 'sharp' / '2.png'} is 48x32 (width x height)\n"
+    )
 
 
 def test_export_command_writes_both_forms(model_file, tmp_path, capsys):
@@ -80,17 +101,19 @@ def test_export_command_writes_both_forms(model_file, tmp_path, capsys):
     assert "max abs" in capsys.readouterr().out.lower()
 
 
-# -- inpainting models: restore --mask, evaluate images/ + masks/ ------------------------------
+def test_export_script_runs_the_export_command(model_file, tmp_path, monkeypatch, capsys):
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "export", "export_model.py")
+    tflite = tmp_path / "m.tflite"
+    monkeypatch.setattr(sys, "argv", [script, model_file, "--tflite", str(tflite), "--no-check"])
+    with pytest.raises(SystemExit) as exit:
+        runpy.run_path(script, run_name="__main__")
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"tflite float32 {tflite}: ") and out.endswith(", not checked\n")
+    assert tflite.stat().st_size > 0
 
 
-def test_evaluate_names_a_target_of_another_size(model_file, tmp_path, capsys):
-    data.write_image(str(tmp_path / "blurred" / "a.png"), smooth_images(1, 32, 40)[0])
-    data.write_image(str(tmp_path / "sharp" / "a.png"), smooth_images(1, 32, 48)[0])
-    assert cli.main(["evaluate", model_file, str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    blurred, sharp = tmp_path / "blurred" / "a.png", tmp_path / "sharp" / "a.png"
-    assert f"{blurred} is 40x32 but {sharp} is 48x32 (width x height)" in err
-    assert "Traceback" not in err
+# -- inpainting models: restore --mask ---------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -180,125 +203,6 @@ def test_restore_mask_errors(inpainting_model_file, model_file, tmp_path, capsys
     assert f"{b}: mask {small} is 40x40 but the image is 80x80" in err
 
 
-def test_evaluate_inpainting_scores_inside_the_holes(inpainting_model_file, tmp_path, capsys):
-    from tfrestore.metrics import hole_scores
-
-    for index in range(2):
-        write_photo_and_mask(tmp_path, f"p{index}", 128, 128, (30, 40, 50, 40), seed=index)
-    (tmp_path / "in").rename(tmp_path / "images")
-    assert cli.main(["evaluate", inpainting_model_file, str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "2 images with masks" in out
-    target = np.stack([data.read_image(str(tmp_path / "images" / f"p{i}.png")) for i in range(2)])
-    mask = np.stack([data.read_image(str(tmp_path / "masks" / f"p{i}.png")) for i in range(2)])
-    psnr, l1 = hole_scores(target, layers.fill_holes(target, mask[..., :1]), mask[..., :1])
-    assert f"input    PSNR {np.mean(psnr):.2f} dB  L1 {np.mean(l1):.4f}" in out
-    (tmp_path / "masks" / "p1.png").unlink()
-    assert cli.main(["evaluate", inpainting_model_file, str(tmp_path)]) == 2
-    assert "p1.png: no mask for it" in capsys.readouterr().err
-
-
-# -- low-light models: evaluate low/ + high/ pairs, or a plain folder of low-light images -------
-
-
-@pytest.fixture(scope="module")
-def low_light_model_file(tmp_path_factory):
-    model = models.get("enlighten_gan", filters=4, vgg_weights=None)
-    path = tmp_path_factory.mktemp("eg") / "eg.keras"
-    model.save(str(path))
-    return str(path)
-
-
-def printed_scores(out, label):
-    """{metric: value} from the `evaluate` line that starts with `label`."""
-    (line,) = [line for line in out.splitlines() if line.split()[:1] == [label]]
-    pattern = r"(PSNR|SSIM|brightness|colorfulness) (\d+\.\d+)"
-    return {name: float(value) for name, value in re.findall(pattern, line)}
-
-
-def expected_scores(images, target=None):
-    """Means over single images of different sizes, as `evaluate` prints them."""
-    from tfrestore import metrics
-
-    per_image = [
-        {
-            "brightness": metrics.mean_brightness(image[None]),
-            "colorfulness": metrics.colorfulness(image[None]),
-            **(
-                {}
-                if target is None
-                else {
-                    "PSNR": metrics.psnr(t[None], image[None]),
-                    "SSIM": metrics.ssim(t[None], image[None]),
-                }
-            ),
-        }
-        for image, t in zip(images, target or [None] * len(images), strict=True)
-    ]
-    return {name: float(np.mean([scores[name] for scores in per_image])) for name in per_image[0]}
-
-
-def assert_printed(out, label, expected):
-    printed = printed_scores(out, label)
-    assert sorted(printed) == sorted(expected)
-    tolerance = {"PSNR": 0.006, "SSIM": 6e-5, "brightness": 6e-5, "colorfulness": 0.006}
-    for name, value in expected.items():
-        assert printed[name] == pytest.approx(value, abs=tolerance[name]), name
-
-
-def write_low_light(folder, sizes):
-    """Darkened smooth images in folder/low/ and the originals in folder/high/, as read back."""
-    low, high = [], []
-    for index, (height, width) in enumerate(sizes):
-        image = smooth_images(1, height, width, seed=index)[0]
-        data.write_image(str(folder / "high" / f"{index}.png"), image)
-        data.write_image(
-            str(folder / "low" / f"{index}.png"), data.synthetic_low_light(image, index)
-        )
-        low.append(data.read_image(str(folder / "low" / f"{index}.png")))
-        high.append(data.read_image(str(folder / "high" / f"{index}.png")))
-    return low, high
-
-
-def test_evaluate_low_light_pairs_and_plain_folder(low_light_model_file, tmp_path, capsys):
-    import keras
-
-    low, high = write_low_light(tmp_path, [(32, 40), (48, 32)])
-    model = keras.models.load_model(low_light_model_file)
-    enhanced = [model.predict(image[None], verbose=0)[0] for image in low]
-
-    assert cli.main(["evaluate", low_light_model_file, str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "2 pairs" in out and "(low/ vs high/)" in out
-    assert_printed(out, "input", expected_scores(low, high))
-    assert_printed(out, "enhanced", expected_scores(enhanced, high))
-    assert_printed(out, "high", expected_scores(high))
-
-    assert cli.main(["evaluate", low_light_model_file, str(tmp_path / "low")]) == 0
-    out = capsys.readouterr().out
-    assert "2 low-light images" in out and "PSNR" not in out and "high" not in out
-    assert_printed(out, "input", expected_scores(low))
-    assert_printed(out, "enhanced", expected_scores(enhanced))
-
-
-def test_evaluate_low_light_errors_name_the_folder(low_light_model_file, tmp_path, capsys):
-    def error(folder):
-        assert cli.main(["evaluate", low_light_model_file, str(folder)]) == 2
-        err = capsys.readouterr().err
-        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-        return err
-
-    (tmp_path / "empty").mkdir()
-    assert f"no images found in {tmp_path / 'empty'}" in error(tmp_path / "empty")
-    write_low_light(tmp_path / "lol", [(32, 32), (32, 32)])
-    (tmp_path / "lol" / "high" / "1.png").unlink()
-    err = error(tmp_path / "lol")
-    assert f"only in {tmp_path / 'lol' / 'low'}: 1.png" in err
-    (tmp_path / "lol" / "high" / "0.png").unlink()
-    (tmp_path / "lol" / "high").rmdir()
-    assert f"{tmp_path / 'lol'} has low/ but no high/" in error(tmp_path / "lol")
-
-
 def test_prepare_structure_writes_resumes_and_reports_bad_files(tmp_path, capsys):
     photos, out = tmp_path / "photos", tmp_path / "structures"
     data.write_image(str(photos / "a.png"), smooth_images(1, 24, 24)[0])
@@ -336,13 +240,40 @@ def test_prepare_structure_usage_errors(tmp_path, capsys):
     assert "--lam must be > 0, got 0.0" in error(str(tmp_path / "empty"), "out", "--lam", "0")
 
 
-def test_evaluate_medfe_names_an_image_too_small_for_it(tmp_path, capsys):
-    model = models.get("medfe", filters=4, dilation=1, vgg_weights=None)
-    path = str(tmp_path / "medfe.keras")
-    model.save(path)
-    write_photo_and_mask(tmp_path, "small", 60, 150, (10, 40, 20, 50))
-    (tmp_path / "in").rename(tmp_path / "images")
-    assert cli.main(["evaluate", path, str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "small.png: MEDFE takes images of at least 65x65 pixels" in err
-    assert "Traceback" not in err
+# -- TensorFlow's own logging: hidden unless --verbose ------------------------------------------
+
+
+def run_tfrestore(*argv):
+    """Runs the installed `tfrestore` command in a fresh process, without TF_CPP_* settings."""
+    command = os.path.join(os.path.dirname(sys.executable), "tfrestore")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TF_CPP_")}
+    return subprocess.run(
+        [command, *argv], capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+
+
+def test_commands_print_only_their_own_lines_unless_verbose(model_file, tmp_path):
+    image = smooth_images(1, 24, 24)[0]
+    data.write_image(str(tmp_path / "sharp" / "a.png"), image)
+    data.write_image(str(tmp_path / "blurred" / "a.png"), image * 0.5)
+
+    quiet = run_tfrestore("evaluate", model_file, str(tmp_path))
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""  # no start-up notes (oneDNN, CUDA, CPU features), no cuInit
+    assert quiet.stdout.startswith(f"1 pairs from {tmp_path}\ninput    PSNR ")
+
+    verbose = run_tfrestore("evaluate", model_file, str(tmp_path), "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stdout == quiet.stdout
+    # TensorFlow's C++ log lines, e.g. "I0000 00:00:1796213384.950537 5128 port.cc:153] oneDNN"
+    assert re.search(r"^[IWE]\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\] ", verbose.stderr, re.MULTILINE)
+    assert any(note in verbose.stderr for note in ("oneDNN", "cpu_feature_guard", "cuInit"))
+
+
+def test_main_called_from_python_leaves_its_logging_alone(monkeypatch, tmp_path):
+    # TensorFlow is loaded already: its log level cannot change, so main changes nothing.
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    level = logging.getLogger("tensorflow").level
+    assert cli.main(["prepare-structure", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    assert logging.getLogger("tensorflow").level == level

@@ -4,17 +4,32 @@ Images at every public boundary are float32 RGB in [0, 1], NHWC; masks are float
 1 = missing pixel.
 """
 
-from tfrestore import data, layers, losses, metrics, models
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "layers", "losses", "metrics", "models", "export", "__version__"]
+# Submodules load on first use: `import tfrestore` stays cheap, and the `tfrestore` command
+# can set TensorFlow's log level before anything imports TensorFlow.
+_SUBMODULES = (
+    "data",
+    "evaluate",
+    "export",
+    "inference",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "train",
+)
+
+__all__ = [*_SUBMODULES, "__version__"]
 
 
 def __getattr__(name):
-    # `tfrestore.export` pulls in the TFLite converter; import it only when asked for.
-    if name == "export":
-        import importlib
-
-        return importlib.import_module("tfrestore.export")
+    if name in _SUBMODULES:
+        return importlib.import_module(f"tfrestore.{name}")
     raise AttributeError(f"module 'tfrestore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_SUBMODULES})

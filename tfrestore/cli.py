@@ -4,6 +4,9 @@ Usage errors exit with status 2 and one line saying what was wrong (`--debug` sh
 traceback); `restore` and `prepare-structure` exit 1 when some files failed, after processing
 the others.
 
+TensorFlow's own log messages (C++ start-up and Grappler notes, Python warnings) are hidden
+unless `--verbose` is given.
+
 Inpainting models (those whose restorer takes a `mask`) need a mask per image: `restore
 --mask` takes mask files in input order or one folder of masks named like the inputs
 (`photo.jpg` <-> `masks/photo.png`), and `evaluate` takes a DATA folder with `images/` (the
@@ -13,48 +16,48 @@ complete photos) and `masks/`. Mask files are read as gray; pixels > 0.5 are mis
 import argparse
 import os
 import sys
+import tempfile
 import warnings
 
-# TensorFlow's C++ logging (start-up chatter, grappler notes) is noise for a command-line
-# user; Python errors still surface as exceptions.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-# Folder names `evaluate` recognises inside DATA, as (degraded, target) pairs.
-PAIRED_LAYOUTS = (
-    ("degraded", "target"),
-    ("blurred", "sharp"),
-    ("blur", "sharp"),
-    ("input", "target"),
-    ("low", "high"),
-    ("data", "gt"),
-)
-# LOL's folders (Wei et al., BMVC 2018): `evaluate` on an EnlightenGAN model also takes a
-# plain folder of low-light images, so it reports one of these without the other as an error.
-LOW_LIGHT_LAYOUT = ("low", "high")
-# Folder names `evaluate` recognises inside DATA for inpainting models, as (images, masks).
-INPAINTING_LAYOUTS = (("images", "masks"), ("image", "mask"))
 QUANTIZE_CHOICES = ("float16", "dynamic", "int8")
-# ITU-R BT.601 luma, as PIL's convert("L"): how a colour mask file is read as gray.
-GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 class UsageError(Exception):
     """A user error: reported in one line, exit status 2."""
 
 
-def _parser():
-    parser = argparse.ArgumentParser(prog="tfrestore", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _global_options(default):
+    """A parent parser with --debug and --verbose. They are accepted before the command and
+    after it; the commands' copies default to SUPPRESS so that they do not reset a flag given
+    before the command."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--debug", action="store_true", default=default, help="show tracebacks of errors"
+    )
+    options.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="show TensorFlow's own log messages (start-up notes, Grappler, Python warnings)",
+    )
+    return options
 
-    train = commands.add_parser("train", help="train a model from a YAML config")
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="tfrestore", description=__doc__.splitlines()[0], parents=[_global_options(False)]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    options = [_global_options(argparse.SUPPRESS)]
+
+    train = commands.add_parser("train", parents=options, help="train a model from a YAML config")
     train.add_argument("config")
     train.add_argument(
         "--strategy", default="default", choices=("default", "mirrored", "multiworker")
     )
     train.add_argument("--logdir", help="log/checkpoint directory (same one again resumes)")
 
-    evaluate = commands.add_parser("evaluate", help="PSNR/SSIM on a paired folder")
+    evaluate = commands.add_parser("evaluate", parents=options, help="PSNR/SSIM on a paired folder")
     evaluate.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
     evaluate.add_argument(
         "data",
@@ -64,7 +67,7 @@ def _parser():
         "brightness and colorfulness)",
     )
 
-    restore = commands.add_parser("restore", help="restore image files or folders")
+    restore = commands.add_parser("restore", parents=options, help="restore image files or folders")
     restore.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
     restore.add_argument("inputs", nargs="+", help="image files or folders")
     restore.add_argument("-o", "--output", required=True, help="output folder for PNGs")
@@ -76,16 +79,30 @@ def _parser():
         "the inputs (photo.jpg <-> FOLDER/photo.png); gray > 0.5 = missing",
     )
 
-    export = commands.add_parser("export", help="export to SavedModel and/or TFLite")
-    export.add_argument("model", help=".keras file")
+    export = commands.add_parser(
+        "export",
+        parents=options,
+        help="export to SavedModel and/or TFLite",
+        description="Exports a .keras model. Each export is checked against the Keras model "
+        "(max abs error and PSNR are printed) and written only if the check passes.",
+    )
+    export.add_argument("model", help=".keras file saved from a tfrestore model")
     export.add_argument("--saved-model", help="output SavedModel folder")
     export.add_argument("--tflite", help="output .tflite file")
-    export.add_argument("--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization")
     export.add_argument(
-        "--representative", nargs="+", help="images or folders for int8 calibration"
+        "--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization (default float32)"
     )
+    export.add_argument(
+        "--representative",
+        nargs="+",
+        metavar="IMAGES",
+        help="image files or folders to calibrate --quantize int8 (center crops of 256 px)",
+    )
+    export.add_argument("--no-check", action="store_true", help="skip the parity checks")
 
-    demo = commands.add_parser("demo", help="train, evaluate and export on sample photos")
+    demo = commands.add_parser(
+        "demo", parents=options, help="train, evaluate and export on sample photos"
+    )
     demo.add_argument(
         "--model",
         default="deblur_gan",
@@ -97,6 +114,7 @@ def _parser():
 
     structure = commands.add_parser(
         "prepare-structure",
+        parents=options,
         help="write the structure images MEDFE trains on (RTV smoothing)",
         description="Writes the structure image of every image of IN (searched recursively): "
         "its texture smoothed away by Relative Total Variation (Xu et al. 2012), as MEDFE "
@@ -153,87 +171,6 @@ def _load(path):
         raise UsageError(str(error)) from None
 
 
-def _stem(path):
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-class MaskFolder:
-    """The masks of one folder (searched recursively), found by the stem of an image's name."""
-
-    def __init__(self, folder):
-        from tfrestore import data
-
-        self.folder = folder
-        self.by_stem = {}
-        for name in data.list_images(folder):
-            self.by_stem.setdefault(_stem(name), []).append(os.path.join(folder, name))
-
-    def __call__(self, image_path):
-        """The mask file for `image_path`; ValueError if there is none or several."""
-        found = self.by_stem.get(_stem(image_path), [])
-        if not found:
-            raise ValueError(
-                f"no mask for it in {self.folder} (expected {_stem(image_path)}.png or another "
-                "image file with that name)"
-            )
-        if len(found) > 1:
-            raise ValueError(f"several masks match its name: {', '.join(found)}")
-        return found[0]
-
-
-def _mask_files(masks, files):
-    """The mask file of each input from `--mask` (None without it), or the ValueError that
-    says why it has none; UsageError for a missing mask path or a count that does not match.
-    """
-    if not masks:
-        return None
-    if len(masks) == 1 and os.path.isdir(masks[0]):
-        folder = MaskFolder(masks[0])
-        found = []
-        for path in files:
-            try:
-                found.append(folder(path))
-            except ValueError as error:
-                found.append(error)
-        return found
-    for path in masks:
-        if os.path.isdir(path):
-            raise UsageError(
-                f"--mask takes mask files or one folder, got folder {path} among others"
-            )
-        if not os.path.exists(path):
-            raise UsageError(f"mask not found: {path}")
-    if len(masks) != len(files):
-        raise UsageError(
-            f"--mask got {len(masks)} file(s) for {len(files)} input image(s); give one mask per "
-            "image in input order, or one folder of masks named like the inputs"
-        )
-    return list(masks)
-
-
-def read_mask(path, size=None):
-    """A mask file as float32 [H, W, 1], 1 where its gray value is > 0.5 (missing).
-
-    Args:
-        path: image file; colour is read as gray (BT.601 luma), alpha is ignored.
-        size: (height, width) the mask must have, or None.
-
-    Raises:
-        ValueError: the file cannot be read, or its size is not `size` (both sizes named).
-    """
-    import numpy as np
-
-    from tfrestore import data
-
-    gray = data.read_image(path) @ np.asarray(GRAY_WEIGHTS, np.float32)
-    if size is not None and gray.shape != tuple(size):
-        raise ValueError(
-            f"mask {path} is {gray.shape[1]}x{gray.shape[0]} but the image is "
-            f"{size[1]}x{size[0]} (width x height)"
-        )
-    return (gray > 0.5).astype(np.float32)[:, :, None]
-
-
 def _check_mask_use(restorer, model_path, masks_given, option):
     """UsageError unless masks are given exactly when the model inpaints."""
     takes_mask = "mask" in restorer.inputs
@@ -247,15 +184,6 @@ def _check_mask_use(restorer, model_path, masks_given, option):
             f"{model_path} takes no mask (inputs: {', '.join(restorer.inputs)}); "
             f"{option} is for inpainting models"
         )
-
-
-def _check_inputs(restorer, image, mask=None):
-    """ValueError when the model cannot take this image (and mask), [1, H, W, C] each: the
-    Keras model's `check_inputs` (e.g. MEDFE's minimum size, the Context Encoder's hole
-    extent). Exported graphs cannot tell and skip it."""
-    model = getattr(restorer, "model", None)
-    if model is not None:
-        model.check_inputs(image if mask is None else (image, mask))
 
 
 def _process_files(files, work):
@@ -283,7 +211,10 @@ def _run_restore(args):
     from tfrestore import data
 
     files = _expand_inputs(args.inputs)
-    masks = _mask_files(args.mask, files)
+    try:
+        masks = data.match_mask_files(args.mask, files, name="--mask")
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
     restorer = _load(args.model)
     _check_mask_use(restorer, args.model, masks is not None, "--mask")
 
@@ -293,10 +224,11 @@ def _run_restore(args):
         if masks is not None:
             if isinstance(masks[index], ValueError):
                 raise masks[index]
-            inputs["mask"] = read_mask(masks[index], image.shape[:2])[None]
-        _check_inputs(restorer, **inputs)
+            inputs["mask"] = data.read_mask(masks[index], image.shape[:2])[None]
+        restorer.check_inputs(**inputs)
         restored = restorer(**inputs)["restored"][0]
-        data.write_image(os.path.join(args.output, f"{_stem(path)}.png"), restored)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        data.write_image(os.path.join(args.output, f"{stem}.png"), restored)
 
     failed = _process_files(files, restore)
     print(f"restored {len(files) - failed} of {len(files)} images into {args.output}")
@@ -343,231 +275,20 @@ def _run_prepare_structure(args):
     return 1 if failed else 0
 
 
-def _find_layout(folder, layouts):
-    """The first (a, b) of `layouts` whose two sub-folders exist in `folder`, as paths; or None."""
-    for first, second in layouts:
-        pair = os.path.join(folder, first), os.path.join(folder, second)
-        if all(os.path.isdir(path) for path in pair):
-            return pair
-    return None
-
-
-def _layout_names(layouts):
-    return ", ".join(f"{a}/+{b}/" for a, b in layouts)
-
-
-def _paired_dirs(folder):
-    if not os.path.isdir(folder):
-        raise UsageError(f"data folder not found: {folder}")
-    pair = _find_layout(folder, PAIRED_LAYOUTS)
-    if pair is None:
-        raise UsageError(
-            f"{folder} has no paired sub-folders; expected one of: {_layout_names(PAIRED_LAYOUTS)}"
-        )
-    return pair
-
-
-def _inpainting_dirs(folder):
-    pair = _find_layout(folder, INPAINTING_LAYOUTS)
-    if pair is None:
-        raise UsageError(
-            f"{folder} has no image and mask sub-folders; expected one of: "
-            f"{_layout_names(INPAINTING_LAYOUTS)}"
-        )
-    return pair
-
-
-def _low_light_dirs(folder):
-    """(low, high) sub-folders of paired low-light data (LOL's low/ + high/, or another of
-    `PAIRED_LAYOUTS`), or None for a plain folder of low-light images.
-
-    Raises:
-        UsageError: only one of low/ and high/ exists (a half pair is not a plain folder).
-    """
-    pair = _find_layout(folder, PAIRED_LAYOUTS)
-    if pair is not None:
-        return pair
-    low, high = LOW_LIGHT_LAYOUT
-    present = [name for name in (low, high) if os.path.isdir(os.path.join(folder, name))]
-    if present:
-        (found,) = present
-        missing = high if found == low else low
-        raise UsageError(
-            f"{folder} has {found}/ but no {missing}/: paired low-light data needs both "
-            f"{low}/ and {high}/ (images matched by file name); for low-light images without "
-            "targets give a folder of images only"
-        )
-    return None
-
-
 def _run_evaluate(args):
-    if not os.path.isdir(args.data):
-        raise UsageError(f"data folder not found: {args.data}")
-    restorer = _load(args.model)
-    if "mask" in restorer.inputs:
-        return _evaluate_inpainting(restorer, args)
-    if _is_low_light(restorer):
-        return _evaluate_low_light(restorer, args)
-    pairs = _pairs(*_paired_dirs(args.data))
-    print(f"{len(pairs)} pairs from {args.data}")
-    _print_scores(_mean_scores(restorer, pairs), {"input": "input", "restored": "restored"})
-    return 0
-
-
-def _is_low_light(restorer):
-    """True for an EnlightenGAN `.keras` model (SavedModel and TFLite files do not say which
-    method they were exported from, so they get the paired evaluation)."""
-    from tfrestore.models import EnlightenGAN
-
-    return isinstance(getattr(restorer, "model", None), EnlightenGAN)
-
-
-def _pairs(degraded_dir, target_dir):
-    from tfrestore import data
+    from tfrestore import evaluate
 
     try:
-        return data.paired_files(degraded_dir, target_dir)
-    except ValueError as error:
+        report = evaluate.evaluate(args.model, args.data)
+    except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
-
-
-def _mean_scores(restorer, pairs, no_reference=False):
-    """Scores of the input and restored images, averaged over `pairs`.
-
-    Args:
-        restorer: a single-input `Restorer`.
-        pairs: (degraded path, target path or None) tuples.
-        no_reference: bool, also the mean brightness and colorfulness of every image (the
-            targets' too, when given).
-
-    Returns:
-        {(image, metric): mean} with image "input", "restored" or "target" and metric "psnr",
-        "ssim" (against the target, when given), "brightness" or "colorfulness".
-
-    Raises:
-        UsageError: an unreadable image, or a target whose size differs from its input's.
-    """
-    import numpy as np
-
-    from tfrestore import data, metrics
-    from tfrestore.data.paired import size_mismatch
-
-    scores = {}
-    for degraded_path, target_path in pairs:
-        try:
-            degraded = data.read_image(degraded_path)[None]
-            target = None if target_path is None else data.read_image(target_path)[None]
-        except data.ImageReadError as error:
-            raise UsageError(str(error)) from None
-        if target is not None and target.shape != degraded.shape:
-            sizes = [(image.shape[2], image.shape[1]) for image in (degraded, target)]
-            mismatch = size_mismatch((degraded_path, sizes[0], target_path, sizes[1]))
-            raise UsageError(f"{mismatch} (width x height)")
-        images = {"input": degraded, "restored": restorer(image=degraded)["restored"]}
-        if target is not None:
-            images["target"] = target
-        for name, batch in images.items():
-            reference = None if name == "target" else target
-            for metric, value in metrics.image_scores(batch, reference, no_reference).items():
-                scores.setdefault((name, metric), []).append(float(value[0]))
-    return {key: float(np.mean(values)) for key, values in scores.items()}
-
-
-# How `_print_scores` shows each metric, in this order.
-SCORE_FORMATS = {
-    "psnr": "PSNR {:.2f} dB",
-    "ssim": "SSIM {:.4f}",
-    "brightness": "brightness {:.4f}",
-    "colorfulness": "colorfulness {:.2f}",
-}
-
-
-def _print_scores(means, labels):
-    """One line per image of `labels` ({image: label}) with its metrics from `_mean_scores`."""
-    for image, label in labels.items():
-        cells = [
-            text.format(means[image, metric])
-            for metric, text in SCORE_FORMATS.items()
-            if (image, metric) in means
-        ]
-        print(f"{label:<8} {'  '.join(cells)}")
-
-
-def _evaluate_low_light(restorer, args):
-    """Low-light enhancement: PSNR/SSIM against the targets when DATA holds pairs (LOL's low/
-    and high/), and the no-reference mean brightness and colorfulness of every image."""
-    from tfrestore import data
-
-    folders = _low_light_dirs(args.data)
-    if folders is not None:
-        pairs = _pairs(*folders)
-        input_name, target_name = (os.path.basename(folder) for folder in folders)
-        print(f"{len(pairs)} pairs from {args.data} ({input_name}/ vs {target_name}/)")
-    else:
-        names = data.list_images(args.data)
-        if not names:
-            raise UsageError(
-                f"no images found in {args.data}; expected low-light images, or low/ and high/ "
-                "sub-folders of images paired by file name"
-            )
-        pairs = [(os.path.join(args.data, name), None) for name in names]
-        print(f"{len(pairs)} low-light images from {args.data} (no targets: no-reference scores)")
-    means = _mean_scores(restorer, pairs, no_reference=True)
-    labels = {"input": "input", "restored": "enhanced"}
-    _print_scores(means, labels if folders is None else {**labels, "target": target_name})
-    print(
-        "brightness: mean BT.601 luma in [0, 1]; colorfulness: Hasler and Suesstrunk (2003), "
-        "0-255 scale"
-    )
-    return 0
-
-
-def _evaluate_inpainting(restorer, args):
-    """PSNR and L1 inside the holes, of the mean-filled input and of the restored image."""
-    import numpy as np
-
-    from tfrestore import data, layers
-    from tfrestore.metrics import hole_scores
-
-    images_dir, masks_dir = _inpainting_dirs(args.data)
-    mask_for = MaskFolder(masks_dir)
-    names = data.list_images(images_dir)
-    if not names:
-        raise UsageError(f"no images found in {images_dir}")
-    scores = {"psnr_input": [], "l1_input": [], "psnr": [], "l1": []}
-    hole_fraction = []
-    for name in names:
-        path = os.path.join(images_dir, name)
-        try:
-            target = data.read_image(path)[None]
-            mask_path = mask_for(path)
-            mask = read_mask(mask_path, target.shape[1:3])[None]
-            if not mask.any():
-                raise ValueError(f"mask {mask_path} marks no pixel as missing")
-            _check_inputs(restorer, target, mask)
-        except ValueError as error:
-            raise UsageError(f"{path}: {error}") from None
-        degraded = layers.fill_holes(target, mask)  # what the model sees: the dataset mean
-        restored = restorer(image=degraded, mask=mask)["restored"]
-        for suffix, images in (("_input", degraded), ("", restored)):
-            psnr, l1 = hole_scores(target, images, mask)
-            scores[f"psnr{suffix}"].append(float(psnr[0]))
-            scores[f"l1{suffix}"].append(float(l1[0]))
-        hole_fraction.append(float(mask.mean()))
-    means = {name: float(np.mean(values)) for name, values in scores.items()}
-    print(
-        f"{len(names)} images with masks from {args.data} "
-        f"(holes: {100 * np.mean(hole_fraction):.1f}% of the pixels); inside the holes:"
-    )
-    print(f"input    PSNR {means['psnr_input']:.2f} dB  L1 {means['l1_input']:.4f}  (mean-filled)")
-    print(f"restored PSNR {means['psnr']:.2f} dB  L1 {means['l1']:.4f}")
+    print(report)
     return 0
 
 
 def _run_export(args):
-    import keras
-
     from tfrestore import export
+    from tfrestore.inference import load_keras_model
 
     if not (args.saved_model or args.tflite):
         raise UsageError("export needs --saved-model DIR and/or --tflite FILE")
@@ -575,18 +296,24 @@ def _run_export(args):
         raise UsageError(f"export takes a .keras model file, got {args.model}")
     if args.quantize == "int8" and not args.representative:
         raise UsageError("--quantize int8 needs --representative IMAGES")
-    model = keras.models.load_model(args.model)
+    try:
+        model = load_keras_model(args.model)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot load {args.model}: {error}") from None
     try:
         _export(export, model, args)
     except export.ExportError as error:
         print(f"tfrestore export: failed: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # an output path in the way, no calibration images
+        raise UsageError(str(error)) from None
     return 0
 
 
 def _export(export, model, args):
+    check = not args.no_check
     if args.saved_model:
-        print(export.export_saved_model(model, args.saved_model))
+        print(export.export_saved_model(model, args.saved_model, check=check))
     if args.tflite:
         representative = None
         if args.quantize == "int8":
@@ -596,6 +323,7 @@ def _export(export, model, args):
             args.tflite,
             quantize=args.quantize,
             representative_data=representative,
+            check=check,
             saved_model_dir=args.saved_model,
         )
         print(report)
@@ -633,8 +361,52 @@ COMMANDS = {
 }
 
 
+def _quiet_tensorflow():
+    """Keeps TensorFlow's own log messages off the terminal.
+
+    TensorFlow reads its C++ log level (`TF_CPP_MIN_LOG_LEVEL`, 3 hides all but fatal errors:
+    cuInit failures, CPU-feature notes, Grappler messages) once, when it loads, and writes a
+    few notes while loading before any level applies (oneDNN, CUDA drivers). So TensorFlow is
+    imported here, before any command, with stderr going to a temporary file that is shown
+    only if the import fails. Its Python loggers then keep errors only. Does nothing when
+    TensorFlow is loaded already (`main` called from a Python program): the level can no
+    longer change, and that program's logging is its own.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+        except BaseException:
+            os.dup2(saved_stderr, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+    tf.get_logger().setLevel("ERROR")
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is not None:
+        absl_logging.set_verbosity(absl_logging.ERROR)
+
+
 def main(argv=None):
+    """Runs the `tfrestore` command on `argv` (default: the process arguments).
+
+    Args:
+        argv: list of str, the arguments after `tfrestore`, e.g. ["evaluate", "m.keras", "d/"].
+
+    Returns:
+        int, the exit status: 0 done, 1 some files or an export check failed, 2 usage error.
+    """
     args = _parser().parse_args(argv)
+    if not args.verbose:
+        _quiet_tensorflow()
     # Keras warns that tf.data inputs ignore fit's `shuffle`; ours are shuffled by the pipeline.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     try:

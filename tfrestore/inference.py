@@ -136,6 +136,11 @@ class Restorer:
     def _run(self, batch):
         raise NotImplementedError
 
+    def check_inputs(self, **arrays):
+        """Raises ValueError when the model cannot take these inputs ([B, H, W, C] by name),
+        e.g. MEDFE's minimum size or the Context Encoder's hole extent. Only a tfrestore Keras
+        model can tell (`check_inputs`); exported graphs skip the check."""
+
     def describe(self):
         where = f" {self.path}" if self.path else ""
         return f"{self.form} model{where}"
@@ -162,6 +167,12 @@ class KerasRestorer(Restorer):
     def _run(self, batch):
         outputs = self.function(*[tf.constant(batch[name]) for name in self.inputs])
         return {name: t.numpy() for name, t in outputs.items()}
+
+    def check_inputs(self, **arrays):
+        check = getattr(self.model, "check_inputs", None)
+        if check is not None:
+            inputs = [arrays[name] for name in self.inputs]
+            check(inputs[0] if len(inputs) == 1 else tuple(inputs))
 
 
 class SavedModelRestorer(Restorer):
