@@ -165,3 +165,37 @@ def test_gradient_penalty_in_replica_function_with_keras_critic():
 
     grads = step(tf.random.uniform([2, 8, 8, 3]), tf.random.uniform([2, 8, 8, 3]))
     assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
+
+
+def test_gradient_penalty_in_tf_function_equals_eager_for_padded_leaky_critic():
+    # [ZeroPadding2D -> Conv2D (bias) -> LeakyReLU] x 2 -> ZeroPadding2D -> Conv2D is the
+    # PatchGAN pattern. With oneDNN on (TF 2.21's CPU default), Grappler's second remapper pass
+    # folds the first LeakyRelu into the _FusedConv2D whose output LeakyReluGrad still reads,
+    # logs "remapper failed: ... LeakyReluGrad exist for missing node ... BiasAdd" and drops
+    # that pass. The penalty and its weight gradients must still equal the eager computation.
+    keras.utils.set_random_seed(3)
+    critic = keras.Sequential([keras.Input((None, None, 3))])
+    for _ in range(2):
+        critic.add(keras.layers.ZeroPadding2D(2))
+        critic.add(keras.layers.Conv2D(4, 4, strides=2))
+        critic.add(keras.layers.LeakyReLU(0.2))
+    critic.add(keras.layers.ZeroPadding2D(2))
+    critic.add(keras.layers.Conv2D(1, 4))
+    real = tf.random.stateless_uniform([2, 16, 16, 3], seed=[7, 8], minval=-1.0)
+    fake = tf.random.stateless_uniform([2, 16, 16, 3], seed=[9, 10], minval=-1.0)
+    alpha = tf.constant([0.3, 0.8])[:, None, None, None]
+
+    def step(real, fake):
+        with tf.GradientTape() as tape:
+            penalty = gradient_penalty(critic, real, fake, alpha=alpha)
+            total = tf.reduce_sum(penalty)
+        return penalty, tape.gradient(total, critic.trainable_variables)
+
+    eager_penalty, eager_grads = step(real, fake)
+    graph_penalty, graph_grads = tf.function(step)(real, fake)
+    np.testing.assert_allclose(graph_penalty, eager_penalty, rtol=1e-5)
+    assert [g is None for g in graph_grads] == [g is None for g in eager_grads]
+    for graph, eager in zip(graph_grads, eager_grads):
+        if eager is not None:
+            scale = float(tf.reduce_max(tf.abs(eager)))
+            np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-5 * scale)
