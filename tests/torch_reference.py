@@ -4,7 +4,9 @@ import pathlib
 
 import numpy as np
 
-KEYS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference" / "keys"
+# Upstream parameter names and shapes, copied into the repository (each file's header names
+# the upstream repository and commit).
+KEYS = pathlib.Path(__file__).resolve().parent / "reference" / "keys"
 
 
 def torch_conv2d(x, weight, bias, stride, padding):
@@ -53,10 +55,10 @@ def random_state_dict(keys_section, rng):
 
 
 def read_keys(filename, section_title):
-    """[(key, shape)] of the section of `shared/reference/keys/<filename>` with that title.
+    """[(key, shape)] of the section of `tests/reference/keys/<filename>` with that title.
 
     Sections start with `# <title>` or `===== <title>`; lines that are not `key (shape)` (notes
-    such as output shapes) are skipped.
+    such as output shapes, and the file's `## ` header) are skipped.
     """
     headers = ("# ", "===== ")
     lines = (KEYS / filename).read_text().splitlines()

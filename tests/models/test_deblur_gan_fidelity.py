@@ -1,5 +1,5 @@
 """DeblurGAN networks equal their PyTorch originals: numpy references with PyTorch semantics,
-and the upstream state_dict keys (shared/reference/keys) map onto every weight."""
+and the upstream state_dict keys (tests/reference/keys) map onto every weight."""
 
 import numpy as np
 import pytest
