@@ -114,3 +114,28 @@ def test_generator_learns_ten_times_faster():
 def test_two_replicas_equal_one():
     """Synchronized BatchNorm: 2 replicas with 2 examples each match 1 replica with 4."""
     run_replica_check("test_context_encoder", "TestContextEncoder", {})
+
+
+def test_each_step_moves_generator_batch_norm_statistics_ten_percent():
+    """One update of the generator's BatchNorm moving statistics per training step, 10% toward
+    the batch's (PyTorch's momentum 0.1), from mean 0 and variance 1: after n steps the
+    starting variance still weighs 0.9**n, why a model trained a few tens of steps fills holes
+    with near-uniform gray in inference mode (see the ContextEncoder docstring)."""
+    model = ContextEncoder(**TINY)
+    model.compile(learning_rate=0.0)  # fixed weights: every step sees the same batch statistics
+    target = smooth_images(2, 128, 128)
+    mask = np.repeat(center_mask(128)[None], 2, axis=0)
+    data = tf.data.Dataset.from_tensors(((target * (1 - mask), mask), target)).repeat()
+    norms = [layer for layer in model.generator.layers if hasattr(layer, "moving_variance")]
+    assert len(norms) == 9
+
+    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
+    batch_mean = [layer.moving_mean.numpy() / 0.1 for layer in norms]
+    batch_variance = [(layer.moving_variance.numpy() - 0.9) / 0.1 for layer in norms]
+    assert max(np.abs(v - 1.0).max() for v in batch_variance) > 0.5
+    model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+    start = 0.9**4
+    for layer, mean, variance in zip(norms, batch_mean, batch_variance, strict=True):
+        np.testing.assert_allclose(layer.moving_mean, (1 - start) * mean, atol=1e-5)
+        expected = start + (1 - start) * variance
+        np.testing.assert_allclose(layer.moving_variance, expected, atol=1e-5)

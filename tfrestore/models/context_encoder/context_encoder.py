@@ -55,6 +55,17 @@ class ContextEncoder(RestorationGAN):
     2e-4 for the discriminator and 10x that for the generator, as the official `train.lua`
     (the PyTorch port uses 2e-4 for both).
 
+    BatchNorm is upstream's: moving statistics start at mean 0 and variance 1 and move 10% of
+    the way to each training batch's (PyTorch momentum 0.1), so after n steps the starting 1
+    still weighs 0.9**n in each moving variance (0.35 after 10 steps), against batch variances
+    near 1e-3 in the first layers of a fresh generator. Trained only a few tens of steps, the
+    model therefore shrinks its activations in inference mode and fills holes with near-uniform
+    gray (measured at filters=8, 10 steps of batch 2: hole std 0.002 with `predict` against
+    0.04 with `training=True`; upstream's PyTorch model trained the same way does the same).
+    Train longer (after 50 steps the two modes differed by 0.014 on average), or refresh the
+    statistics before `predict` by calling the model with `training=True` on ~150 training
+    batches (weights do not change).
+
     Takes `(image, mask)`: float32 [B, H, W, 3] in [0, 1] and [B, H, W, 1] with 1 = missing,
     H and W >= 64. Returns the image with only its hole pixels replaced. The generator's input
     is fixed at 128x128: per example, the 128x128 window centred on the hole (the image is
