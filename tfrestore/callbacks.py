@@ -1,15 +1,128 @@
-"""Training callbacks: TensorBoard image panels and crash-safe checkpoints."""
+"""Training callbacks: TensorBoard scalars and image panels, a resumable backup, crash-safe
+checkpoints, and a stop on non-finite losses.
 
+Every TensorBoard step is the training step count of the model's optimizer (`global_step`),
+which the backup restores with the weights, so a resumed run continues its curves where the
+interrupted one stopped.
+"""
+
+import math
 import os
+import re
+import sys
 
+import h5py
 import keras
+import numpy as np
 import tensorflow as tf
 
 
-class ImagePanels(keras.callbacks.Callback):
-    """Writes degraded | restored | target panels to TensorBoard every `every_n_steps` batches.
+class NonFiniteLossError(FloatingPointError):
+    """A loss (or, checked before every save, a weight) became NaN or infinite: training
+    stopped, and no checkpoint or backup was overwritten with that state."""
 
-    The middle is the model's `panel_images` (AttentiveGAN adds its attention maps).
+
+def global_step(model):
+    """Training steps so far: the iterations of the model's optimizer (the generator's for a
+    `RestorationGAN`), saved and restored with the weights, so it continues across a resume."""
+    return int(model.optimizer.iterations)
+
+
+def check_finite(logs, step):
+    """Raises `NonFiniteLossError` naming every loss of `logs` ({name: scalar}) that is NaN or
+    infinite at training step `step`."""
+    bad = {name: float(value) for name, value in logs.items() if not math.isfinite(float(value))}
+    if bad:
+        terms = ", ".join(f"{name} = {value}" for name, value in bad.items())
+        raise NonFiniteLossError(
+            f"{terms} at step {step}: training stopped, the checkpoint and backup keep the last "
+            "finite epoch (a lower learning rate may help)"
+        )
+
+
+def check_finite_weights(model, path):
+    """Raises `NonFiniteLossError` if a weight of `model` is NaN or infinite (a non-finite
+    gradient can do that while the losses were still finite); `path`: what was to be saved."""
+    for variable in model.weights:
+        if not np.isfinite(keras.ops.convert_to_numpy(variable)).all():
+            raise NonFiniteLossError(
+                f"weight {variable.path} is NaN or infinite: training stopped, {path} keeps the "
+                "last finite state (a lower learning rate may help)"
+            )
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `NonFiniteLossError` at the first training batch that logs a NaN or infinite loss.
+
+    Raising stops `fit` before the epoch-end callbacks, so no checkpoint or backup receives the
+    broken weights. (Keras' `TerminateOnNaN` reads only `logs["loss"]`, which these models do
+    not log: they log `g_loss`, `d_loss` and each term.)
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        check_finite(logs or {}, global_step(self.model))
+
+
+class TensorBoardScalars(keras.callbacks.Callback):
+    """Writes the logged losses and metrics to TensorBoard, under the tags Keras uses.
+
+    Every epoch: the epoch's means (`logdir/train`, `epoch_<name>`, with `epoch_learning_rate`,
+    the generator's) and the validation scores (`logdir/validation`: `epoch_psnr`,
+    `epoch_ssim`, `epoch_<loss>`), at step = epoch index. Every `every_n_steps` training steps
+    (by `global_step`): the running means of the epoch so far (`batch_<name>`).
+
+    Replaces `keras.callbacks.TensorBoard`, whose `update_freq` also gates the epoch summaries
+    (they were written only when an epoch's last step was a multiple of it) and every other
+    callback's summaries, and whose batch step restarts at 0 on a resumed run.
+
+    Args:
+        logdir: str, the TensorBoard log directory.
+        every_n_steps: int >= 1, training steps between two batch-level scalars (default 10).
+    """
+
+    def __init__(self, logdir, every_n_steps=10):
+        super().__init__()
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.every_n_steps = int(every_n_steps)
+        self._train_writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
+        self._validation_writer = tf.summary.create_file_writer(os.path.join(logdir, "validation"))
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if step % self.every_n_steps == 0:
+            _write_scalars(self._train_writer, "batch_", logs or {}, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        learning_rate = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        train = {name: value for name, value in logs.items() if not name.startswith("val_")}
+        validation = {name[4:]: value for name, value in logs.items() if name.startswith("val_")}
+        _write_scalars(
+            self._train_writer, "epoch_", {**train, "learning_rate": learning_rate}, epoch
+        )
+        _write_scalars(self._validation_writer, "epoch_", validation, epoch)
+
+    def on_train_end(self, logs=None):
+        self._train_writer.flush()
+        self._validation_writer.flush()
+
+
+def _write_scalars(writer, prefix, logs, step):
+    if not logs:
+        return
+    with writer.as_default():
+        for name, value in logs.items():
+            tf.summary.scalar(f"{prefix}{name}", value, step=step)
+    writer.flush()
+
+
+class ImagePanels(keras.callbacks.Callback):
+    """Writes degraded | restored | target panels to TensorBoard every `every_n_steps` steps.
+
+    The step is `global_step`, so panels land on multiples of `every_n_steps` and continue
+    across a resume; one more panel is written at the end of training if its last step had
+    none. The middle is the model's `panel_images` (AttentiveGAN adds its attention maps).
 
     Args:
         degraded: float32 [B, H, W, 3] images in [0, 1] (a fixed batch, e.g. from validation),
@@ -17,7 +130,7 @@ class ImagePanels(keras.callbacks.Callback):
         target: float32 [B, H, W, 3] in [0, 1], the clean images, or a tuple of targets shown
             side by side (MEDFE: image, structure image).
         logdir: str, the TensorBoard log directory (panels go to `logdir/images`).
-        every_n_steps: int, training batches between two panels (default 100).
+        every_n_steps: int, training steps between two panels (default 100).
         max_images: int, images per panel (default 3).
     """
 
@@ -30,7 +143,7 @@ class ImagePanels(keras.callbacks.Callback):
         self.every_n_steps = int(every_n_steps)
         self.max_images = int(max_images)
         self._writer = tf.summary.create_file_writer(os.path.join(logdir, "images"))
-        self._step = 0
+        self._written_step = None
 
     def panels(self):
         """The [B, H, 3W, 3] panel images, degraded | restored | target side by side."""
@@ -39,13 +152,18 @@ class ImagePanels(keras.callbacks.Callback):
         targets = list(self.target) if isinstance(self.target, tuple | list) else [self.target]
         return tf.concat([shown, *middle, *targets], axis=2)[: self.max_images]
 
+    def on_train_begin(self, logs=None):
+        self._written_step = global_step(self.model)  # nothing new to show before a step
+
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        if self._step % self.every_n_steps == 0:
-            self.write(self._step)
+        step = global_step(self.model)
+        if step % self.every_n_steps == 0:
+            self.write(step)
 
     def on_train_end(self, logs=None):
-        self.write(self._step)
+        step = global_step(self.model)
+        if step != self._written_step:
+            self.write(step)
 
     def write(self, step):
         with self._writer.as_default():
@@ -53,6 +171,98 @@ class ImagePanels(keras.callbacks.Callback):
                 "degraded|restored|target", self.panels(), step=step, max_outputs=self.max_images
             )
         self._writer.flush()
+        self._written_step = step
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """Keeps the training state in `directory` after every epoch, so that a stopped run resumes.
+
+    A state is the model's weights with both optimizers' variables (their step counts too),
+    in `epoch_<N>.weights.h5`, N the finished epochs. Each is written to a temporary file and
+    renamed into place (`save_atomically`), and the older states beyond the newest `keep` are
+    deleted after that, so a kill at any moment leaves the last state intact. `restore` loads
+    the newest readable state; one that cannot be read (a disk fault, a copy cut short) is
+    renamed `*.damaged`, reported in one line on stderr, and the state before it is used.
+
+    Replaces `keras.callbacks.BackupAndRestore`, which overwrites one `latest.weights.h5` in
+    place: a kill during that write leaves a file that fails every later resume.
+
+    Args:
+        directory: str, the folder of the states (created on the first save).
+        keep: int >= 1, states kept (default 2: the newest and the one before it).
+
+    Example:
+        backup = TrainingBackup("runs/x/backup")
+        initial_epoch = backup.restore(model)  # 0 when there is nothing to resume
+        model.fit(data, epochs=10, initial_epoch=initial_epoch, callbacks=[backup])
+    """
+
+    def __init__(self, directory, keep=2):
+        super().__init__()
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        self.directory = str(directory)
+        self.keep = int(keep)
+
+    def states(self):
+        """[(finished epochs, path)] of the saved states, newest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        found = []
+        for name in os.listdir(self.directory):
+            match = re.fullmatch(r"epoch_(\d+)\.weights\.h5", name)
+            if match:
+                found.append((int(match[1]), os.path.join(self.directory, name)))
+        return sorted(found, reverse=True)
+
+    def restore(self, model):
+        """Loads the newest intact state into `model` (compiled) and returns its finished
+        epochs, fit's `initial_epoch`; 0, with the model untouched, when there is none."""
+        damaged = []
+        for epoch, path in self.states():
+            try:
+                _read_every_dataset(path)
+            except Exception as error:  # h5py reports damage as OSError, RuntimeError, ...
+                os.replace(path, f"{path}.damaged")
+                damaged.append(f"{path} ({_first_line(error)})")
+                continue
+            model.load_weights(path)
+            resumed = f"resuming after epoch {epoch} (step {global_step(model)}) from {path}"
+            if damaged:
+                print(f"tfrestore: {_damaged(damaged)}; {resumed}", file=sys.stderr)
+            else:
+                print(f"tfrestore: {resumed}")
+            return epoch
+        if damaged:
+            print(
+                f"tfrestore: {_damaged(damaged)}; no older state: training starts from epoch 1",
+                file=sys.stderr,
+            )
+        return 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_atomically(self.model, os.path.join(self.directory, f"epoch_{epoch + 1}.weights.h5"))
+        for _, path in self.states()[self.keep :]:
+            os.remove(path)
+
+
+def _read_every_dataset(path):
+    """Reads every array of an HDF5 file; raises if a part of it is missing or corrupt."""
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    with h5py.File(path, "r") as file:
+        file.visititems(read)
+
+
+def _damaged(paths):
+    return f"damaged backup {', '.join(paths)} renamed *.damaged"
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 class LatestCheckpoint(keras.callbacks.Callback):
@@ -73,12 +283,20 @@ class LatestCheckpoint(keras.callbacks.Callback):
 
 
 def save_atomically(model, path):
-    """`model.save(path)` (a .keras file) through a temporary file renamed over `path` only
-    once the save succeeded, so an interrupted save never destroys the previous file."""
+    """`model.save(path)` (a `.keras` file) or `model.save_weights(path)` (a `.weights.h5`
+    file) through a temporary file renamed over `path` only once the save succeeded, so an
+    interrupted save never destroys the previous file.
+
+    Raises:
+        NonFiniteLossError: a weight is NaN or infinite (nothing is written).
+    """
+    check_finite_weights(model, path)
+    weights_only = path.endswith(".weights.h5")
+    suffix = ".weights.h5" if weights_only else ".keras"
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = f"{path[: -len('.keras')]}.tmp.keras"
+    temporary = f"{path[: -len(suffix)]}.tmp{suffix}"  # Keras needs the suffix
     try:
-        model.save(temporary)
+        (model.save_weights if weights_only else model.save)(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

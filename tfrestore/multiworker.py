@@ -16,10 +16,9 @@ import shutil
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from tfrestore.callbacks import save_atomically
+from tfrestore.callbacks import check_finite, check_finite_weights, save_atomically
 
 __all__ = ["fit_multiworker", "is_chief"]
 
@@ -59,7 +58,8 @@ def fit_multiworker(model, dataset, epochs, steps_per_epoch, logdir, strategy, l
         this call ran).
 
     Raises:
-        FloatingPointError: a loss became NaN or infinite (the last epoch's checkpoint stays).
+        tfrestore.callbacks.NonFiniteLossError: a loss or weight became NaN or infinite (the
+            last epoch's checkpoint stays).
     """
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -101,8 +101,7 @@ def fit_multiworker(model, dataset, epochs, steps_per_epoch, logdir, strategy, l
             for _ in range(steps_per_epoch):
                 logs = {name: float(value) for name, value in train_step(batches).items()}
                 step += 1
-                if not np.isfinite(list(logs.values())).all():
-                    raise FloatingPointError(f"a loss is not finite at step {step}: {logs}")
+                check_finite(logs, step)
                 if step % log_every == 0:
                     for name, value in logs.items():
                         tf.summary.scalar(f"batch_{name}", value, step=step)
@@ -110,6 +109,7 @@ def fit_multiworker(model, dataset, epochs, steps_per_epoch, logdir, strategy, l
                 tf.summary.scalar(f"epoch_{name}", value, step=epoch)
                 history.history.setdefault(name, []).append(value)
             finished.assign(epoch + 1)
+            check_finite_weights(model, directory)
             _save(checkpoint, directory, chief)
             if chief:
                 save_atomically(model, os.path.join(logdir, "checkpoints", "latest.keras"))

@@ -22,7 +22,13 @@ import yaml
 
 from tfrestore import data as restore_data
 from tfrestore import models
-from tfrestore.callbacks import ImagePanels, LatestCheckpoint
+from tfrestore.callbacks import (
+    ImagePanels,
+    LatestCheckpoint,
+    StopOnNonFiniteLoss,
+    TensorBoardScalars,
+    TrainingBackup,
+)
 from tfrestore.multiworker import fit_multiworker
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -277,8 +283,11 @@ def build_model(config, total_steps=None):
 def train(config, strategy="default", logdir=None, callbacks=()):
     """Trains the model a config describes; running again with the same logdir resumes.
 
-    Writes TensorBoard logs (one scalar per loss term, image panels) and `checkpoints/
-    latest.keras` under the logdir, and a `backup/` that `BackupAndRestore` resumes from.
+    Writes TensorBoard logs under the logdir (each loss term and validation score per epoch
+    and every `scalar_every_n_steps` steps, image panels every `image_every_n_steps`; the step
+    is the optimizer's, so a resumed run continues it), `checkpoints/latest.keras` and
+    `backup/` (`TrainingBackup`: the state a rerun resumes from, both written atomically after
+    every epoch).
 
     Args:
         config: dict from `load_config`.
@@ -289,7 +298,12 @@ def train(config, strategy="default", logdir=None, callbacks=()):
         callbacks: extra Keras callbacks (not with "multiworker").
 
     Returns:
-        The trained model and its Keras `History`.
+        The trained model and its Keras `History` (of the epochs this call ran).
+
+    Raises:
+        ConfigError: a config key or data that cannot be used (the message names it).
+        tfrestore.callbacks.NonFiniteLossError: a loss or weight became NaN or infinite; the
+            checkpoint and backup keep the last finite epoch.
     """
     check_config(config, config.get("path", "config"))
     multiworker = strategy == "multiworker"
@@ -336,25 +350,29 @@ def train(config, strategy="default", logdir=None, callbacks=()):
         )
         return model, history
 
+    # Kept after the run, so a finished run asked for more epochs continues too.
+    backup = TrainingBackup(os.path.join(logdir, "backup"))
+    with distribution.scope():
+        initial_epoch = backup.restore(model)
     panel_source = validation if validation is not None else dataset
     panel_degraded, panel_target = next(iter(panel_source))
     all_callbacks = [
-        # Kept after the run, so a finished run asked for more epochs continues too.
-        keras.callbacks.BackupAndRestore(os.path.join(logdir, "backup"), delete_checkpoint=False),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(logdir, update_freq=training.get("scalar_every_n_steps", 10)),
+        StopOnNonFiniteLoss(),  # first: it stops fit before anything logs or saves the step
+        TensorBoardScalars(logdir, every_n_steps=training.get("scalar_every_n_steps", 10)),
         ImagePanels(
             panel_degraded,
             panel_target,
             logdir,
             every_n_steps=training.get("image_every_n_steps", 100),
         ),
+        backup,
         LatestCheckpoint(os.path.join(logdir, "checkpoints", "latest.keras")),
         *callbacks,
     ]
     history = model.fit(
         dataset,
         epochs=epochs,
+        initial_epoch=initial_epoch,
         steps_per_epoch=int(steps_per_epoch),
         validation_data=validation,
         callbacks=all_callbacks,
