@@ -16,6 +16,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 import tfrestore
 from tfrestore import export
+from tfrestore.inference import load_restorer, tflite_metadata
 
 # Two sizes: non-square and not multiples of 4 (DeblurGAN pads to 4 in-graph), then even.
 SIZES = [(1, 45, 38), (2, 32, 48)]
@@ -70,12 +71,14 @@ def test_saved_model_runs_without_tfrestore_in_a_fresh_process(model, saved_mode
         import json, sys
         import numpy as np
         import tensorflow as tf
-        serve = tf.saved_model.load({str(path)!r}).signatures["serving_default"]
+        saved = tf.saved_model.load({str(path)!r})
+        serve = saved.signatures["serving_default"]
         for name in {list(batches)!r}:
             x = np.load({str(tmp_path)!r} + "/" + name + ".npy")
             np.save({str(tmp_path)!r} + "/" + name + ".out.npy", serve(image=x)["restored"].numpy())
         loaded = any(module.startswith("tfrestore") for module in sys.modules)
-        print(json.dumps({{"tfrestore_loaded": loaded}}))
+        limits = json.loads(tf.io.read_file(saved.tfrestore_input_limits.asset_path).numpy())
+        print(json.dumps({{"tfrestore_loaded": loaded, "limits": limits}}))
         """
     )
     # Run outside the repository so `tfrestore` could not even be imported by accident.
@@ -89,7 +92,8 @@ def test_saved_model_runs_without_tfrestore_in_a_fresh_process(model, saved_mode
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tfrestore_loaded": False}
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert printed == {"tfrestore_loaded": False, "limits": {"model": "DeblurGAN"}}
     for name, batch in batches.items():
         restored = np.load(tmp_path / f"{name}.out.npy")
         expected = model.predict(batch, verbose=0)
@@ -115,6 +119,23 @@ def test_tflite_has_builtin_ops_only(tflite_float32):
     ops = export.tflite_ops(tflite_float32[0])
     assert "CONV_2D" in ops and "MIRROR_PAD" in ops
     assert not [op for op in ops if op.startswith("CUSTOM")], ops
+
+
+def test_tflite_records_the_input_limits_as_metadata(tflite_float32):
+    recorded = tflite_metadata(tflite_float32[0], "tfrestore_input_limits")
+    assert json.loads(recorded) == {"model": "DeblurGAN"}  # no limits beyond its name
+    assert tflite_metadata(tflite_float32[0], "no such entry") is None
+
+
+def test_tflite_from_a_saved_model_probes_at_its_recorded_minimum_size(tmp_path):
+    # MEDFE refuses images below 65x65, the default probe is 45x38: the SavedModel's recorded
+    # limits give the converter a valid probe.
+    medfe = tfrestore.models.get("medfe", filters=4, dilation=1, vgg_weights=None)
+    export.export_saved_model(medfe, tmp_path / "saved_model", check=False)
+    report = export.export_tflite(tmp_path / "saved_model", tmp_path / "medfe.tflite")
+    assert report.max_abs_error < 1e-4
+    restorer = load_restorer(tmp_path / "medfe.tflite")
+    assert restorer.limits == {"model": "MEDFE", "min_size": [65, 65]}
 
 
 @pytest.mark.parametrize(("quantize", "atol"), [("float16", 1e-2), ("dynamic", 0.1)])

@@ -73,3 +73,49 @@ def test_unknown_extension_lists_the_accepted_forms(tmp_path):
 def test_folder_without_saved_model_pb_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="without saved_model.pb"):
         load_restorer(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def context_encoder_forms(tmp_path_factory):
+    """A tiny Context Encoder as .keras, SavedModel and .tflite (64x64 holes at most)."""
+    model = tfrestore.models.get("context_encoder", filters=4, bottleneck_channels=8)
+    folder = tmp_path_factory.mktemp("context_encoder")
+    model.save(folder / "model.keras")
+    export.export_saved_model(model, folder / "saved_model", check=False)
+    export.export_tflite(model, folder / "model.tflite", check=False)
+    return model, folder
+
+
+@pytest.mark.parametrize("form", ["model.keras", "saved_model", "model.tflite"])
+def test_every_form_refuses_before_running_what_the_keras_model_refuses(
+    context_encoder_forms, form, monkeypatch
+):
+    model, folder = context_encoder_forms
+    restorer = load_restorer(folder / form)
+    assert restorer.limits == {
+        "model": "ContextEncoder",
+        "min_size": [64, 64],
+        "max_hole": [64, 64],
+    }
+    image = images(1, 128, 128)
+    mask = np.zeros([1, 128, 128, 1], np.float32)
+    mask[:, 10:110, 14:114] = 1.0  # 100x100: its border pixels would come out black
+    small = (image[:, :50], np.zeros_like(mask[:, :50]))
+    monkeypatch.setattr(restorer, "_run", lambda batch: pytest.fail("the model ran"))
+    for inputs, expected in [
+        (
+            (image, mask),
+            "the hole does not fit in the 64x64 center ContextEncoder inpaints: it "
+            "spans 100x100 pixels",
+        ),
+        (small, "ContextEncoder takes images of at least 64x64 pixels, got 50x128"),
+    ]:
+        with pytest.raises(ValueError) as keras_error:
+            model.check_inputs(inputs)
+        with pytest.raises(ValueError) as error:
+            restorer(image=inputs[0], mask=inputs[1])
+        assert str(error.value) == str(keras_error.value) == expected
+    monkeypatch.undo()
+    mask[:, 10:110, 14:114] = 0.0
+    mask[:, 90:128, 70:128] = 1.0  # 38x58 at the corner: fits
+    assert restorer(image=image, mask=mask)["restored"].shape == image.shape

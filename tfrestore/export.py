@@ -15,6 +15,16 @@ What an export writes:
   contain no custom op. Height and width stay dynamic (shape signature -1): resize the inputs
   at run time (`tfrestore.inference` does).
 
+Both record the model's input limits (`tfrestore.models.limits`, e.g. MEDFE's minimum size
+or the Context Encoder's largest hole) as JSON, because the exported graphs cannot check them
+(TFLite has no Assert op); `tfrestore.inference` reads the record and refuses what the Keras
+model refuses, before running:
+- SavedModel: the asset `assets/tfrestore_input_limits.json`, also reachable with plain
+  TensorFlow as `tf.saved_model.load(path).tfrestore_input_limits.asset_path`.
+- TFLite: the flatbuffer's metadata entry `tfrestore_input_limits` (the standard place for
+  extra data: LiteRT ignores entries it does not know, and the converter writes its own
+  `CONVERSION_METADATA` entry the same way), so the file stays self-contained.
+
 Every export is run on a deterministic probe (a smooth random 1x45x38 image: non-square and
 not a multiple of 4, so in-graph padding is exercised; masks get a centered square hole) and
 compared with the Keras model: the report gives the max abs error and the PSNR between the
@@ -27,21 +37,23 @@ import dataclasses
 import math
 import os
 import re
-import shutil
 import tempfile
-import uuid
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from tfrestore import metrics
+from tfrestore.atomic import atomic_output
 from tfrestore.inference import (
+    LIMITS_FILE,
+    LIMITS_NAME,
     SIGNATURE_KEY,
     KerasRestorer,
     Restorer,
     load_restorer,
 )
+from tfrestore.models import limits as input_limits
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 
@@ -161,6 +173,11 @@ def _check(label, reference, candidate, probe, atol, min_psnr):
             f"{list(candidate.outputs)} differ from the model's {list(reference.inputs)} / "
             f"{list(reference.outputs)}"
         )
+    if candidate.limits != reference.limits:
+        raise ExportError(
+            f"{label}: recorded input limits {candidate.limits} differ from the model's "
+            f"{reference.limits}"
+        )
     error, psnr = compare(reference(**probe), candidate(**probe))
     shape = "x".join(str(d) for d in next(iter(probe.values())).shape[:3])
     problems = []
@@ -180,46 +197,6 @@ def _check(label, reference, candidate, probe, atol, min_psnr):
 
 
 # -- atomic output ----------------------------------------------------------------------------
-
-
-def _temporary_sibling(path, directory):
-    """A fresh temporary file or folder next to `path` (same filesystem, so rename is atomic)."""
-    parent, name = os.path.split(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    if directory:
-        return tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)
-    stem, extension = os.path.splitext(name)
-    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=extension, dir=parent)
-    os.close(handle)
-    return temporary
-
-
-def _remove(path):
-    if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-def _commit(temporary, path):
-    """Moves `temporary` to `path`, replacing what is there only once the new one is in place."""
-    if not os.path.isdir(temporary):
-        os.replace(temporary, path)
-        return
-    if not os.path.exists(path):
-        os.rename(temporary, path)
-        return
-    # A folder cannot be replaced atomically: move the old one aside, move the new one in,
-    # then delete the old one (and put it back if the second rename failed).
-    parent, name = os.path.split(os.path.abspath(path))
-    old = os.path.join(parent, f".{name}.old-{uuid.uuid4().hex[:8]}")
-    os.rename(path, old)
-    try:
-        os.rename(temporary, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _size(path):
@@ -269,15 +246,45 @@ def _write_saved_model(reference, path):
     module = tf.Module()
     module.serve = reference.function
     module.serving_variables = list(concrete.variables)
-    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: concrete})
+    with tempfile.TemporaryDirectory(prefix="tfrestore-limits-") as scratch:
+        limits_file = os.path.join(scratch, LIMITS_FILE)
+        with open(limits_file, "w", encoding="utf-8") as file:
+            file.write(input_limits.to_json(reference.limits))
+        # An asset is copied into assets/ and tracked, so plain tf.saved_model.load finds it.
+        setattr(module, LIMITS_NAME, tf.saved_model.Asset(limits_file))
+        tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: concrete})
+
+
+def _with_limits(flatbuffer, limits):
+    """The `.tflite` flatbuffer with `limits` as its metadata entry `LIMITS_NAME` (JSON).
+
+    Unpacks and repacks the model with TensorFlow's flatbuffer utilities, as the converter
+    itself does to add its conversion metadata.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(input_limits.to_json(limits).encode("utf-8"), np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = LIMITS_NAME, len(model.buffers) - 1
+    model.metadata = [m for m in model.metadata or [] if m.name != LIMITS_NAME.encode()]
+    model.metadata.append(entry)
+    return flatbuffer_utils.convert_object_to_bytearray(model)
 
 
 def _probe_size(reference, probe_size):
     if probe_size is not None:
         return tuple(probe_size)
-    # tfrestore models may declare the size to probe (`RestorationGAN.serving_size`); a plain
-    # Keras model or a file has none.
-    return tuple(getattr(getattr(reference, "model", None), "serving_size", None) or PROBE_SIZE)
+    # tfrestore models may declare the size to probe (`RestorationGAN.serving_size`); an
+    # export has none, but its recorded minimum size still gives a valid probe.
+    declared = getattr(getattr(reference, "model", None), "serving_size", None)
+    if declared:
+        return tuple(declared)
+    minimum = (reference.limits or {}).get("min_size", (0, 0))
+    return tuple(max(default, least) for default, least in zip(PROBE_SIZE, minimum, strict=True))
 
 
 def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
@@ -292,7 +299,8 @@ def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
             (default True).
         atol: float, max abs error allowed by the check (default 1e-4).
         probe_size: (height, width) of the check's probe (default 45x38, or the model's
-            `serving_size` for fixed-size models).
+            `serving_size` for fixed-size models, or at least an export's recorded minimum
+            size).
 
     Returns:
         ExportReport.
@@ -313,8 +321,7 @@ def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
         )
     _check_saved_model_path(path)
     probe = probe_inputs(reference.channels, _probe_size(reference, probe_size)) if check else None
-    temporary = _temporary_sibling(path, directory=True)
-    try:
+    with atomic_output(path, directory=True) as temporary:
         _write_saved_model(reference, temporary)
         error = psnr = None
         if check:
@@ -327,10 +334,6 @@ def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
                 None,
             )
         size = _size(temporary)
-        _commit(temporary, path)
-    except BaseException:
-        _remove(temporary)
-        raise
     return ExportReport(path, "saved_model", None, error, psnr, size)
 
 
@@ -459,7 +462,8 @@ def export_tflite(
         saved_model_dir: convert this SavedModel (exported from `model`) instead of writing a
             temporary one.
         probe_size: (height, width) of the check's probe (default 45x38, or the model's
-            `serving_size` for fixed-size models).
+            `serving_size` for fixed-size models, or at least an export's recorded minimum
+            size).
 
     Returns:
         ExportReport.
@@ -509,8 +513,9 @@ def export_tflite(
     custom = [op for op in tflite_ops(flatbuffer) if op.startswith("CUSTOM:")]
     if custom:
         raise ExportError(f"{label}: the converted model has non-builtin ops {custom}")
-    temporary = _temporary_sibling(path, directory=False)
-    try:
+    if reference.limits is not None:
+        flatbuffer = _with_limits(flatbuffer, reference.limits)
+    with atomic_output(path) as temporary:
         with open(temporary, "wb") as file:
             file.write(flatbuffer)
         error = psnr = None
@@ -525,10 +530,6 @@ def export_tflite(
             probe = probe_inputs(reference.channels, _probe_size(reference, probe_size))
             error, psnr = _check(label, reference, candidate, probe, atol, min_psnr)
             del candidate  # release the mapped file before it is renamed
-        _commit(temporary, path)
-    except BaseException:
-        _remove(temporary)
-        raise
     return ExportReport(path, "tflite", quantize, error, psnr, len(flatbuffer))
 
 

@@ -11,19 +11,61 @@ with named NHWC float32 batches of any height and width, and returns named numpy
 
 Export (`tfrestore.export`) checks its artefacts through these same runners, so what the
 parity check measured is what users run.
+
+Every call first checks the model's input limits (`tfrestore.models.limits`: MEDFE's minimum
+size, the Context Encoder's largest hole) and raises the Keras model's one-line ValueError,
+for every form: a Keras model declares them (`input_limits`), exports record them (a SavedModel
+as the asset `assets/tfrestore_input_limits.json`, tracked as the root attribute
+`tfrestore_input_limits`; a `.tflite` file as the TFLite metadata entry of that name), since
+exported graphs cannot check them (TFLite has no Assert op).
 """
 
+import mmap
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrestore.models import limits as input_limits
+
 ACCEPTED_FORMS = (
     "a .keras file (Keras model), a SavedModel folder (containing saved_model.pb) "
     "or a .tflite file (LiteRT)"
 )
 SIGNATURE_KEY = "serving_default"
+# Where exports record the model's input limits (JSON, `tfrestore.models.limits`): the SavedModel
+# root attribute and TFLite metadata name, and the SavedModel asset file.
+LIMITS_NAME = "tfrestore_input_limits"
+LIMITS_FILE = LIMITS_NAME + ".json"
+
+
+def saved_model_limits(module, source):
+    """The input limits recorded in a loaded SavedModel (None if it records none)."""
+    asset = getattr(module, LIMITS_NAME, None)
+    if asset is None:
+        return None
+    text = tf.io.read_file(asset.asset_path).numpy().decode("utf-8")
+    return input_limits.from_json(text, f"{source} ({LIMITS_FILE})")
+
+
+def tflite_metadata(path, name):
+    """The bytes of the TFLite metadata entry `name` of a `.tflite` file, or None.
+
+    Reads the flatbuffer's metadata table through a memory map, without loading the weights.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        model = schema.Model.GetRootAs(view, 0)
+        for index in range(model.MetadataLength()):
+            entry = model.Metadata(index)
+            if entry.Name() == name.encode():
+                data = model.Buffers(entry.Buffer()).DataAsNumpy()  # a view of the map, or 0
+                found = data.tobytes() if isinstance(data, np.ndarray) else b""
+                del data  # the map cannot close while a view of it exists
+                return found
+    return None
 
 
 def model_serving_inputs(model):
@@ -80,19 +122,24 @@ class Restorer:
         channels: {input name: channel count}.
         form: "keras", "saved_model" or "tflite".
         path: where it was loaded from (None for a model in memory).
+        limits: the model's input limits ({"model": name, ...}, see
+            `tfrestore.models.limits`), or None for an export that records none (not written
+            by tfrestore, or by a version before the record existed): then nothing is checked.
 
     Call it with the inputs as keyword arguments (or positionally, in `inputs` order):
     float32 arrays [B, H, W, C] of any B, H and W; images in [0, 1], masks 1 = missing.
-    It returns {output name: float32 numpy array}.
+    It returns {output name: float32 numpy array}. Inputs outside the model's limits raise
+    ValueError before anything runs (`check_inputs`).
     """
 
     form = None
 
-    def __init__(self, channels, outputs, path=None):
+    def __init__(self, channels, outputs, path=None, limits=None):
         self.channels = dict(channels)
         self.inputs = tuple(self.channels)
         self.outputs = tuple(outputs)
         self.path = None if path is None else os.fspath(path)
+        self.limits = limits
 
     @classmethod
     def from_model(cls, model):
@@ -130,6 +177,7 @@ class Restorer:
         sizes = {value.shape[:3] for value in batch.values()}
         if len(sizes) > 1:
             raise ValueError(f"inputs must share batch, height and width, got {sorted(sizes)}")
+        self.check_inputs(**batch)
         outputs = self._run(batch)
         return {name: np.asarray(outputs[name], dtype=np.float32) for name in self.outputs}
 
@@ -137,9 +185,12 @@ class Restorer:
         raise NotImplementedError
 
     def check_inputs(self, **arrays):
-        """Raises ValueError when the model cannot take these inputs ([B, H, W, C] by name),
-        e.g. MEDFE's minimum size or the Context Encoder's hole extent. Only a tfrestore Keras
-        model can tell (`check_inputs`); exported graphs skip the check."""
+        """Raises ValueError, with the Keras model's message, when these inputs ([B, H, W, C]
+        arrays by name) are outside the model's `limits`, e.g. smaller than MEDFE's minimum
+        size or with a hole wider than the Context Encoder's. Every call checks first."""
+        if self.limits is not None:
+            image = arrays["image"] if "image" in arrays else arrays[self.inputs[0]]
+            input_limits.check(self.limits, image, arrays.get("mask"))
 
     def describe(self):
         where = f" {self.path}" if self.path else ""
@@ -162,17 +213,12 @@ class KerasRestorer(Restorer):
         self.function = serving_function(model)
         # Tracing once with dynamic shapes names the outputs without running the model.
         outputs = list(self.function.get_concrete_function().structured_outputs)
-        super().__init__(model_serving_inputs(model), outputs, path)
+        limits = input_limits.model_limits(model)
+        super().__init__(model_serving_inputs(model), outputs, path, limits)
 
     def _run(self, batch):
         outputs = self.function(*[tf.constant(batch[name]) for name in self.inputs])
         return {name: t.numpy() for name, t in outputs.items()}
-
-    def check_inputs(self, **arrays):
-        check = getattr(self.model, "check_inputs", None)
-        if check is not None:
-            inputs = [arrays[name] for name in self.inputs]
-            check(inputs[0] if len(inputs) == 1 else tuple(inputs))
 
 
 class SavedModelRestorer(Restorer):
@@ -190,7 +236,8 @@ class SavedModelRestorer(Restorer):
         self.function = self.module.signatures[SIGNATURE_KEY]
         _, specs = self.function.structured_input_signature
         channels = {name: spec.shape[-1] for name, spec in specs.items()}
-        super().__init__(channels, list(self.function.structured_outputs), path)
+        limits = saved_model_limits(self.module, path)
+        super().__init__(channels, list(self.function.structured_outputs), path, limits)
 
     def _run(self, batch):
         outputs = self.function(**{name: tf.constant(value) for name, value in batch.items()})
@@ -221,7 +268,9 @@ class TFLiteRestorer(Restorer):
         self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
         details = self.runner.get_input_details()
         channels = {name: int(details[name]["shape_signature"][-1]) for name in details}
-        super().__init__(channels, list(self.runner.get_output_details()), path)
+        recorded = tflite_metadata(path, LIMITS_NAME)
+        limits = None if recorded is None else input_limits.from_json(recorded, f"{path} metadata")
+        super().__init__(channels, list(self.runner.get_output_details()), path, limits)
 
     def _run(self, batch):
         # The runner's outputs alias interpreter buffers: copy before the next call.
@@ -244,12 +293,14 @@ def load_restorer(path, num_threads=None):
         num_threads: int, LiteRT interpreter threads for `.tflite` files (default: LiteRT's).
 
     Returns:
-        A `Restorer`: `restorer(image=batch)` returns {"restored": array, ...}.
+        A `Restorer`: `restorer(image=batch)` returns {"restored": array, ...}; inputs outside
+        the model's recorded input limits raise the Keras model's ValueError before running.
 
     Raises:
         FileNotFoundError: nothing exists at `path`.
         ValueError: `path` is none of the accepted forms (a folder without saved_model.pb,
-            an unknown extension).
+            an unknown extension), or its recorded input limits are unreadable (or have keys
+            of a newer tfrestore).
 
     Example:
         >>> restorer = load_restorer("out/saved_model")

@@ -13,7 +13,13 @@ import tensorflow as tf
 from tfrestore import losses
 from tfrestore import metrics as restore_metrics
 from tfrestore.layers import crop_to_size, pad_to_multiple
+from tfrestore.models import limits
 from tfrestore.models.schedules import ConstantThenLinearDecay
+
+
+def _image_and_mask(inputs):
+    """(image, mask or None) from the public inputs: an image, or an (image, mask) pair."""
+    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs, None)
 
 
 def _replica_info():
@@ -113,18 +119,22 @@ class RestorationGAN(keras.Model):
         models paste the prediction into the known pixels here)."""
         return self.from_generator_range(restored)
 
+    def input_limits(self):
+        """What inputs must satisfy beyond their dtype and channels, as JSON-able data (keys
+        in `tfrestore.models.limits`, e.g. {"min_size": [65, 65]}); none by default. `call`
+        asserts them, `check_inputs` raises on them, and exports record them so that every
+        form of the model refuses the same inputs (exported graphs cannot assert)."""
+        return {}
+
     def input_requirements(self, inputs):
-        """What `inputs` must satisfy beyond their dtype and channels: a list of (ok, message),
-        `ok` a scalar bool tensor. `call` asserts each one, `check_inputs` raises the first
-        failure; exported graphs skip them (TFLite has no Assert op). None by default."""
-        return []
+        """The checks of `input_limits` on `inputs`: a list of (ok, message), `ok` a scalar
+        bool tensor."""
+        return limits.requirements(limits.model_limits(self), *_image_and_mask(inputs))
 
     def check_inputs(self, inputs):
         """Raises ValueError with the message of the first requirement `inputs` fail (eager:
         the CLI checks each file before running the model)."""
-        for ok, message in self.input_requirements(inputs):
-            if not bool(ok):
-                raise ValueError(message)
+        limits.check(limits.model_limits(self), *_image_and_mask(inputs))
 
     def unchecked_call(self, inputs, training=False):
         """`call` without the input requirements (what exported graphs run)."""

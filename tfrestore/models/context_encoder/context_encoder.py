@@ -70,8 +70,9 @@ class ContextEncoder(RestorationGAN):
     H and W >= 64. Returns the image with only its hole pixels replaced. The generator's input
     is fixed at 128x128: per example, the 128x128 window centred on the hole (the image is
     reflect-padded by 32 px, so holes at the border work too) is inpainted and its center
-    pasted back. The hole must fit in 64x64, which `call` checks (exported graphs skip the
-    check: hole pixels outside the 64x64 center come out black).
+    pasted back. The hole's bounding box must fit in 64x64 (`input_limits`): `call` and
+    `check_inputs` refuse a larger one, and so do exported models run with
+    `tfrestore.inference`, which read the limits recorded at export.
 
     Args:
         filters: int, base width of both networks (default 64).
@@ -187,22 +188,11 @@ class ContextEncoder(RestorationGAN):
         pasted = _unpad(tf.einsum("bih,bijc,bjw->bhwc", rows, center, cols))
         return image * (1.0 - mask) + pasted * mask
 
-    def hole_outside_center(self, mask):
-        """Per-example count of hole pixels that fall outside the inpainted 64x64 center."""
-        mask = tf.convert_to_tensor(mask, tf.float32)
-        rows, cols = self._center_placement(_pad(mask, "CONSTANT"))
-        covered = _unpad(tf.einsum("bih,bjw->bhw", rows, cols)[..., None])
-        return tf.reduce_sum(mask * (1.0 - covered), axis=[1, 2, 3])
-
-    def input_requirements(self, inputs):
-        image, mask = inputs
-        return [
-            (tf.reduce_all(tf.shape(image)[1:3] >= CENTER), "image must be at least 64x64"),
-            (
-                tf.reduce_all(self.hole_outside_center(mask) == 0.0),
-                "the hole does not fit in the 64x64 center of a 128x128 window",
-            ),
-        ]
+    def input_limits(self):
+        # A hole whose bounding box fits in 64x64 lies inside the center of the window centred
+        # on it (images are padded by 32 px, so even at a corner); a larger one would leave
+        # pixels outside the center, which would come out black.
+        return {"min_size": [CENTER, CENTER], "max_hole": [CENTER, CENTER]}
 
     # -- losses ------------------------------------------------------------------------------
 

@@ -170,14 +170,8 @@ class MEDFE(RestorationGAN):
         image, mask = (tf.convert_to_tensor(t, tf.float32) for t in degraded)
         return image * (1.0 - mask) + self.from_generator_range(restored[0]) * mask
 
-    def input_requirements(self, inputs):
-        size = self.min_size
-        return [
-            (
-                tf.reduce_all(tf.shape(inputs[0])[1:3] >= size),
-                f"MEDFE takes images of at least {size}x{size} pixels",
-            )
-        ]
+    def input_limits(self):
+        return {"min_size": [self.min_size, self.min_size]}
 
     def unpack_batch(self, data):
         """((masked, mask), (target, structure)) -> ((masked, mask), [B, H, W, 6] target)."""
