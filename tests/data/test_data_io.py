@@ -1,6 +1,8 @@
 """Tests for tfrestore.data.io: decoding, writing and listing images."""
 
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -9,8 +11,13 @@ from PIL import Image
 
 from tfrestore.data import (
     ImageReadError,
+    ImageTooLargeError,
     decode_image_tensor,
+    image_size,
+    io,
     list_images,
+    paired_dataset,
+    pixel_limit,
     read_image,
     write_image,
 )
@@ -202,3 +209,63 @@ def test_list_images_missing_folder(tmp_path):
     (tmp_path / "file.png").write_bytes(b"x")
     with pytest.raises(NotADirectoryError, match="file.png"):
         list_images(tmp_path / "file.png")
+
+
+def _black_png(path, width, height):
+    """Writes a real 1-bit gray PNG of black pixels: 20000x20000 takes about 50 kB on disk."""
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte, then 8 pixels a byte
+    packer = zlib.compressobj(9)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind, body):
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    signature = b"\x89PNG\r\n\x1a\n"
+    path.write_bytes(
+        signature + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_huge_image_is_refused_from_its_header_without_decoding(tmp_path, monkeypatch):
+    np.testing.assert_array_equal(read_image(_black_png(tmp_path / "small.png", 13, 7)), 0.0)
+    huge = _black_png(tmp_path / "huge.png", 20000, 20000)
+    assert huge.stat().st_size < 200_000
+
+    def no_decoding(*args):
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(io, "decode_image_tensor", no_decoding)
+    monkeypatch.delenv("TFRESTORE_MAX_PIXELS", raising=False)
+    with pytest.raises(ImageTooLargeError) as info:
+        read_image(huge)
+    assert str(info.value) == (
+        f"{huge}: 20000x20000 pixels (400 megapixels) is above the limit of 120 megapixels; "
+        "set TFRESTORE_MAX_PIXELS to change it"
+    )
+    assert isinstance(info.value, ImageReadError)
+    # The training pipelines measure every file the same way before building the dataset.
+    for folder in ("blurred", "sharp"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.png").write_bytes(huge.read_bytes())
+    with pytest.raises(ImageTooLargeError, match="a.png: 20000x20000 pixels"):
+        paired_dataset(tmp_path / "blurred", tmp_path / "sharp", crop_size=64)
+
+
+def test_pixel_limit_is_configurable(tmp_path, monkeypatch):
+    path = _black_png(tmp_path / "a.png", 40, 30)
+    monkeypatch.setenv("TFRESTORE_MAX_PIXELS", "1000")
+    with pytest.raises(ImageTooLargeError, match=r"40x30 pixels \(0.0012 megapixels\).*0.001 meg"):
+        read_image(path)
+    assert read_image(path, max_pixels=0).shape == (30, 40, 3)  # 0: no limit
+    assert image_size(path, max_pixels=1200) == (40, 30)
+    monkeypatch.setenv("TFRESTORE_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="TFRESTORE_MAX_PIXELS must be a whole number"):
+        read_image(path)
+    monkeypatch.delenv("TFRESTORE_MAX_PIXELS")
+    monkeypatch.setattr(io, "MAX_PIXELS", 100)
+    assert pixel_limit() == 100 and pixel_limit(5) == 5
+    with pytest.raises(ImageTooLargeError, match="limit of 0.0001 megapixels"):
+        image_size(path)

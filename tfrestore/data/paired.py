@@ -19,7 +19,7 @@ from tfrestore.data.augment import (
     random_crop_pair,
     random_flip_pair,
 )
-from tfrestore.data.io import ImageReadError, list_images, read_image_tensor
+from tfrestore.data.io import image_size, list_images, read_image_tensor
 
 __all__ = [
     "paired_files",
@@ -42,24 +42,6 @@ def listing(names, describe=str):
     if len(names) > _MAX_LISTED:
         shown += f", ... and {len(names) - _MAX_LISTED} more"
     return shown
-
-
-def image_size(path):
-    """(width, height) of an image file, read from its header without decoding the pixels.
-
-    Raises:
-        ImageReadError: the file is missing or not an image; the message names the path.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = os.fspath(path)
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise ImageReadError(f"{path}: not a readable image ({error})") from None
 
 
 def paired_files(degraded_dir, target_dir, skip_unmatched=False, key=None):
