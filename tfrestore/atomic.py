@@ -15,6 +15,8 @@ import os
 import shutil
 import uuid
 
+_PREFIX = ".tmp-"
+
 
 def temporary_sibling(path, directory=False):
     """Creates an empty file (or folder) next to `path`, on the same filesystem so the final
@@ -26,7 +28,7 @@ def temporary_sibling(path, directory=False):
     parent, name = os.path.split(os.path.abspath(os.fspath(path)))
     os.makedirs(parent, exist_ok=True)
     while True:
-        temporary = os.path.join(parent, f".tmp-{uuid.uuid4().hex[:8]}-{name}")
+        temporary = os.path.join(parent, f"{_PREFIX}{uuid.uuid4().hex[:8]}-{name}")
         try:
             # The kernel applies the umask (or default ACL) to these modes, as for open/mkdir.
             if directory:
@@ -36,6 +38,11 @@ def temporary_sibling(path, directory=False):
             return temporary
         except FileExistsError:
             continue
+
+
+def is_temporary(name):
+    """True for the name of a temporary sibling (left behind only by a killed writer)."""
+    return os.path.basename(name).startswith(_PREFIX)
 
 
 def remove(path):

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrestore.atomic import atomic_output, is_temporary, remove
+
 
 class NonFiniteLossError(FloatingPointError):
     """A loss (or, checked before every save, a weight) became NaN or infinite: training
@@ -217,7 +219,12 @@ class TrainingBackup(keras.callbacks.Callback):
 
     def restore(self, model):
         """Loads the newest intact state into `model` (compiled) and returns its finished
-        epochs, fit's `initial_epoch`; 0, with the model untouched, when there is none."""
+        epochs, fit's `initial_epoch`; 0, with the model untouched, when there is none.
+        Temporary files of writes that were killed are deleted."""
+        if os.path.isdir(self.directory):
+            for name in os.listdir(self.directory):
+                if is_temporary(name):
+                    remove(os.path.join(self.directory, name))
         damaged = []
         for epoch, path in self.states():
             try:
@@ -291,13 +298,6 @@ def save_atomically(model, path):
         NonFiniteLossError: a weight is NaN or infinite (nothing is written).
     """
     check_finite_weights(model, path)
-    weights_only = path.endswith(".weights.h5")
-    suffix = ".weights.h5" if weights_only else ".keras"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = f"{path[: -len(suffix)]}.tmp{suffix}"  # Keras needs the suffix
-    try:
-        (model.save_weights if weights_only else model.save)(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    save = model.save_weights if path.endswith(".weights.h5") else model.save
+    with atomic_output(path) as temporary:  # named "...<name>", so Keras sees the suffix
+        save(temporary)
