@@ -218,3 +218,114 @@ def test_attentive_gan_grid_rows_and_columns():
 def test_attentive_gan_demo_output():
     assert demo.default_output("attentive_gan") == "outputs/demo/attentive_gan"
     assert "attentive_gan" in demo.DEMOS
+
+
+# -- DeblurGAN demo ----------------------------------------------------------------------------
+
+
+def test_deblur_gan_identity_start_returns_its_input_exactly():
+    from tfrestore.models import DeblurGANGenerator
+
+    generator = DeblurGANGenerator(filters=4, num_blocks=2)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 20, 28, 3)).astype("float32")
+    images[0, 0, 0] = [-1.0, 1.0, 0.0]  # the clamp's bounds pass too
+    assert np.abs(generator(images).numpy() - images).max() > 0.01  # random start
+    generator.start_as_identity()
+    np.testing.assert_array_equal(generator(images).numpy(), images)
+    with pytest.raises(ValueError, match="learn_residual"):
+        DeblurGANGenerator(filters=4, num_blocks=1, learn_residual=False).start_as_identity()
+
+
+def test_deblur_gan_identity_start_trains_every_generator_layer():
+    """The zeroed last conv passes no gradient back, so the first step changes only it; the
+    second changes every kernel of the generator."""
+    from tfrestore.demo import deblur_gan
+
+    model = deblur_gan.build_model(filters=4, num_blocks=1)
+    model.compile(learning_rate=deblur_gan.LEARNING_RATE, run_eagerly=True)  # no tracing: fast
+    blurred, sharp = smooth_images(2, 16, 16, 1), smooth_images(2, 16, 16, 2)
+    np.testing.assert_allclose(model.predict(blurred, verbose=0), blurred, atol=1e-6)
+    generator = model.generator
+    last = generator.output_conv_name(generator.num_blocks)
+    kernels = [w for w in generator.trainable_weights if w.path.endswith("kernel")]
+
+    def changed(before):
+        return {w.path.split("/")[-2] for w, b in zip(kernels, before) if np.any(w.numpy() != b)}
+
+    before = [w.numpy() for w in kernels]
+    model.train_on_batch(blurred, sharp)
+    assert changed(before) == {last}
+    before = [w.numpy() for w in kernels]
+    model.train_on_batch(blurred, sharp)
+    assert changed(before) == {w.path.split("/")[-2] for w in kernels}
+
+
+def test_deblur_gan_report_states_the_built_recipe():
+    from tfrestore.demo import deblur_gan
+
+    settings = deblur_gan.recipe(deblur_gan.build_model())
+    assert settings.keys() == deblur_gan.PAPER.keys()
+    assert settings == {
+        **{name: value for name, value in deblur_gan.MODEL_KWARGS.items() if name in settings},
+        "identity_start": True,
+        "gradient_penalty_weight": 10.0,
+        "learning_rate": pytest.approx(deblur_gan.LEARNING_RATE),
+        "constant_fraction": deblur_gan.CONSTANT_FRACTION,
+        "crop_size": deblur_gan.CROP_SIZE,
+        "batch_size": deblur_gan.BATCH_SIZE,
+        "max_len": deblur_gan.BLUR["max_len"],
+    }
+    table = deblur_gan.recipe_table(settings)
+    assert table[2:] == [
+        "| generator | width 16, 4 residual blocks, no dropout "
+        "| width 64, 9 residual blocks, dropout 0.5 |",
+        "| start | identity (last conv zeroed) | random |",
+        "| content loss | L1 x 100 | VGG19 conv3_3 MSE x 100 |",
+        "| adversarial | WGAN-GP (lambda 10), 1 critic step per generator step "
+        "| WGAN-GP (lambda 10), 5 critic steps per generator step |",
+        "| optimizer | Adam 0.0005, constant for 50 % of the run, then linear decay to 0 "
+        "| Adam 0.0001, constant for 50 % of the run, then linear decay to 0 |",
+        "| data | 128x128 crops, batch 4, blur trajectories 20 px "
+        "| 256x256 crops, batch 1, blur trajectories 60 px |",
+    ]
+
+
+def test_deblur_gan_paper_column_is_the_paper_config():
+    import inspect
+    import pathlib
+
+    import yaml
+
+    from tfrestore.data import random_psf
+    from tfrestore.demo.deblur_gan import PAPER
+    from tfrestore.models import DeblurGAN
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "training/configs/deblur_gan.yaml"
+    config = yaml.safe_load(path.read_text())
+    model, optimizer, data_config = config["model"], config["optimizer"], config["data"]
+    for name in ("filters", "num_blocks", "dropout_rate", "perceptual_weight"):
+        assert PAPER[name] == model[name], name
+    for name in ("gradient_penalty_weight", "discriminator_steps"):
+        assert PAPER[name] == model[name], name
+    assert PAPER["learning_rate"] == optimizer["learning_rate"] == DeblurGAN.learning_rate
+    assert PAPER["constant_fraction"] == optimizer["constant_fraction"]
+    assert PAPER["crop_size"] == data_config["crop_size"] == 256
+    assert PAPER["batch_size"] == data_config["batch_size"] == 1
+    defaults = inspect.signature(DeblurGAN).parameters
+    assert PAPER["l1_weight"] == defaults["l1_weight"].default == 0.0
+    assert PAPER["max_len"] == inspect.signature(random_psf).parameters["max_len"].default
+    assert PAPER["identity_start"] is False
+
+
+def test_deblur_gan_clock_measures():
+    from tfrestore.demo.deblur_gan import gradient_energy, periodic_artifacts
+
+    ramp = np.broadcast_to(np.linspace(0, 1, 65)[None, :64, None], (64, 64, 3))
+    assert gradient_energy(ramp) == pytest.approx((255 / 64) ** 2)
+    assert periodic_artifacts(ramp) < 1e-9  # smooth shading has no pattern
+    alternating = (np.indices((256, 256)).sum(axis=0) % 2 * 2 - 1)[..., None].repeat(3, axis=-1)
+    checker = 0.5 + 0.1 * alternating
+    assert periodic_artifacts(checker) == pytest.approx(0.1 * 255 * 8 / 9)  # less its 3x3 mean
+    assert gradient_energy(checker) == pytest.approx(2 * (0.2 * 255) ** 2)
+    photo = common.split_photos()[0]["astronaut"][:256, :256]
+    assert periodic_artifacts(photo) < 0.5 < periodic_artifacts(photo + 0.01 * alternating)

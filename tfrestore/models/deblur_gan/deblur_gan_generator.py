@@ -1,6 +1,7 @@
 """DeblurGAN's ResNet generator (Kupyn et al., CVPR 2018)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfrestore.layers import InstanceNormalization, ReflectionPadding2D, upstream_normal
@@ -88,7 +89,7 @@ class DeblurGANGenerator(Network):
             x = InstanceNormalization(name=f"model_{index + 1}")(x)
             x = keras.layers.ReLU(name=f"model_{index + 2}")(x)
             index += 3
-        x = _conv_block(x, 3, 7, f"model_{index + 1}", padding=3, reflect=True)
+        x = _conv_block(x, 3, 7, self.output_conv_name(num_blocks), padding=3, reflect=True)
         outputs = keras.layers.Activation("tanh", name=f"model_{index + 2}")(x)
         if learn_residual:
             outputs = keras.layers.Add(name="residual")([inputs, outputs])
@@ -100,3 +101,27 @@ class DeblurGANGenerator(Network):
         self.num_blocks = num_blocks
         self.dropout_rate = dropout_rate
         self.learn_residual = learn_residual
+
+    @staticmethod
+    def output_conv_name(num_blocks):
+        """Name of the last conv (upstream `model.26` with 9 blocks), before the tanh."""
+        return f"model_{num_blocks + 17}"
+
+    def start_as_identity(self):
+        """Zeroes the last conv (kernel and bias) so that the residual generator returns its
+        input exactly: a warm start for short training runs (not in the paper or upstream).
+
+        With `learn_residual` the output is `clamp(input + tanh(last_conv(features)))`, so a
+        zero last conv makes the untrained generator the identity on [-1, 1] images and
+        training starts from the blurred image instead of from noise. The zero kernel passes
+        no gradient back, so the first update changes only this layer; from the second on,
+        gradients reach every layer (tested). All other weights keep their initialization.
+
+        Raises:
+            ValueError: the generator was built with `learn_residual=False` (no input to
+                return).
+        """
+        if not self.learn_residual:
+            raise ValueError("start_as_identity needs learn_residual=True")
+        layer = self.get_layer(self.output_conv_name(self.num_blocks))
+        layer.set_weights([np.zeros_like(weight) for weight in layer.get_weights()])
