@@ -32,8 +32,13 @@ def test_restore_processes_good_files_reports_bad_ones(model_file, tmp_path, cap
     assert status == 1
     assert "broken.png" in captured.err
     assert data.read_image(str(tmp_path / "out" / "a.png")).shape == (30, 41, 3)
-    assert data.read_image(str(tmp_path / "out" / "b.png")).shape == (24, 24, 3)
-    assert "restored 2 of 3" in captured.out
+    assert data.read_image(str(tmp_path / "out" / "sub" / "b.png")).shape == (24, 24, 3)
+    assert f"restored 2 images into {tmp_path / 'out'}; 1 failed" in captured.out
+    # Again: what exists is skipped, unless --overwrite.
+    status = cli.main(["restore", model_file, str(inputs), "-o", str(tmp_path / "out")])
+    assert status == 1 and "restored 0 images into" in capsys.readouterr().out
+    argv = ["restore", model_file, str(inputs), "-o", str(tmp_path / "out"), "--overwrite"]
+    assert cli.main(argv) == 1 and "restored 2 images" in capsys.readouterr().out
 
 
 def test_restore_matches_the_model(model_file, tmp_path):
@@ -196,6 +201,7 @@ def test_restore_mask_errors(inpainting_model_file, model_file, tmp_path, capsys
     assert "orphan.png: no mask for it in" in err
     assert "c.png: the hole does not fit in the 64x64 center" in err
     assert os.path.exists(os.path.join(out, "a.png")) and os.path.exists(os.path.join(out, "b.png"))
+    out = str(tmp_path / "out2")  # a and b are restored in `out` already: they would be skipped
     assert (
         cli.main(["restore", inpainting_model_file, a, b, "-o", out, "--mask", mask_a, small]) == 1
     )

@@ -19,6 +19,7 @@ _SUBMODULES = (
     "losses",
     "metrics",
     "models",
+    "restore",
     "train",
 )
 

@@ -1,8 +1,12 @@
 """The `tfrestore` command: train, evaluate, restore, export, demo, prepare-structure.
 
-Usage errors exit with status 2 and one line saying what was wrong (`--debug` shows the
-traceback); `restore` and `prepare-structure` exit 1 when some files failed, after processing
-the others.
+Each command parses its arguments and calls the library (`tfrestore.train`, `.evaluate`,
+`.restore`, `.export`, ...). An error that ends a command is one line on stderr, and its exit
+status comes from one table (`EXIT_STATUSES`): 2 when the command cannot run as given (a bad
+argument, config, image or model file; fix it and run again), 1 when it ran and failed (an
+export check; `restore` and `prepare-structure` when some files failed, after processing the
+others), 130 when interrupted (Ctrl-C; the line says how to go on). `--debug` shows the
+traceback instead.
 
 TensorFlow's own log messages (C++ start-up and Grappler notes, Python warnings) are hidden
 unless `--verbose` is given.
@@ -24,6 +28,30 @@ QUANTIZE_CHOICES = ("float16", "dynamic", "int8")
 
 class UsageError(Exception):
     """A user error: reported in one line, exit status 2."""
+
+
+# How an exception that ends a command is reported: (module, class, exit status), one line on
+# stderr. The first match wins, so subclasses come before their bases. Classes are named, not
+# imported: one whose module was never imported cannot have been raised, and the command
+# must not import TensorFlow before `_quiet_tensorflow`.
+EXIT_STATUSES = (
+    ("builtins", "KeyboardInterrupt", 130),  # Ctrl-C: the line says how to go on
+    ("tfrestore.cli", "UsageError", 2),
+    ("tfrestore.export", "ExportError", 1),  # an export failed its parity check
+    ("tfrestore.callbacks", "NonFiniteLossError", 2),  # training diverged; nothing saved
+    ("tfrestore.losses.perceptual", "VGGWeightsUnavailable", 2),  # offline, no cached VGG
+    # Bad values: arguments, configs, images, model files (ModelLoadError), data (the
+    # library's errors derive from ValueError and name the file or key).
+    ("builtins", "ValueError", 2),
+    ("builtins", "OSError", 2),  # a file or folder that cannot be read or written
+    ("tensorflow.python.framework.errors_impl", "OpError", 2),  # TensorFlow refused data
+)
+
+# What to do after Ctrl-C, by command.
+RESUME_HINTS = {
+    "train": "run the same command again (same --logdir) to resume after the last finished epoch",
+    "restore": "run the same command again to go on: images already restored are skipped",
+}
 
 
 def _global_options(default):
@@ -67,10 +95,28 @@ def _parser():
         "brightness and colorfulness)",
     )
 
-    restore = commands.add_parser("restore", parents=options, help="restore image files or folders")
+    restore = commands.add_parser(
+        "restore",
+        parents=options,
+        help="restore image files or folders",
+        description="Restores each image into OUTDIR as a PNG of the same size. Output names: "
+        "a folder's images keep their path relative to it (IN/a/1.jpg -> OUTDIR/a/1.png), a "
+        "file given by name keeps its name (x/1.jpg -> OUTDIR/1.png). Inputs that would share "
+        "an output keep their extension in its name (same.jpg -> same.jpg.png, while same.png "
+        "stays same.png); the same name from two places gets _2, _3, ... in input order "
+        "(1.png, 1_2.png). An output that exists is skipped (--overwrite replaces it), so "
+        "running the same command again after an interruption goes on where it stopped. "
+        "OUTDIR is never read as input, and it is checked for writing before the model loads. "
+        "A file that fails is reported by path and the others still run (exit status 1).",
+    )
     restore.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
     restore.add_argument("inputs", nargs="+", help="image files or folders")
-    restore.add_argument("-o", "--output", required=True, help="output folder for PNGs")
+    restore.add_argument(
+        "-o", "--output", metavar="OUTDIR", required=True, help="output folder for PNGs"
+    )
+    restore.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs instead of skipping"
+    )
     restore.add_argument(
         "--mask",
         nargs="+",
@@ -145,47 +191,6 @@ def _parser():
     return parser
 
 
-def _expand_inputs(paths):
-    """Image files from files and folders (folders recursively), in order."""
-    from tfrestore import data
-
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            files += [os.path.join(path, name) for name in data.list_images(path)]
-        elif os.path.exists(path):
-            files.append(path)
-        else:
-            raise UsageError(f"input not found: {path}")
-    if not files:
-        raise UsageError(f"no images found in: {' '.join(paths)}")
-    return files
-
-
-def _load(path):
-    from tfrestore.inference import load_restorer
-
-    try:
-        return load_restorer(path)
-    except (ValueError, FileNotFoundError) as error:
-        raise UsageError(str(error)) from None
-
-
-def _check_mask_use(restorer, model_path, masks_given, option):
-    """UsageError unless masks are given exactly when the model inpaints."""
-    takes_mask = "mask" in restorer.inputs
-    if takes_mask and not masks_given:
-        raise UsageError(
-            f"{model_path} is an inpainting model (inputs: {', '.join(restorer.inputs)}): "
-            f"give each image a mask with {option}"
-        )
-    if masks_given and not takes_mask:
-        raise UsageError(
-            f"{model_path} takes no mask (inputs: {', '.join(restorer.inputs)}); "
-            f"{option} is for inpainting models"
-        )
-
-
 def _process_files(files, work):
     """Calls `work(index, path)` on each file under a progress bar (for more than one file).
 
@@ -208,31 +213,31 @@ def _process_files(files, work):
 
 
 def _run_restore(args):
-    from tfrestore import data
+    import keras
 
-    files = _expand_inputs(args.inputs)
-    try:
-        masks = data.match_mask_files(args.mask, files, name="--mask")
-    except (ValueError, FileNotFoundError) as error:
-        raise UsageError(str(error)) from None
-    restorer = _load(args.model)
-    _check_mask_use(restorer, args.model, masks is not None, "--mask")
+    from tfrestore import restore
 
-    def restore(index, path):
-        image = data.read_image(path)
-        inputs = {"image": image[None]}
-        if masks is not None:
-            if isinstance(masks[index], ValueError):
-                raise masks[index]
-            inputs["mask"] = data.read_mask(masks[index], image.shape[:2])[None]
-        restorer.check_inputs(**inputs)
-        restored = restorer(**inputs)["restored"][0]
-        stem = os.path.splitext(os.path.basename(path))[0]
-        data.write_image(os.path.join(args.output, f"{stem}.png"), restored)
+    progress = None
 
-    failed = _process_files(files, restore)
-    print(f"restored {len(files) - failed} of {len(files)} images into {args.output}")
-    return 1 if failed else 0
+    def show(index, total, job, outcome):
+        nonlocal progress
+        if outcome not in ("written", "skipped"):
+            start = "\n" if progress else ""  # after the progress bar's line
+            print(f"{start}error: {job.source}: {outcome}", file=sys.stderr)
+        if total > 1:
+            progress = progress or keras.utils.Progbar(total, unit_name="image")
+            progress.update(index + 1)
+
+    report = restore.restore_files(
+        args.model,
+        args.inputs,
+        args.output,
+        masks=args.mask,
+        overwrite=args.overwrite,
+        on_file=show,
+    )
+    print(report)
+    return 1 if report.failed else 0
 
 
 def _run_prepare_structure(args):
@@ -278,35 +283,25 @@ def _run_prepare_structure(args):
 def _run_evaluate(args):
     from tfrestore import evaluate
 
-    try:
-        report = evaluate.evaluate(args.model, args.data)
-    except (ValueError, FileNotFoundError) as error:
-        raise UsageError(str(error)) from None
-    print(report)
+    print(evaluate.evaluate(args.model, args.data))
     return 0
 
 
 def _run_export(args):
     from tfrestore import export
     from tfrestore.inference import load_keras_model
+    from tfrestore.restore import check_output_folder
 
     if not (args.saved_model or args.tflite):
         raise UsageError("export needs --saved-model DIR and/or --tflite FILE")
-    if not args.model.endswith(".keras") or not os.path.isfile(args.model):
+    if os.path.isdir(args.model) or not args.model.endswith(".keras"):
         raise UsageError(f"export takes a .keras model file, got {args.model}")
     if args.quantize == "int8" and not args.representative:
         raise UsageError("--quantize int8 needs --representative IMAGES")
-    try:
-        model = load_keras_model(args.model)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot load {args.model}: {error}") from None
-    try:
-        _export(export, model, args)
-    except export.ExportError as error:
-        print(f"tfrestore export: failed: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:  # an output path in the way, no calibration images
-        raise UsageError(str(error)) from None
+    for path in (args.saved_model, args.tflite):
+        if path:  # before the model loads: the folder the export is renamed into
+            check_output_folder(os.path.dirname(os.path.abspath(path)))
+    _export(export, load_keras_model(args.model), args)
     return 0
 
 
@@ -332,11 +327,7 @@ def _export(export, model, args):
 def _run_train(args):
     from tfrestore import train
 
-    try:
-        config = train.load_config(args.config)
-        train.train(config, strategy=args.strategy, logdir=args.logdir)
-    except train.ConfigError as error:
-        raise UsageError(str(error)) from None
+    train.train(train.load_config(args.config), strategy=args.strategy, logdir=args.logdir)
     return 0
 
 
@@ -345,10 +336,7 @@ def _run_demo(args):
 
     if args.minutes <= 0:
         raise UsageError(f"--minutes must be > 0, got {args.minutes}")
-    try:
-        return demo.run(model_name=args.model, minutes=args.minutes, output=args.output)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    return demo.run(model_name=args.model, minutes=args.minutes, output=args.output)
 
 
 COMMANDS = {
@@ -395,6 +383,30 @@ def _quiet_tensorflow():
         absl_logging.set_verbosity(absl_logging.ERROR)
 
 
+def exit_status(error):
+    """The exit status of an exception that ends a command (`EXIT_STATUSES`), or None for one
+    that is not ours to report (a bug: its traceback is shown)."""
+    for module, name, status in EXIT_STATUSES:
+        kind = getattr(sys.modules.get(module), name, None)
+        if kind is not None and isinstance(error, kind):
+            return status
+    return None
+
+
+def error_line(command, error, args):
+    """The one line that reports `error`, which ended `command` (`args` are its arguments)."""
+    if isinstance(error, KeyboardInterrupt):
+        hint = RESUME_HINTS.get(command)
+        if command == "restore" and args.overwrite:
+            hint = "run it again without --overwrite to go on: images already restored are skipped"
+        return f"tfrestore {command}: interrupted" + (f"; {hint}" if hint else "")
+    if isinstance(error, UsageError):
+        return f"tfrestore {command}: error: {error}"
+    from tfrestore.restore import error_reason
+
+    return f"tfrestore {command}: error: {error_reason(error)}"
+
+
 def main(argv=None):
     """Runs the `tfrestore` command on `argv` (default: the process arguments).
 
@@ -402,20 +414,24 @@ def main(argv=None):
         argv: list of str, the arguments after `tfrestore`, e.g. ["evaluate", "m.keras", "d/"].
 
     Returns:
-        int, the exit status: 0 done, 1 some files or an export check failed, 2 usage error.
+        int, the exit status: 0 done, 1 some files or an export check failed, 2 the command
+        cannot run as given, 130 interrupted (see `EXIT_STATUSES`).
     """
     args = _parser().parse_args(argv)
-    if not args.verbose:
-        _quiet_tensorflow()
     # Keras warns that tf.data inputs ignore fit's `shuffle`; ours are shuffled by the pipeline.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     try:
+        if not args.verbose:
+            _quiet_tensorflow()  # importing TensorFlow takes seconds: Ctrl-C may come here
         return COMMANDS[args.command](args)
-    except UsageError as error:
-        if args.debug:
+    except BaseException as error:
+        status = exit_status(error)
+        if status is None or args.debug:
             raise
-        print(f"tfrestore {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        if isinstance(error, KeyboardInterrupt) and sys.stdout.isatty():
+            print(file=sys.stdout)  # end the progress bar's line
+        print(error_line(args.command, error, args), file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from tfrestore import data, layers, metrics
 from tfrestore.data.paired import size_mismatch
 from tfrestore.inference import Restorer, load_restorer
 from tfrestore.models import EnlightenGAN
+from tfrestore.restore import restore_image
 
 __all__ = [
     "INPAINTING_LAYOUTS",
@@ -149,9 +150,10 @@ def evaluate(model, data_dir):
     Raises:
         EvaluationError: `data_dir` is missing or has no recognised layout; unmatched,
             unreadable or differently sized files; a missing or empty mask; an image the
-            model cannot take (e.g. smaller than MEDFE's minimum). The message names them.
+            model cannot take (e.g. smaller than MEDFE's minimum, or than its padding). The
+            message names them.
         FileNotFoundError, ValueError: `model` is a path that cannot be opened
-            (`tfrestore.inference.load_restorer`).
+            (`tfrestore.inference.load_restorer`; `ModelLoadError` for a damaged file).
 
     Example:
         >>> report = evaluate("out/model.tflite", "data/test")
@@ -246,7 +248,8 @@ def _mean_scores(restorer, pairs, no_reference=False):
         {image: {metric: mean}}, as `EvaluationReport.scores`.
 
     Raises:
-        EvaluationError: an unreadable image, or a target whose size differs from its input's.
+        EvaluationError: an unreadable image, a target whose size differs from its input's,
+            or an image the model cannot take.
     """
     scores = {}
     for degraded_path, target_path in pairs:
@@ -259,7 +262,11 @@ def _mean_scores(restorer, pairs, no_reference=False):
             sizes = [(image.shape[2], image.shape[1]) for image in (degraded, target)]
             mismatch = size_mismatch((degraded_path, sizes[0], target_path, sizes[1]))
             raise EvaluationError(f"{mismatch} (width x height)")
-        images = {"input": degraded, "restored": restorer(image=degraded)["restored"]}
+        try:
+            restored = restore_image(restorer, degraded[0])[None]
+        except ValueError as error:  # outside the model's limits, or the model fails on it
+            raise EvaluationError(f"{degraded_path}: {error}") from None
+        images = {"input": degraded, "restored": restored}
         if target is not None:
             images["target"] = target
         for name, batch in images.items():
@@ -313,11 +320,10 @@ def _evaluate_inpainting(restorer, data_dir):
             mask = data.read_mask(mask_path, target.shape[1:3])[None]
             if not mask.any():
                 raise ValueError(f"mask {mask_path} marks no pixel as missing")
-            restorer.check_inputs(image=target, mask=mask)
+            degraded = layers.fill_holes(target, mask)  # what the model sees: the dataset mean
+            restored = restore_image(restorer, degraded[0], mask[0])[None]
         except ValueError as error:
             raise EvaluationError(f"{path}: {error}") from None
-        degraded = layers.fill_holes(target, mask)  # what the model sees: the dataset mean
-        restored = restorer(image=degraded, mask=mask)["restored"]
         for image, batch in (("input", degraded), ("restored", restored)):
             psnr, l1 = metrics.hole_scores(target, batch, mask)
             scores[image]["psnr"].append(float(psnr[0]))

@@ -22,6 +22,7 @@ exported graphs cannot check them (TFLite has no Assert op).
 
 import mmap
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -38,6 +39,21 @@ SIGNATURE_KEY = "serving_default"
 # root attribute and TFLite metadata name, and the SavedModel asset file.
 LIMITS_NAME = "tfrestore_input_limits"
 LIMITS_FILE = LIMITS_NAME + ".json"
+
+
+class ModelLoadError(ValueError):
+    """A model file or folder exists but cannot be loaded (damaged, incomplete, or refused by
+    Keras' safe mode); the message names it and why, in one line."""
+
+
+def _load_error(path, error):
+    """The `ModelLoadError` for `error`, raised while loading the model at `path`."""
+    if "safe_mode=False" in str(error):
+        reason = "it holds a Lambda layer (Python code), which Keras' safe mode refuses to load"
+    else:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = f"damaged or incomplete? ({lines[0] if lines else type(error).__name__})"
+    return ModelLoadError(f"cannot load {path}: {reason}")
 
 
 def saved_model_limits(module, source):
@@ -227,7 +243,10 @@ class SavedModelRestorer(Restorer):
     form = "saved_model"
 
     def __init__(self, path):
-        self.module = tf.saved_model.load(os.fspath(path))
+        try:
+            self.module = tf.saved_model.load(os.fspath(path))
+        except Exception as error:  # TensorFlow raises IndexError, DataLossError, ...
+            raise _load_error(path, error) from error
         if SIGNATURE_KEY not in self.module.signatures:
             raise ValueError(
                 f"SavedModel {path} has no {SIGNATURE_KEY!r} signature "
@@ -256,7 +275,10 @@ class TFLiteRestorer(Restorer):
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        try:
+            self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        except Exception as error:
+            raise _load_error(path, error) from error
         signatures = self.interpreter.get_signature_list()
         if SIGNATURE_KEY not in signatures:
             raise ValueError(
@@ -278,10 +300,24 @@ class TFLiteRestorer(Restorer):
 
 
 def load_keras_model(path):
-    """Loads a `.keras` file saved from a tfrestore model (or any registered Keras model)."""
+    """Loads a `.keras` file saved from a tfrestore model (or any registered Keras model).
+
+    Raises:
+        FileNotFoundError: nothing exists at `path`.
+        ModelLoadError: the file is not a `.keras` zip archive, its weights are unreadable, or
+            it holds a Lambda layer (safe mode).
+    """
     import tfrestore.models  # noqa: F401  (registers the tfrestore classes for deserializing)
 
-    return keras.models.load_model(os.fspath(path))
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):  # Keras says "File not found"
+        raise ModelLoadError(f"cannot load {path}: not a .keras file (a zip archive); damaged?")
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:
+        raise _load_error(path, error) from error
 
 
 def load_restorer(path, num_threads=None):
@@ -300,7 +336,8 @@ def load_restorer(path, num_threads=None):
         FileNotFoundError: nothing exists at `path`.
         ValueError: `path` is none of the accepted forms (a folder without saved_model.pb,
             an unknown extension), or its recorded input limits are unreadable (or have keys
-            of a newer tfrestore).
+            of a newer tfrestore); `ModelLoadError` (a ValueError) when it is one of them but
+            cannot be loaded (damaged, incomplete, a Lambda layer refused by safe mode).
 
     Example:
         >>> restorer = load_restorer("out/saved_model")

@@ -1,0 +1,324 @@
+"""Restoring image files with a model: files and folders in, one PNG per image out.
+
+`restore_files(model, inputs, output)` is what `tfrestore restore` runs. Nothing is overwritten
+silently, and a rerun goes on where an interrupted run stopped:
+
+- Output names (`output_names`): a folder's images keep their path relative to it
+  (`IN/a/1.jpg` -> `OUT/a/1.png`), a file given by name keeps its name (`x/1.jpg` ->
+  `OUT/1.png`); the extension becomes `.png`. Inputs that would share an output keep their
+  extension in its name (`same.jpg` -> `same.jpg.png`, while `same.png` stays `same.png`); the
+  same name from two places (`a/1.jpg` and `b/1.jpg` given as files, or from two input folders)
+  gets `_2`, `_3`, ... in input order (`1.png`, `1_2.png`).
+- An output that exists is skipped (`overwrite=True` replaces it), so finished images are not
+  redone.
+- The output folder is never read as input: when it lies inside an input folder its files are
+  left out, and an input inside it is refused.
+- The output folder is created and checked for writability before the model is loaded;
+  outputs are written atomically (`tfrestore.data.write_image`), so an interrupted run leaves
+  no half-written file.
+- An image that fails (unreadable, too small for the model, ...) is reported by path and the
+  others are still processed (`RestoreReport.failed`).
+
+Example:
+    >>> report = restore_files("deblurgan.keras", ["photos/"], "restored/")
+    >>> print(report)  # "restored 12 images into restored/; 3 skipped (output exists), ..."
+"""
+
+import collections
+import dataclasses
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfrestore import data
+from tfrestore.inference import Restorer, load_restorer
+
+__all__ = [
+    "RestoreError",
+    "RestoreJob",
+    "RestoreReport",
+    "check_output_folder",
+    "error_reason",
+    "output_names",
+    "plan_jobs",
+    "restore_files",
+    "restore_image",
+]
+
+
+class RestoreError(ValueError):
+    """Inputs, masks or an output folder that cannot be used; the message names them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreJob:
+    """One image to restore: its file, its output PNG and its mask file (inpainting models;
+    a ValueError saying why it has none, or None for other models)."""
+
+    source: str
+    output: str
+    mask: object = None
+
+
+@dataclasses.dataclass
+class RestoreReport:
+    """What `restore_files` did; `str()` is the summary `tfrestore restore` prints.
+
+    Attributes:
+        output: str, the output folder.
+        written: list of output paths written.
+        skipped: list of output paths that existed and were left alone.
+        failed: list of (input path, one-line reason).
+    """
+
+    output: str
+    written: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    failed: list = dataclasses.field(default_factory=list)
+
+    def __str__(self):
+        text = f"restored {len(self.written)} images into {self.output}"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped (output exists; --overwrite replaces it)"
+        if self.failed:
+            text += f"; {len(self.failed)} failed"
+        return text
+
+
+def _inside(path, folder):
+    """Whether `path` is `folder` or inside it (both real paths)."""
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _with_png(name):
+    return f"{os.path.splitext(name)[0]}.png"
+
+
+def output_names(names):
+    """Distinct output PNG names for relative input names, in order (see the module docstring).
+
+    Names compare without case, so no two outputs clash on a case-insensitive filesystem.
+
+    Args:
+        names: list of "/"-separated relative input names (as `data.list_images` gives).
+
+    Returns:
+        list of "/"-separated relative output names, one per input, all distinct.
+
+    Example:
+        >>> output_names(["same.jpg", "same.png", "a/1.jpg", "1.jpg", "1.jpg"])
+        ['same.jpg.png', 'same.png', 'a/1.png', '1.png', '1_2.png']
+    """
+    plain = [_with_png(name) for name in names]
+    sources = collections.defaultdict(set)  # output name -> the input names that want it
+    for name, output in zip(names, plain, strict=True):
+        sources[output.casefold()].add(name.casefold())
+    # Inputs of different names that would share an output keep their extension in it.
+    wanted = [
+        name + ".png"
+        if len(sources[output.casefold()]) > 1 and not name.casefold().endswith(".png")
+        else output
+        for name, output in zip(names, plain, strict=True)
+    ]
+    # What is still shared (the same name from two places) gets _2, _3, ..., avoiding every
+    # name another input wants.
+    reserved = {name.casefold() for name in wanted}
+    used, result = set(), []
+    for name in wanted:
+        candidate, number = name, 1
+        while candidate.casefold() in used:
+            number += 1
+            candidate = f"{name[: -len('.png')]}_{number}.png"
+            if candidate.casefold() in reserved:
+                candidate = name  # taken by another input: try the next number
+        used.add(candidate.casefold())
+        result.append(candidate)
+    return result
+
+
+def plan_jobs(inputs, output, masks=None):
+    """The `RestoreJob`s of image files and folders: what is read and where it goes.
+
+    Args:
+        inputs: list of image files and folders (folders searched recursively; hidden files
+            and the output folder left out). The same file given twice is restored once.
+        output: str, the output folder.
+        masks: inpainting models: mask files in input order, or a list with one folder of
+            masks named like the images (`tfrestore.data.match_mask_files`); else None.
+
+    Returns:
+        list of `RestoreJob`, in input order.
+
+    Raises:
+        RestoreError: an input that does not exist or lies inside the output folder, no
+            images at all, or masks that do not match the images.
+    """
+    output_real = os.path.realpath(output)
+    sources, names, seen = [], [], set()
+    for path in map(os.fspath, inputs):
+        if not os.path.exists(path):
+            raise RestoreError(f"input not found: {path}")
+        real = os.path.realpath(path)
+        if _inside(real, output_real):
+            raise RestoreError(
+                f"input {path} is inside the output folder {output}: outputs are never read "
+                "as inputs; choose another output folder"
+            )
+        if os.path.isdir(path):
+            found = [
+                (os.path.join(path, name), name)
+                for name in data.list_images(path)
+                if not _inside(os.path.realpath(os.path.join(path, name)), output_real)
+            ]
+        else:
+            found = [(path, os.path.basename(path))]
+        for source, name in found:
+            key = os.path.realpath(source)
+            if key not in seen:
+                seen.add(key)
+                sources.append(source)
+                names.append(name)
+    if not sources:
+        raise RestoreError(f"no images found in: {' '.join(map(os.fspath, inputs))}")
+    try:
+        mask_files = data.match_mask_files(masks, sources, name="--mask")
+    except (ValueError, FileNotFoundError) as error:
+        raise RestoreError(str(error)) from None
+    outputs = [os.path.join(output, *name.split("/")) for name in output_names(names)]
+    mask_files = mask_files or [None] * len(sources)
+    return [RestoreJob(*job) for job in zip(sources, outputs, mask_files, strict=True)]
+
+
+def check_output_folder(folder):
+    """Creates `folder` (and its parents) if needed and checks that files can be written in it,
+    by creating and deleting a hidden file: permissions, a read-only filesystem or a file in
+    the way are found before any work starts.
+
+    Raises:
+        RestoreError: one line naming the folder and the reason.
+    """
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise RestoreError(f"output folder {folder} is a file")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-write-check-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise RestoreError(f"cannot write to output folder {folder}: {reason}") from None
+
+
+def error_reason(error):
+    """The one line that says why `error` happened, for messages that name the file first.
+
+    A TensorFlow graph error gives its reason (it reads "Graph execution error:", the Python
+    stack where the op was defined, the reason, then "[[{{node ...}}]]"); an OSError gives
+    "path: reason"; anything else the first line of its message (else its type).
+    """
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.filename}: {error.strerror}"
+    message = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in message.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("[[")]
+    if lines and lines[0].startswith("Graph execution error"):
+        lines = lines[-1:]
+    return lines[0] if lines else type(error).__name__
+
+
+def restore_image(restorer, image, mask=None):
+    """Restores one image: float32 [H, W, 3] (and mask [H, W, 1]) in, [H, W, 3] out.
+
+    Raises:
+        ValueError: the image is outside the model's input limits (its message), or the model
+            fails on it (e.g. an image smaller than its padding): one line with the image size
+            and the runtime's reason.
+    """
+    inputs = {"image": np.asarray(image, np.float32)[None]}
+    if mask is not None:
+        inputs["mask"] = np.asarray(mask, np.float32)[None]
+    restorer.check_inputs(**inputs)  # the model's input limits, in its own words
+    try:
+        return restorer(**inputs)["restored"][0]
+    except (tf.errors.OpError, RuntimeError) as error:  # TensorFlow, LiteRT
+        height, width = image.shape[:2]
+        raise ValueError(
+            f"the model cannot process this {width}x{height} image: {error_reason(error)}"
+        ) from None
+
+
+def _restore_job(restorer, job):
+    if isinstance(job.mask, Exception):
+        raise job.mask
+    image = data.read_image(job.source)
+    mask = None
+    if job.mask is not None:
+        mask = data.read_mask(job.mask, image.shape[:2])
+    data.write_image(job.output, restore_image(restorer, image, mask))
+
+
+def _check_mask_use(restorer, model, masks_given):
+    takes_mask = "mask" in restorer.inputs
+    if takes_mask and not masks_given:
+        raise RestoreError(
+            f"{model} is an inpainting model (inputs: {', '.join(restorer.inputs)}): "
+            "give each image a mask with --mask"
+        )
+    if masks_given and not takes_mask:
+        raise RestoreError(
+            f"{model} takes no mask (inputs: {', '.join(restorer.inputs)}); "
+            "--mask is for inpainting models"
+        )
+
+
+def restore_files(model, inputs, output, masks=None, overwrite=False, on_file=None):
+    """Restores image files and folders into `output` as PNGs of the same size.
+
+    See the module docstring for output names, skipping and what is checked first. Everything
+    that can be checked without the model is checked before it is loaded: inputs, masks and
+    the output folder.
+
+    Args:
+        model: a `.keras` file, SavedModel folder or `.tflite` file, or a `Restorer`.
+        inputs: list of image files and folders.
+        output: str, the output folder (created if needed).
+        masks: inpainting models: mask files in input order, or [one folder of masks named
+            like the images]; None for other models.
+        overwrite: bool (default False), replace existing outputs instead of skipping them.
+        on_file: optional callable `(index, total, job, outcome)` after each image, in order;
+            `outcome` is "written", "skipped" or the one-line reason it failed.
+
+    Returns:
+        A `RestoreReport`.
+
+    Raises:
+        RestoreError: unusable inputs, masks (given to a model that takes none, or missing for
+            an inpainting model) or output folder; nothing is restored.
+        ValueError, FileNotFoundError: `model` cannot be loaded
+            (`tfrestore.inference.load_restorer`).
+        KeyboardInterrupt: stops between two files or during one; finished outputs are
+            complete (written atomically), so the same call again goes on from there.
+    """
+    jobs = plan_jobs(inputs, output, masks)
+    check_output_folder(output)
+    restorer = model if isinstance(model, Restorer) else load_restorer(model)
+    _check_mask_use(restorer, restorer.path or restorer.describe(), masks)
+    report = RestoreReport(os.fspath(output))
+    for index, job in enumerate(jobs):
+        if not overwrite and os.path.exists(job.output):
+            report.skipped.append(job.output)
+            outcome = "skipped"
+        else:
+            try:
+                _restore_job(restorer, job)
+            except Exception as error:  # one bad file must not stop the others
+                outcome = error_reason(error)
+                report.failed.append((job.source, outcome))
+            else:
+                report.written.append(job.output)
+                outcome = "written"
+        if on_file is not None:
+            on_file(index, len(jobs), job, outcome)
+    return report
