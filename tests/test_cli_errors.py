@@ -12,6 +12,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import yaml
 from model_harness import smooth_images
 
 from tfrestore import cli, data, export, inference, models
@@ -192,6 +193,91 @@ def test_errors_not_ours_keep_their_traceback(monkeypatch):
         cli.main(["demo"])
 
 
+# -- train ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Four 40x40 pairs as PNG (blurred/, sharp/) and as JPEG, one cut short after its header
+    (blurred_jpeg/, sharp_jpeg/): only decoding finds it, inside the training pipeline."""
+    root = tmp_path_factory.mktemp("photos")
+    for index, image in enumerate(smooth_images(4, 40, 40, seed=5)):
+        for extension in ("png", "jpeg"):
+            suffix = "" if extension == "png" else "_jpeg"
+            data.write_image(str(root / f"sharp{suffix}" / f"{index}.{extension}"), image)
+            data.write_image(str(root / f"blurred{suffix}" / f"{index}.{extension}"), image * 0.7)
+    truncated = root / "blurred_jpeg" / "2.jpeg"
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size * 85 // 100])
+    return root
+
+
+def train_config(folder, run, model=None, data=None, optimizer=None, training=None):
+    """A tiny DeblurGAN trained on `folder`'s pairs with logdir `run` (keys updated by the
+    arguments); returns the config's path."""
+    config = {
+        "model": {"name": "deblur_gan", "filters": 4, "num_blocks": 1, "discriminator_steps": 1}
+        | {"vgg_weights": None, **(model or {})},
+        "optimizer": {"learning_rate": 1e-3, **(optimizer or {})},
+        "data": {"kind": "paired", "crop_size": 32, "batch_size": 2}
+        | {"degraded_dir": str(folder / "blurred"), "target_dir": str(folder / "sharp")}
+        | (data or {}),
+        "training": {"epochs": 1, "logdir": str(run), "verbose": 0, **(training or {})},
+    }
+    path = run.parent / f"{run.name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+TRAIN_CASES = {
+    "a learning rate that is no number": (
+        {"optimizer": {"learning_rate": "fast"}},
+        "optimizer.learning_rate must be a number, got 'fast'",
+    ),
+    "epochs -1": ({"training": {"epochs": -1}}, "training.epochs must be >= 1, got -1"),
+    "a missing VGG weights file": (
+        {"model": {"vgg_weights": "/nope.h5"}},
+        "error: VGG weights file not found: '/nope.h5'",
+    ),
+    "no cached ImageNet VGG weights, offline": (
+        {"model": {"vgg_weights": "imagenet"}},
+        "error: cannot get the ImageNet VGG19 weights of the perceptual loss: ",
+    ),
+    "a truncated JPEG among the photos": (
+        {"data": {"degraded_dir": "{photos}/blurred_jpeg", "target_dir": "{photos}/sharp_jpeg"}},
+        "error: data: {photos}/blurred_jpeg/2.jpeg: cannot decode image (",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TRAIN_CASES))
+def test_train_errors_are_one_line(case, photos, tmp_path, capsys, request):
+    changes, expected = TRAIN_CASES[case]
+    if "offline" in case:
+        request.getfixturevalue("offline")  # no network, an empty Keras cache
+    changes = yaml.safe_load(yaml.safe_dump(changes).replace("{photos}", str(photos)))
+    assert cli.main(["train", train_config(photos, tmp_path / "run", **changes)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert expected.replace("{photos}", str(photos)) in err
+    assert not (tmp_path / "run" / "backup").exists()  # stopped before any epoch ended
+
+
+def test_train_on_a_logdir_of_another_architecture(photos, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", train_config(photos, run)]) == 0
+    wider = train_config(photos, run, model={"filters": 8})
+    capsys.readouterr()
+    assert cli.main(["train", wider]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith(
+        f"tfrestore train: error: {run} holds a run of another architecture: its backup does "
+        f"not fit the model of {wider} (A total of "
+    )
+    assert err.endswith("); train with a new --logdir, or with that run's config\n")
+    assert os.listdir(run / "backup") == ["epoch_1.weights.h5"]  # kept for the right config
+
+
 # -- Ctrl-C -----------------------------------------------------------------------------------
 
 
@@ -231,4 +317,16 @@ def test_ctrl_c_in_restore_says_rerun_and_the_rerun_goes_on(files, tmp_path, cap
     assert capsys.readouterr().out.endswith(
         f"restored {150 - done} images into {out}; {done} skipped (output exists; "
         "--overwrite replaces it)\n"
+    )
+
+
+def test_ctrl_c_in_train_says_rerun_with_the_same_logdir(photos, tmp_path):
+    run = tmp_path / "run"
+    config = train_config(photos, run, training={"epochs": 1000, "steps_per_epoch": 1})
+    process = start_tfrestore("train", config)
+    status, _, err = interrupt_when(process, (run / "backup" / "epoch_1.weights.h5").exists)
+    assert status == 130
+    assert err == (
+        "tfrestore train: interrupted; run the same command again (same --logdir) to resume "
+        "after the last finished epoch\n"
     )

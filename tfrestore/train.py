@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import inspect
 import os
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -185,6 +186,24 @@ def build_dataset(spec, seed=None, where="data"):
         raise ConfigError(f"{where}: {error}") from None
 
 
+def undecodable_image(spec):
+    """The first image under the folders a `data` section names (its validation's too) that
+    cannot be decoded, as its `ImageReadError`; None when every image decodes.
+
+    A file that fails to decode inside a `tf.data` pipeline raises an error that names no file
+    (only their headers are read up front); `train` calls this then, to name it.
+    """
+    sections = (spec, spec.get("validation") or {})
+    folders = [value for section in sections for value in section.values()]
+    for folder in dict.fromkeys(f for f in folders if isinstance(f, str) and os.path.isdir(f)):
+        for name in restore_data.list_images(folder):
+            try:
+                restore_data.read_image(os.path.join(folder, name))
+            except restore_data.ImageReadError as error:
+                return error
+    return None
+
+
 def _build_dataset(spec, seed, where):
     kind = spec.get("kind")
     if kind not in DATA_KINDS:
@@ -301,10 +320,21 @@ def train(config, strategy="default", logdir=None, callbacks=()):
         The trained model and its Keras `History` (of the epochs this call ran).
 
     Raises:
-        ConfigError: a config key or data that cannot be used (the message names it).
+        ConfigError: a config key or data that cannot be used (the message names it: an image
+            that cannot be decoded too), or a logdir holding a run of another architecture.
         tfrestore.callbacks.NonFiniteLossError: a loss or weight became NaN or infinite; the
             checkpoint and backup keep the last finite epoch.
     """
+    try:
+        return _train(config, strategy, logdir, callbacks)
+    except tf.errors.InvalidArgumentError as error:
+        unreadable = undecodable_image(config["data"])  # tf.data's error names no file
+        if unreadable is None:
+            raise
+        raise ConfigError(f"data: {unreadable}") from error
+
+
+def _train(config, strategy, logdir, callbacks):
     check_config(config, config.get("path", "config"))
     multiworker = strategy == "multiworker"
     if multiworker and callbacks:
@@ -352,8 +382,17 @@ def train(config, strategy="default", logdir=None, callbacks=()):
 
     # Kept after the run, so a finished run asked for more epochs continues too.
     backup = TrainingBackup(os.path.join(logdir, "backup"))
-    with distribution.scope():
-        initial_epoch = backup.restore(model)
+    with distribution.scope(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns for each layer a mismatched state lacks
+        try:
+            initial_epoch = backup.restore(model)
+        except ValueError as error:  # Keras: "A total of 14 objects could not be loaded. ..."
+            reason = str(error).strip().split(". ")[0].splitlines()[0]
+            raise ConfigError(
+                f"{logdir} holds a run of another architecture: its backup does not fit the "
+                f"model of {config.get('path', 'this config')} ({reason}); train with a new "
+                "--logdir, or with that run's config"
+            ) from None
     panel_source = validation if validation is not None else dataset
     panel_degraded, panel_target = next(iter(panel_source))
     all_callbacks = [
