@@ -30,10 +30,10 @@ class UsageError(Exception):
     """A user error: reported in one line, exit status 2."""
 
 
-# How an exception that ends a command is reported: (module, class, exit status), one line on
-# stderr. The first match wins, so subclasses come before their bases. Classes are named, not
-# imported: one whose module was never imported cannot have been raised, and the command
-# must not import TensorFlow before `_quiet_tensorflow`.
+# How an exception that ends a command is reported: (module, class name in it, exit status),
+# one line on stderr. The first match wins, so subclasses come before their bases. Classes are
+# named, not imported: one whose module was never imported cannot have been raised, and the
+# command must not import TensorFlow before `_quiet_tensorflow`.
 EXIT_STATUSES = (
     ("builtins", "KeyboardInterrupt", 130),  # Ctrl-C: the line says how to go on
     ("tfrestore.cli", "UsageError", 2),
@@ -44,7 +44,7 @@ EXIT_STATUSES = (
     # library's errors derive from ValueError and name the file or key).
     ("builtins", "ValueError", 2),
     ("builtins", "OSError", 2),  # a file or folder that cannot be read or written
-    ("tensorflow.python.framework.errors_impl", "OpError", 2),  # TensorFlow refused data
+    ("tensorflow", "errors.OpError", 2),  # TensorFlow refused data
 )
 
 # What to do after Ctrl-C, by command.
@@ -387,7 +387,9 @@ def exit_status(error):
     """The exit status of an exception that ends a command (`EXIT_STATUSES`), or None for one
     that is not ours to report (a bug: its traceback is shown)."""
     for module, name, status in EXIT_STATUSES:
-        kind = getattr(sys.modules.get(module), name, None)
+        kind = sys.modules.get(module)
+        for attribute in name.split("."):
+            kind = getattr(kind, attribute, None)
         if kind is not None and isinstance(error, kind):
             return status
     return None
