@@ -1,11 +1,15 @@
 """The checks every tfrestore model gets: subclass `ModelHarness` per model.
 
 A subclass sets `model_name` and tiny architecture `kwargs`; it may override `make_batch` (e.g.
-inpainting adds a mask). Each check asserts values, so each can fail.
+inpainting adds a mask). Each check asserts values, so each can fail. The checks that only read
+a model share one per class (`shared_model`); those that compile, train, save or export build
+their own and are marked `slow` (seconds each), so `pytest -m "not slow"` keeps every model's
+shape and config checks.
 """
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tfrestore
@@ -32,6 +36,14 @@ class ModelHarness:
     def make_model(self):
         return tfrestore.models.get(self.model_name, **self.kwargs)
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def shared_model(cls):
+        """One model for the class's checks that only read it (predict, config, export):
+        building a model and tracing its predict step take seconds. Seeded as a test's own."""
+        keras.utils.set_random_seed(0)
+        return cls().make_model()
+
     def make_batch(self, batch=2, height=None, width=None, seed=0):
         """(degraded, target) in [0, 1]."""
         height = height or self.size
@@ -47,8 +59,8 @@ class ModelHarness:
         """The image part of a target (MEDFE's targets are (image, structure) pairs)."""
         return target
 
-    def test_output_shape_any_size(self):
-        model = self.make_model()
+    def test_output_shape_any_size(self, shared_model):
+        model = shared_model
         for height, width in self.shapes:
             degraded, _ = self.make_batch(2, height, width)
             restored = model.predict(self.inputs(degraded), verbose=0)
@@ -56,14 +68,15 @@ class ModelHarness:
             assert restored.dtype == np.float32
             assert 0.0 <= restored.min() and restored.max() <= 1.0
 
-    def test_config_round_trip(self):
-        model = self.make_model()
+    def test_config_round_trip(self, shared_model):
+        model = shared_model
         config = model.get_config()
         clone = type(model).from_config(config)
         assert clone.get_config() == config
         assert clone.generator.count_params() == model.generator.count_params()
         assert clone.discriminator.count_params() == model.discriminator.count_params()
 
+    @pytest.mark.slow
     def test_fit_changes_both_networks_and_logs_every_term(self):
         model = self.make_model()
         model.compile()
@@ -82,6 +95,7 @@ class ModelHarness:
         assert int(model.discriminator_optimizer.iterations) == model.discriminator_steps
         assert int(model.generator_optimizer.iterations) == 1
 
+    @pytest.mark.slow
     def test_evaluate_reports_psnr_ssim(self):
         model = self.make_model()
         model.compile()
@@ -94,6 +108,7 @@ class ModelHarness:
         assert 0.0 < results["ssim"] <= 1.0
         assert "g_loss" in results and "d_loss" in results
 
+    @pytest.mark.slow
     def test_keras_round_trip_keeps_weights_and_optimizer_state(self, tmp_path):
         model = self.make_model()
         model.compile()
@@ -115,10 +130,11 @@ class ModelHarness:
             for a, b in zip(original, restored):
                 np.testing.assert_allclose(a.numpy(), b.numpy())
 
-    def test_export_parity(self, tmp_path):
+    @pytest.mark.slow
+    def test_export_parity(self, shared_model, tmp_path):
         from tfrestore import export
 
-        model = self.make_model()
+        model = shared_model
         saved = export.export_saved_model(model, str(tmp_path / "saved_model"))
         tflite = export.export_tflite(model, str(tmp_path / "model.tflite"))
         assert saved.max_abs_error <= 1e-4

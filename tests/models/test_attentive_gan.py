@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 from model_harness import ModelHarness, run_replica_check, smooth_images
 
@@ -20,10 +21,10 @@ class TestAttentiveGAN(ModelHarness):
         rainy[:, height // 4 : height // 2, width // 4 : width // 2] += 0.3
         return np.clip(rainy, 0, 1), clean
 
-    def test_export_has_the_attention_output(self, tmp_path):
+    def test_export_has_the_attention_output(self, shared_model):
         from tfrestore.inference import load_restorer
 
-        model = self.make_model()
+        model = shared_model
         rainy, _ = self.make_batch(1, 36, 44)
         runner = load_restorer(model)  # the traced serving function
         outputs = runner(image=rainy)
@@ -31,8 +32,8 @@ class TestAttentiveGAN(ModelHarness):
         assert outputs["attention"].shape == (1, 36, 44, 1)
         assert 0.0 <= outputs["attention"].min() and outputs["attention"].max() <= 1.0
 
-    def test_panels_show_four_attention_maps(self):
-        model = self.make_model()
+    def test_panels_show_four_attention_maps(self, shared_model):
+        model = shared_model
         rainy, _ = self.make_batch(1)
         images = model.panel_images(rainy)
         assert len(images) == 5 and all(tuple(i.shape) == (1, 32, 32, 3) for i in images)
@@ -94,6 +95,7 @@ def test_discriminator_map_loss_weight():
     assert terms["d_adv"].shape == (2,)
 
 
+@pytest.mark.slow
 def test_two_replicas_equal_one():
     run_replica_check("test_attentive_gan", "TestAttentiveGAN", {})
 

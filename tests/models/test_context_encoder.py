@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +8,14 @@ from tfrestore.data import center_mask
 from tfrestore.models import ContextEncoder, ContextEncoderDiscriminator, ContextEncoderGenerator
 
 TINY = {"filters": 4, "bottleneck_channels": 8}
+
+
+@pytest.fixture(scope="module")
+def tiny_context_encoder():
+    """One tiny Context Encoder for the tests that only read it (predict, losses): its predict
+    step is traced once. Seeded as a test's own model."""
+    keras.utils.set_random_seed(0)
+    return ContextEncoder(**TINY)
 
 
 class TestContextEncoder(ModelHarness):
@@ -24,6 +33,11 @@ class TestContextEncoder(ModelHarness):
     def inputs(self, degraded):
         return degraded
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def shared_model(cls, tiny_context_encoder):
+        return tiny_context_encoder
+
 
 def test_paper_parameter_counts():
     assert trainable_count(ContextEncoderGenerator()) == 71_124_544
@@ -38,8 +52,8 @@ def test_channel_wise_bottleneck_variant():
         ContextEncoderGenerator(bottleneck="dense")
 
 
-def test_only_hole_pixels_change():
-    model = ContextEncoder(**TINY)
+def test_only_hole_pixels_change(tiny_context_encoder):
+    model = tiny_context_encoder
     image = smooth_images(1, 128, 128)
     mask = center_mask(128)[None]
     restored = model.predict((image, mask), verbose=0)
@@ -48,10 +62,10 @@ def test_only_hole_pixels_change():
     assert not np.allclose(restored[0][~keep[0]], image[0][~keep[0]])
 
 
-def test_large_image_window_follows_the_hole():
+def test_large_image_window_follows_the_hole(tiny_context_encoder):
     """Inside a large image, the hole is inpainted from the 128x128 window centred on it:
     the same result as that window given alone. Holes at a corner work too."""
-    model = ContextEncoder(**TINY)
+    model = tiny_context_encoder
     image = smooth_images(1, 300, 260, seed=3)
     mask = np.zeros((1, 300, 260, 1), "float32")
     mask[:, 100:140, 90:130] = 1.0  # centre (120, 110): window rows 56..183, cols 46..173
@@ -68,8 +82,8 @@ def test_large_image_window_follows_the_hole():
     assert np.isfinite(restored).all() and not np.allclose(restored[0][hole], image[0][hole])
 
 
-def test_hole_that_does_not_fit_is_a_clear_error():
-    model = ContextEncoder(**TINY)
+def test_hole_that_does_not_fit_is_a_clear_error(tiny_context_encoder):
+    model = tiny_context_encoder
     image = smooth_images(1, 128, 128)
     mask = np.zeros((1, 128, 128, 1), "float32")
     mask[:, 10:100, 10:100] = 1.0
@@ -84,8 +98,8 @@ def test_hole_that_does_not_fit_is_a_clear_error():
     model.check_inputs((image, np.zeros_like(mask)))
 
 
-def test_overlap_ring_weights_and_loss_terms():
-    model = ContextEncoder(**TINY)
+def test_overlap_ring_weights_and_loss_terms(tiny_context_encoder):
+    model = tiny_context_encoder
     weights = model._pixel_weights.numpy()[0, :, :, 0]
     assert weights[0, 0] == 10.0 and weights[3, 30] == 10.0 and weights[4, 4] == 1.0
     assert weights.sum() == 56 * 56 + 10 * (64 * 64 - 56 * 56)
@@ -111,6 +125,7 @@ def test_generator_learns_ten_times_faster():
     assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(2e-4)
 
 
+@pytest.mark.slow
 def test_two_replicas_equal_one():
     """Synchronized BatchNorm: 2 replicas with 2 examples each match 1 replica with 4."""
     run_replica_check("test_context_encoder", "TestContextEncoder", {})

@@ -2,6 +2,7 @@
 upstream key loads, and the forward equals PyTorch semantics computed in numpy."""
 
 import numpy as np
+import pytest
 from torch_reference import random_state_dict, read_keys, torch_conv2d, torch_conv_transpose2d
 
 from tfrestore.models import ContextEncoderDiscriminator, ContextEncoderGenerator
@@ -30,6 +31,7 @@ def leaky(x):
     return np.where(x > 0, x, 0.2 * x)
 
 
+@pytest.mark.slow
 def test_generator_with_upstream_weights_equals_pytorch_forward():
     state = upstream_state("_netG", 0)
     generator = ContextEncoderGenerator()

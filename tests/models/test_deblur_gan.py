@@ -61,6 +61,7 @@ def test_bad_discriminator_steps():
         DeblurGAN(filters=4, num_blocks=1, discriminator_steps=0, vgg_weights=None)
 
 
+@pytest.mark.slow
 def test_two_replicas_equal_one():
     # Dropout draws per-replica random streams (Keras layers), so it is off here; the
     # gradient penalty's interpolation weights are drawn per global example and stay on.

@@ -21,6 +21,7 @@ class TestEnlightenGAN(ModelHarness):
         low = smooth_images(batch, height, width, seed) * 0.2
         return low.astype("float32"), normal
 
+    @pytest.mark.slow
     def test_fit_changes_the_local_discriminator(self):
         model = self.make_model()
         model.compile()
@@ -120,5 +121,6 @@ def test_pixel_features_ignore_brightness_and_contrast():
         EnlightenGAN(**TINY, feature_network="vgg19")
 
 
+@pytest.mark.slow
 def test_two_replicas_equal_one():
     run_replica_check("test_enlighten_gan", "TestEnlightenGAN", {})

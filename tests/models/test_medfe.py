@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -17,6 +18,27 @@ def square_hole(batch, height, width, top=40, left=36, side=50):
     return mask
 
 
+@pytest.fixture(scope="module")
+def tiny_medfe():
+    """One tiny MEDFE for the tests that only predict with it: building one and tracing its
+    predict step take seconds. Seeded as a test's own model."""
+    keras.utils.set_random_seed(0)
+    return MEDFE(**TINY)
+
+
+@pytest.fixture(scope="module")
+def paper_medfe():
+    """One paper-size MEDFE (its generator alone has 103 M parameters: seconds to build), its
+    generator loaded with random weights under upstream's keys: (model, state, ignored keys).
+    Tests only read it."""
+    rng = np.random.default_rng(0)
+    state = {}
+    for section in ("EN params", "DE params", "MEDFE(PCblock) params"):
+        state.update(random_state_dict(read_keys(KEYS, section), rng))
+    model = MEDFE(vgg_weights=None)
+    return model, state, load_state_dict(model.generator, state)
+
+
 class TestMEDFE(ModelHarness):
     model_name = "medfe"
     kwargs = TINY
@@ -33,21 +55,29 @@ class TestMEDFE(ModelHarness):
     def target_image(self, target):
         return target[0]
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def shared_model(cls, tiny_medfe):
+        return tiny_medfe  # the module's: its predict step is traced once for all
 
-def test_paper_parameter_counts():
+    @pytest.mark.slow  # tracing MEDFE's predict step at two sizes takes seconds
+    def test_output_shape_any_size(self, shared_model):
+        super().test_output_shape_any_size(shared_model)
+
+
+@pytest.mark.slow
+def test_paper_parameter_counts(paper_medfe):
     # Upstream EN 30,026,432 + DE 18,098,499 + MEDFE 82,191,139, less the MEDFE block's
     # 27,197,440 frozen all-ones partial-conv mask weights (buffers here, not parameters).
-    assert trainable_count(MEDFEGenerator()) == 103_118_630
+    generator = paper_medfe[0].generator  # MEDFE's defaults are MEDFEGenerator()'s
+    assert type(generator) is MEDFEGenerator and trainable_count(generator) == 103_118_630
     assert trainable_count(MEDFEDiscriminator()) == 2_764_737
 
 
-def test_upstream_keys_load():
-    rng = np.random.default_rng(0)
-    state = {}
-    for section in ("EN params", "DE params", "MEDFE(PCblock) params"):
-        state.update(random_state_dict(read_keys(KEYS, section), rng))
-    generator = MEDFEGenerator()
-    ignored = load_state_dict(generator, state)
+@pytest.mark.slow
+def test_upstream_keys_load(paper_medfe):
+    model, state, ignored = paper_medfe
+    generator = model.generator
     assert sorted(ignored) == sorted(key for key in state if key.endswith("mask_conv.weight"))
     assert len(ignored) == 15
     kernel = generator.get_layer("pc_block_cov_5_2_conv_input_conv").kernel.numpy()
@@ -58,7 +88,7 @@ def test_upstream_keys_load():
     se = generator.get_layer("pc_block_base_model_0")
     np.testing.assert_array_equal(se.fc_2.bias.numpy(), state["pc_block.base.model.0.fc.2.bias"])
 
-    d_state = random_state_dict(read_keys(KEYS, "D (global"), rng)
+    d_state = random_state_dict(read_keys(KEYS, "D (global"), np.random.default_rng(1))
     critic = MEDFEDiscriminator()
     assert load_state_dict(critic, d_state) == [f"model.{i}.weight_v" for i in (0, 2, 4, 6, 8)]
     layer = critic.get_layer("model_6")
@@ -70,10 +100,11 @@ def test_upstream_keys_load():
     assert critic(tf.zeros([1, 64, 64, 3])).shape == (1, 2, 2, 1)
 
 
-def test_only_hole_pixels_change_and_examples_are_independent():
+@pytest.mark.slow
+def test_only_hole_pixels_change_and_examples_are_independent(tiny_medfe):
     """Any batch size: each example's result is the same alone or in a batch (upstream
     equalizes only batch element 0)."""
-    model = MEDFE(**TINY)
+    model = tiny_medfe
     image = smooth_images(2, 128, 128)
     mask = square_hole(2, 128, 128)
     mask[1] = square_hole(1, 128, 128, top=10, left=70, side=30)[0]
@@ -85,8 +116,9 @@ def test_only_hole_pixels_change_and_examples_are_independent():
     np.testing.assert_allclose(restored[1:], alone, atol=1e-5)
 
 
-def test_hole_content_is_ignored():
-    model = MEDFE(**TINY)
+@pytest.mark.slow
+def test_hole_content_is_ignored(tiny_medfe):
+    model = tiny_medfe
     image = smooth_images(1, 128, 128)
     mask = square_hole(1, 128, 128)
     noisy = np.where(mask > 0, np.random.default_rng(0).random(image.shape), image)
@@ -97,9 +129,10 @@ def test_hole_content_is_ignored():
     )
 
 
-def test_small_images_and_missing_structure_are_clear_errors():
-    model = MEDFE(**TINY)
-    assert model.min_size == 65 and MEDFE(vgg_weights=None).min_size == 129
+@pytest.mark.slow
+def test_small_images_and_missing_structure_are_clear_errors(tiny_medfe, paper_medfe):
+    model = tiny_medfe
+    assert model.min_size == 65 and paper_medfe[0].min_size == 129
     image, mask = smooth_images(1, 60, 128), square_hole(1, 60, 128, top=10, side=20)
     with pytest.raises(Exception, match="at least 65x65"):
         model.predict((image, mask), verbose=0)
@@ -107,6 +140,7 @@ def test_small_images_and_missing_structure_are_clear_errors():
         model.unpack_batch(((image, mask), image))
 
 
+@pytest.mark.slow
 def test_loss_terms_on_known_values():
     model = MEDFE(**TINY)
     model.compile()
@@ -146,10 +180,12 @@ def test_loss_terms_on_known_values():
     assert set(terms) == set(model.generator_loss_names)
 
 
+@pytest.mark.slow
 def test_two_replicas_equal_one():
     run_replica_check("test_medfe", "TestMEDFE", {})
 
 
+@pytest.mark.slow
 def test_zero_vgg_loss_weights_build_and_run_no_vgg():
     model = MEDFE(**TINY, perceptual_weight=0.0, style_weight=0.0)
     assert model.vgg is None
@@ -162,6 +198,7 @@ def test_zero_vgg_loss_weights_build_and_run_no_vgg():
     assert float(np.min(terms["g_l1"])) > 0
 
 
+@pytest.mark.slow
 def test_upstream_layout_exports_to_tflite(tmp_path):
     from tfrestore import export
 

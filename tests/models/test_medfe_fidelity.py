@@ -25,6 +25,8 @@ from torch_reference import (
 from tfrestore.models import MEDFEGenerator
 from tfrestore.models.pytorch_weights import load_state_dict
 
+pytestmark = pytest.mark.slow  # seconds each: numpy convolutions at 128x128, two generators
+
 F = 2  # ngf; the keys file is for ngf=64, every width there is a multiple of 32 = 64 / F
 SECTIONS = ("EN params", "DE params", "MEDFE(PCblock) params")
 
