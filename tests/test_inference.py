@@ -43,6 +43,14 @@ def test_every_form_restores_like_the_model(model, artefacts, form):
         np.testing.assert_allclose(restored, model.predict(x, verbose=0), atol=1e-4)
 
 
+def test_tflite_runs_without_litert_writing_to_stderr(artefacts, capfd):
+    """LiteRT prints its XNNPACK note on the first run straight to file descriptor 2."""
+    capfd.readouterr()
+    restored = load_restorer(artefacts / "model.tflite")(image=images(1, 16, 16))["restored"]
+    assert restored.shape == (1, 16, 16, 3)
+    assert capfd.readouterr().err == ""
+
+
 def test_inputs_can_be_positional_and_are_checked(model):
     restorer = load_restorer(model)  # a model in memory is accepted too
     x = images(1, 24, 28)
