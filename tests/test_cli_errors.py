@@ -236,7 +236,7 @@ TRAIN_CASES = {
     "epochs -1": ({"training": {"epochs": -1}}, "training.epochs must be >= 1, got -1"),
     "a missing VGG weights file": (
         {"model": {"vgg_weights": "/nope.h5"}},
-        "error: VGG weights file not found: '/nope.h5'",
+        "error: VGG weights file not found: '/nope.h5' (the model option vgg_weights)",
     ),
     "no cached ImageNet VGG weights, offline": (
         {"model": {"vgg_weights": "imagenet"}},

@@ -164,6 +164,7 @@ def _short_tf_message(error):
     message = getattr(error, "message", None) or str(error)
     message = re.sub(r"\{\{[^}]*\}\}", "", message)
     message = re.sub(r"\[Op:[^\]]*\]", "", message)
+    message = re.sub(r"\s+name:\s*$", "", message, flags=re.MULTILINE)  # an op's empty name
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
 

@@ -86,8 +86,9 @@ def _load_vgg_weights(network, weights, conv_names):
         path = os.path.expanduser(os.fspath(weights))
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"VGG weights file not found: {path!r}. Pass a Keras .weights.h5 or .h5 file of "
-                f"keras.applications.{app_class.__name__}, weights='imagenet' or weights=None."
+                f"VGG weights file not found: {path!r} (the model option vgg_weights): give a "
+                f"Keras .weights.h5 or .h5 file of keras.applications.{app_class.__name__}, "
+                "'imagenet' or None"
             )
         source = app_class(include_top=False, weights=None)
         if path.endswith(".weights.h5"):
