@@ -191,6 +191,18 @@ def test_refusals_name_the_global(tmp_path):
     path = zip_checkpoint(tmp_path / "object.pth", numpy_object)
     with pytest.raises(CheckpointError, match="'numpy.dtype O'"):
         load_checkpoint(path)
+    # Storages as nested files belong to plain pickles only (one level): not in torch.save files.
+    nested = _Call(_Global("torch.storage", "_load_from_bytes"), b"\x80\x02K\x01.")
+    path = legacy_checkpoint(tmp_path / "nested.pth", {"w": nested})
+    with pytest.raises(CheckpointError, match="'torch.storage._load_from_bytes'"):
+        load_checkpoint(path)
+
+
+def test_declared_lengths_are_not_allocated_before_reading(tmp_path):
+    path = tmp_path / "bomb.pkl"  # BYTEARRAY8 of 2**50 bytes, in a 12-byte file
+    path.write_bytes(b"\x80\x05\x96" + struct.pack("<Q", 2**50) + b".")
+    with pytest.raises(CheckpointError, match="truncated checkpoint"):
+        load_checkpoint(path)
 
 
 def test_state_cannot_be_set_on_allowed_classes(tmp_path):
@@ -270,6 +282,10 @@ def test_other_zip_archives(tmp_path):
         archive.writestr("model/data.pkl", dumps({}))
         archive.writestr("model/constants.pkl", dumps(()))
     with pytest.raises(CheckpointError, match=r"TorchScript archive \(torch.jit.save\)"):
+        load_checkpoint(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model/data.pkl", dumps({}))
+    with pytest.raises(CheckpointError, match="compressed, which torch.save never does"):
         load_checkpoint(path)
 
 

@@ -18,7 +18,7 @@ Formats:
   int64 element count and its raw little-endian bytes. Tensors of torch <= 0.3 use
   `_rebuild_tensor` and may point at storage views; CUDA storages are read like CPU ones.
 - plain pickles (`pickle.dump(state_dict, file)` under a `.pkl` name): each storage is a
-  nested legacy file (`torch.storage._load_from_bytes`).
+  nested legacy file (`torch.storage._load_from_bytes`), which may not nest further.
 Not read: TorchScript archives (`torch.jit.save`), the tar format of torch < 0.1.10, big-endian
 legacy files, quantized, sparse and meta tensors.
 
@@ -315,7 +315,6 @@ def _allowed_globals():
         ("torch.nn.parameter", "Parameter"): _TENSOR_CLASS,
         ("torch", "Size"): tuple,
         ("torch", "device"): _device,
-        ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
         ("torch", "UntypedStorage"): _StorageClass(None),
         ("torch.storage", "UntypedStorage"): _StorageClass(None),
         ("numpy", "dtype"): _NumpyDType,
@@ -331,6 +330,9 @@ def _allowed_globals():
 
 
 _GLOBALS = _allowed_globals()
+# Storages pickled as nested files appear only in plain pickles (torch.save writes storages as
+# persistent ids), and only one level deep.
+_PLAIN_PICKLE_GLOBALS = {**_GLOBALS, ("torch.storage", "_load_from_bytes"): _storage_from_bytes}
 
 
 class _Unpickler(pickle._Unpickler):
@@ -343,11 +345,12 @@ class _Unpickler(pickle._Unpickler):
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, stream, persistent_load=None):
+    def __init__(self, stream, persistent_load=None, plain_pickle=False):
         # Python 2 pickles (torch <= 0.4 era) store text as byte strings: read them as UTF-8,
         # as torch.load does.
         super().__init__(stream, encoding="utf-8")
         self._resolve = persistent_load
+        self._globals = _PLAIN_PICKLE_GLOBALS if plain_pickle else _GLOBALS
 
     def find_class(self, module, name):
         if self.proto < 3:  # Python 2 module names (__builtin__, copy_reg)
@@ -355,7 +358,7 @@ class _Unpickler(pickle._Unpickler):
                 module, name = _compat_pickle.NAME_MAPPING[module, name]
             module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
-            return _GLOBALS[module, name]
+            return self._globals[module, name]
         except (KeyError, TypeError):
             raise _Refused(f"{module}.{name}") from None
 
@@ -380,12 +383,22 @@ class _Unpickler(pickle._Unpickler):
 
     dispatch[pickle.BUILD[0]] = load_build
 
+    def load_bytearray8(self):
+        # pickle's own allocates the declared length before reading it.
+        (length,) = struct.unpack("<Q", self.read(8))
+        data = self.read(length)
+        if len(data) != length:
+            raise EOFError
+        self.append(bytearray(data))
 
-def _unpickle(data, start=0, persistent_load=None):
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+
+
+def _unpickle(data, start=0, persistent_load=None, plain_pickle=False):
     """The object pickled in `data` (bytes) at offset `start`, and the offset after it."""
     stream = io.BytesIO(data)  # shares the bytes, no copy
     stream.seek(start)
-    result = _Unpickler(stream, persistent_load).load()
+    result = _Unpickler(stream, persistent_load, plain_pickle).load()
     return result, stream.tell()
 
 
@@ -419,9 +432,17 @@ def _read_zip(data):
             "is a TorchScript archive (torch.jit.save); save the model's state_dict() with "
             "torch.save instead"
         )
+
+    def read(name):
+        info = archive.getinfo(name)
+        # torch.save stores records as they are; a compressed one could expand without bound.
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise _Corrupt(f"{name} is compressed, which torch.save never does")
+        return archive.read(info)
+
     byte_order = "<"
     if prefix + "byteorder" in names:
-        byte_order = {b"little": "<", b"big": ">"}.get(archive.read(prefix + "byteorder"))
+        byte_order = {b"little": "<", b"big": ">"}.get(read(prefix + "byteorder"))
         if byte_order is None:
             raise _Corrupt("unknown byte order")
     storages = {}
@@ -429,13 +450,13 @@ def _read_zip(data):
     def load_storage(pid):
         element, key, count, _ = _storage_id(pid, 5)
         if key not in storages:  # tensors that share a storage share its record
-            storages[key] = memoryview(archive.read(f"{prefix}data/{key}"))
+            storages[key] = memoryview(read(f"{prefix}data/{key}"))
         nbytes = count * (element or _BYTE).itemsize
         if len(storages[key]) < nbytes:
             raise _Corrupt(f"storage {key} has {len(storages[key])} bytes, not {nbytes}")
         return _Storage(element, storages[key][:nbytes], byte_order)
 
-    return _unpickle(archive.read(prefix + "data.pkl"), 0, load_storage)[0]
+    return _unpickle(read(prefix + "data.pkl"), 0, load_storage)[0]
 
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -449,7 +470,7 @@ def _read_legacy(data, plain_pickle=True):
     # other files are not unpickled at all.
     if data[:1] != b"\x80":
         raise _NotCheckpoint("neither a zip archive nor a pickle")
-    magic, end = _unpickle(data)
+    magic, end = _unpickle(data, plain_pickle=plain_pickle)
     if magic != _LEGACY_MAGIC:
         if plain_pickle and isinstance(magic, (dict, list, tuple)):
             return magic
@@ -570,8 +591,11 @@ def load_checkpoint(path):
 
 def _state_dicts(value, path=()):
     """[(path, dict)] of the state dicts in a checkpoint: dicts of name -> array, searched
-    through dicts with string keys (so not through an optimizer's {parameter index: state})."""
-    if not isinstance(value, dict) or not value or not all(isinstance(k, str) for k in value):
+    through dicts with string keys (so not through an optimizer's {parameter index: state}),
+    at most 8 levels deep (a pickle can make a dict that holds itself)."""
+    if not isinstance(value, dict) or not value or len(path) > 8:
+        return []
+    if not all(isinstance(k, str) for k in value):
         return []
     if all(isinstance(v, np.ndarray) for v in value.values()):
         return [(path, value)]
@@ -609,9 +633,10 @@ def state_dict(checkpoint, key=None):
         if key not in found:
             raise CheckpointError(f"{name}: no state dict at {key!r}; state dicts at: {places}")
         return dict(found[key])
-    if len(found) != 1:
-        what = "no state dict (a dict of name -> tensor)" if not found else "several state dicts"
-        raise CheckpointError(f"{name}: holds {what}; state dicts at: {places}; pass key=")
+    if not found:
+        raise CheckpointError(f"{name}: holds no state dict (a dict of name -> tensor)")
+    if len(found) > 1:
+        raise CheckpointError(f"{name}: holds several state dicts ({places}); pass key=")
     return dict(*found.values())
 
 
