@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # Submodules load on first use: `import tfrestore` stays cheap, and the `tfrestore` command
 # can set TensorFlow's log level before anything imports TensorFlow.
 _SUBMODULES = (
+    "convert",
     "data",
     "evaluate",
     "export",
