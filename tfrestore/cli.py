@@ -1,4 +1,4 @@
-"""The `tfrestore` command: train, evaluate, restore, export, demo, prepare-structure.
+"""The `tfrestore` command: train, evaluate, restore, export, convert, demo, prepare-structure.
 
 Each command parses its arguments and calls the library (`tfrestore.train`, `.evaluate`,
 `.restore`, `.export`, ...). An error that ends a command is one line on stderr, and its exit
@@ -145,6 +145,36 @@ def _parser():
         help="image files or folders to calibrate --quantize int8 (center crops of 256 px)",
     )
     export.add_argument("--no-check", action="store_true", help="skip the parity checks")
+
+    convert = commands.add_parser(
+        "convert",
+        parents=options,
+        help="convert official PyTorch weights to .keras (and SavedModel/TFLite)",
+        description="Reads an official PyTorch checkpoint (without torch, without running code "
+        "from it), builds the METHOD model with the options the file was trained with, and "
+        "writes OUT.keras; --saved-model and --tflite run the parity-checked exports. Nothing "
+        "is written when the file fits no architecture of METHOD.",
+    )
+    convert.add_argument(
+        "method", help="deblur_gan, enlighten_gan, attentive_gan or context_encoder"
+    )
+    convert.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="generator file")
+    convert.add_argument(
+        "-o", "--output", metavar="OUT.keras", required=True, help="output .keras file"
+    )
+    convert.add_argument("--discriminator", metavar="FILE", help="discriminator checkpoint")
+    convert.add_argument("--saved-model", help="also export a SavedModel folder")
+    convert.add_argument("--tflite", help="also export a .tflite file")
+    convert.add_argument(
+        "--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization (default float32)"
+    )
+    convert.add_argument(
+        "--representative",
+        nargs="+",
+        metavar="IMAGES",
+        help="image files or folders to calibrate --quantize int8",
+    )
+    convert.set_defaults(no_check=False)
 
     demo = commands.add_parser(
         "demo", parents=options, help="train, evaluate and export on sample photos"
@@ -324,6 +354,29 @@ def _export(export, model, args):
         print(report)
 
 
+def _run_convert(args):
+    from tfrestore import export
+    from tfrestore.callbacks import save_atomically
+    from tfrestore.convert import convert_pytorch
+    from tfrestore.restore import check_output_folder
+
+    if not args.output.endswith(".keras"):
+        raise UsageError(f"-o must name a .keras file, got {args.output}")
+    if args.quantize and not args.tflite:
+        raise UsageError("--quantize needs --tflite FILE")
+    if args.quantize == "int8" and not args.representative:
+        raise UsageError("--quantize int8 needs --representative IMAGES")
+    conversion = convert_pytorch(args.method, *args.checkpoints, discriminator=args.discriminator)
+    for path in (args.output, args.saved_model, args.tflite):  # once the file is known good
+        if path:
+            check_output_folder(os.path.dirname(os.path.abspath(path)))
+    print(conversion.summary())
+    save_atomically(conversion.model, args.output)
+    print(f"keras {args.output}")
+    _export(export, conversion.model, args)
+    return 0
+
+
 def _run_train(args):
     from tfrestore import train
 
@@ -344,6 +397,7 @@ COMMANDS = {
     "evaluate": _run_evaluate,
     "restore": _run_restore,
     "export": _run_export,
+    "convert": _run_convert,
     "demo": _run_demo,
     "prepare-structure": _run_prepare_structure,
 }

@@ -1,0 +1,258 @@
+"""The official PyTorch checkpoints of the upstream methods as tfrestore models.
+
+`from_pytorch("deblur_gan", "latest_net_G.pth")` reads the file without torch
+(`load_checkpoint`), reads the architecture options from its keys and shapes (width from the
+first conv, residual blocks from the keys, ...), builds the wrapper model with them and copies
+the weights into its `.generator` by name (`tfrestore.models.pytorch_weights`).
+`convert_pytorch` does the same and also returns what the summary of `tfrestore convert` shows.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tfrestore.convert.checkpoint import CheckpointError, state_dict, strip_prefix
+
+
+@dataclasses.dataclass
+class Conversion:
+    """A converted checkpoint: the model and what a user should know about it.
+
+    Attributes:
+        method: str, the model name (`tfrestore.models.get`).
+        model: the wrapper model; its `.generator` holds the checkpoint's weights.
+        options: dict, the architecture options read from the file.
+        skipped: list of str, checkpoint keys that no layer uses (running statistics of
+            instance norm without them, `num_batches_tracked`, ...).
+        parameters: int, the generator's parameter count.
+    """
+
+    method: str
+    model: object
+    options: dict
+    skipped: list
+    parameters: int
+
+    def summary(self):
+        """Lines for a person: method, options, parameter count and keys skipped."""
+        options = ", ".join(f"{name}={value!r}" for name, value in self.options.items())
+        lines = [
+            f"method: {self.method}",
+            f"options read from the checkpoint: {options}",
+            f"generator parameters: {self.parameters:,}",
+        ]
+        if self.skipped:
+            kinds = dict.fromkeys(key.rpartition(".")[2] for key in self.skipped)
+            modules = list(dict.fromkeys(key.rpartition(".")[0] for key in self.skipped))
+            shown = modules if len(modules) <= 4 else [*modules[:3], "...", modules[-1]]
+            lines.append(
+                f"keys skipped ({len(self.skipped)}, unused by the network): "
+                f"{'/'.join(kinds)} of {len(modules)} layers ({', '.join(shown)})"
+            )
+        else:
+            lines.append("keys skipped: none")
+        return "\n".join(lines)
+
+
+def _shape(weights, key, path, what, expected):
+    """The shape of `weights[key]`, or a one-line error saying what the key should be."""
+    if key not in weights:
+        raise CheckpointError(f"{path}: no key {key!r} ({what}, shape {expected}) in the file")
+    return tuple(weights[key].shape)
+
+
+def _check(weights, key, path, what, expected, ok):
+    shape = _shape(weights, key, path, what, expected)
+    if not ok(shape):
+        raise CheckpointError(f"{path}: {key} has shape {shape}, expected {expected} ({what})")
+    return shape
+
+
+def _deblur_gan_options(weights, path):
+    shape = _check(
+        weights,
+        "model.1.weight",
+        path,
+        "DeblurGAN's first conv",
+        "(filters, 3, 7, 7)",
+        lambda s: len(s) == 4 and s[1:] == (3, 7, 7),
+    )
+    num_blocks = 0
+    while f"model.{10 + num_blocks}.conv_block.1.weight" in weights:
+        num_blocks += 1
+    if num_blocks == 0:
+        _shape(
+            weights, "model.10.conv_block.1.weight", path, "first residual block", "(4F, 4F, 3, 3)"
+        )
+    if "model.10.conv_block.6.weight" not in weights:
+        # Upstream HEAD (2499a87): `conv_block += [...] if ... else []` binds wrongly, so each
+        # ResnetBlock keeps one conv (the 6,067,459-parameter file committed upstream).
+        raise CheckpointError(
+            f"{path}: DeblurGAN HEAD architecture (one conv per residual block: "
+            "model.10.conv_block.1.weight without model.10.conv_block.6.weight), which "
+            "tfrestore does not build; use the released paper weights (DeblurGAN-WILD)"
+        )
+    return {"filters": shape[0], "num_blocks": num_blocks}
+
+
+def _enlighten_gan_options(weights, path):
+    shape = _check(
+        weights,
+        "conv1_1.weight",
+        path,
+        "EnlightenGAN's first conv, RGB + gray attention",
+        "(filters, 4, 3, 3)",
+        lambda s: len(s) == 4 and s[1:] == (4, 3, 3),
+    )
+    return {"filters": shape[0]}
+
+
+def _attentive_gan_options(weights, path):
+    shape = _check(
+        weights,
+        "det_conv0.0.weight",
+        path,
+        "AttentiveGAN's first conv, RGB + attention",
+        "(filters, 4, 3, 3)",
+        lambda s: len(s) == 4 and s[1:] == (4, 3, 3),
+    )
+    return {"filters": shape[0]}
+
+
+def _context_encoder_options(weights, path):
+    first = _check(
+        weights,
+        "main.0.weight",
+        path,
+        "Context Encoder's first conv",
+        "(filters, 3, 4, 4)",
+        lambda s: len(s) == 4 and s[1:] == (3, 4, 4),
+    )
+    filters = first[0]
+    bottleneck = _check(
+        weights,
+        "main.14.weight",
+        path,
+        "the bottleneck conv",
+        f"(bottleneck, {8 * filters}, 4, 4)",
+        lambda s: len(s) == 4 and s[1:] == (8 * filters, 4, 4),
+    )
+    return {"filters": filters, "bottleneck_channels": bottleneck[0]}
+
+
+# Method -> reads the architecture options from a state dict (names without `module.`).
+# Files saved from DataParallel (EnlightenGAN's) have the prefix; it is removed for all.
+OPTIONS = {
+    "deblur_gan": _deblur_gan_options,
+    "enlighten_gan": _enlighten_gan_options,
+    "attentive_gan": _attentive_gan_options,
+    "context_encoder": _context_encoder_options,
+}
+
+
+def _short(message, limit=3):
+    """`load_state_dict`'s message with its list of names cut to `limit` (one line)."""
+    head, sep, names = message.partition(": ")
+    names = names.split(", ")
+    if not sep or len(names) <= limit or " shape " in message:
+        return message
+    return f"{head}: {', '.join(names[:limit])}, ... ({len(names)} in all)"
+
+
+def _load(network, weights, path, what):
+    from tfrestore.models.pytorch_weights import load_state_dict
+
+    try:
+        return load_state_dict(network, weights)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: does not fit the {what}: {_short(str(error))}") from None
+
+
+def convert_pytorch(method, *paths, discriminator=None):
+    """Builds the tfrestore model of a PyTorch checkpoint, with what it read and skipped.
+
+    Args:
+        method: str, one of `OPTIONS` ("deblur_gan", "enlighten_gan", "attentive_gan",
+            "context_encoder").
+        *paths: the generator checkpoint (one file for these methods), in any format
+            `load_checkpoint` reads: a plain state dict, one wrapped as
+            `{"epoch": n, "state_dict": ...}`, with or without DataParallel's `module.`.
+        discriminator: optional path of the matching discriminator checkpoint, loaded into
+            `model.discriminator` so training can continue from the authors' pair.
+
+    Returns:
+        A `Conversion` (model, options, skipped keys, parameter count).
+
+    Raises:
+        CheckpointError (a ValueError): an unknown method, a wrong number of files, a file
+            that is not a checkpoint, or one that fits no architecture of the method (the
+            line names the key or shape, expected vs found).
+
+    Example:
+        >>> conversion = convert_pytorch("context_encoder", "netG_streetview.pth")
+        >>> conversion.options
+        {'filters': 64, 'bottleneck_channels': 4000}
+    """
+    if len(paths) != 1:
+        raise CheckpointError(f"{method} takes one checkpoint file, got {len(paths)}")
+    conversion = convert_state_dict(method, state_dict(paths[0]), name=str(paths[0]))
+    if discriminator is not None:
+        critic = strip_prefix(state_dict(discriminator))
+        what = f"{method} discriminator"
+        conversion.skipped += _load(conversion.model.discriminator, critic, discriminator, what)
+    return conversion
+
+
+def convert_state_dict(method, weights, name="state dict"):
+    """`convert_pytorch` for weights already read: a dict of upstream key -> array.
+
+    Args:
+        method: str, one of `OPTIONS`.
+        weights: dict of upstream key (with or without `module.`) -> numpy array.
+        name: str, how error messages name the weights (default "state dict").
+
+    Returns:
+        A `Conversion`.
+
+    Raises:
+        CheckpointError: an unknown method, or weights that fit no architecture of it.
+    """
+    import tfrestore.models
+
+    if method not in OPTIONS:
+        valid = ", ".join(OPTIONS)
+        raise CheckpointError(f"unknown method {method!r} for conversion; valid: {valid}")
+    weights = strip_prefix(weights)
+    options = OPTIONS[method](weights, name)
+    model = tfrestore.models.get(method, **options)
+    skipped = _load(model.generator, weights, name, f"{method} generator {options}")
+    parameters = int(sum(np.prod(w.shape) for w in model.generator.trainable_weights))
+    return Conversion(method, model, options, skipped, parameters)
+
+
+def from_pytorch(method, *paths, discriminator=None):
+    """The tfrestore model of an official PyTorch checkpoint, options read from the file.
+
+    No torch needed and no code from the file is run (`load_checkpoint`). The architecture
+    comes from the file: width from the first conv, DeblurGAN's residual blocks from its
+    keys, the Context Encoder's bottleneck channels from its bottleneck conv. Running
+    statistics the network does not use (the DeblurGAN-WILD file's instance-norm statistics)
+    are skipped; `convert_pytorch` lists them.
+
+    Args:
+        method: str, "deblur_gan", "enlighten_gan", "attentive_gan" or "context_encoder".
+        *paths: the generator checkpoint file.
+        discriminator: optional path of the discriminator checkpoint (default None).
+
+    Returns:
+        The wrapper model (e.g. `DeblurGAN`), not compiled; `.generator` holds the weights.
+
+    Raises:
+        CheckpointError: see `convert_pytorch`.
+
+    Example:
+        >>> model = from_pytorch("deblur_gan", "latest_net_G.pth")
+        >>> model.generator.filters, model.generator.num_blocks
+        (64, 9)
+    """
+    return convert_pytorch(method, *paths, discriminator=discriminator).model
