@@ -71,6 +71,21 @@ def _global_options(default):
     return options
 
 
+def _export_options(parser):
+    """The export outputs and precision, shared by `export` and `convert`."""
+    parser.add_argument("--saved-model", help="output SavedModel folder")
+    parser.add_argument("--tflite", help="output .tflite file")
+    parser.add_argument(
+        "--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization (default float32)"
+    )
+    parser.add_argument(
+        "--representative",
+        nargs="+",
+        metavar="IMAGES",
+        help="image files or folders to calibrate --quantize int8 (center crops of 256 px)",
+    )
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="tfrestore", description=__doc__.splitlines()[0], parents=[_global_options(False)]
@@ -133,17 +148,7 @@ def _parser():
         "(max abs error and PSNR are printed) and written only if the check passes.",
     )
     export.add_argument("model", help=".keras file saved from a tfrestore model")
-    export.add_argument("--saved-model", help="output SavedModel folder")
-    export.add_argument("--tflite", help="output .tflite file")
-    export.add_argument(
-        "--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization (default float32)"
-    )
-    export.add_argument(
-        "--representative",
-        nargs="+",
-        metavar="IMAGES",
-        help="image files or folders to calibrate --quantize int8 (center crops of 256 px)",
-    )
+    _export_options(export)
     export.add_argument("--no-check", action="store_true", help="skip the parity checks")
 
     convert = commands.add_parser(
@@ -163,17 +168,7 @@ def _parser():
         "-o", "--output", metavar="OUT.keras", required=True, help="output .keras file"
     )
     convert.add_argument("--discriminator", metavar="FILE", help="discriminator checkpoint")
-    convert.add_argument("--saved-model", help="also export a SavedModel folder")
-    convert.add_argument("--tflite", help="also export a .tflite file")
-    convert.add_argument(
-        "--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization (default float32)"
-    )
-    convert.add_argument(
-        "--representative",
-        nargs="+",
-        metavar="IMAGES",
-        help="image files or folders to calibrate --quantize int8",
-    )
+    _export_options(convert)
     convert.set_defaults(no_check=False)
 
     demo = commands.add_parser(

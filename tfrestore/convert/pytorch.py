@@ -61,29 +61,22 @@ def _shape(weights, key, path, what, expected):
     return tuple(weights[key].shape)
 
 
-def _check(weights, key, path, what, expected, ok):
+def _conv_width(weights, key, path, what, in_channels, kernel_size):
+    """The output channels of the conv `key`, checked to be (out, in_channels, k, k)."""
+    expected = f"(filters, {in_channels}, {kernel_size}, {kernel_size})"
     shape = _shape(weights, key, path, what, expected)
-    if not ok(shape):
+    if len(shape) != 4 or shape[1:] != (in_channels, kernel_size, kernel_size):
         raise CheckpointError(f"{path}: {key} has shape {shape}, expected {expected} ({what})")
-    return shape
+    return shape[0]
 
 
 def _deblur_gan_options(weights, path):
-    shape = _check(
-        weights,
-        "model.1.weight",
-        path,
-        "DeblurGAN's first conv",
-        "(filters, 3, 7, 7)",
-        lambda s: len(s) == 4 and s[1:] == (3, 7, 7),
-    )
+    filters = _conv_width(weights, "model.1.weight", path, "DeblurGAN's first conv", 3, 7)
     num_blocks = 0
     while f"model.{10 + num_blocks}.conv_block.1.weight" in weights:
         num_blocks += 1
-    if num_blocks == 0:
-        _shape(
-            weights, "model.10.conv_block.1.weight", path, "first residual block", "(4F, 4F, 3, 3)"
-        )
+    block = "the first residual block's conv"
+    _shape(weights, "model.10.conv_block.1.weight", path, block, "(4F, 4F, 3, 3)")
     if "model.10.conv_block.6.weight" not in weights:
         # Upstream HEAD (2499a87): `conv_block += [...] if ... else []` binds wrongly, so each
         # ResnetBlock keeps one conv (the 6,067,459-parameter file committed upstream).
@@ -92,52 +85,24 @@ def _deblur_gan_options(weights, path):
             "model.10.conv_block.1.weight without model.10.conv_block.6.weight), which "
             "tfrestore does not build; use the released paper weights (DeblurGAN-WILD)"
         )
-    return {"filters": shape[0], "num_blocks": num_blocks}
+    return {"filters": filters, "num_blocks": num_blocks}
 
 
 def _enlighten_gan_options(weights, path):
-    shape = _check(
-        weights,
-        "conv1_1.weight",
-        path,
-        "EnlightenGAN's first conv, RGB + gray attention",
-        "(filters, 4, 3, 3)",
-        lambda s: len(s) == 4 and s[1:] == (4, 3, 3),
-    )
-    return {"filters": shape[0]}
+    what = "EnlightenGAN's first conv, RGB + gray attention"
+    return {"filters": _conv_width(weights, "conv1_1.weight", path, what, 4, 3)}
 
 
 def _attentive_gan_options(weights, path):
-    shape = _check(
-        weights,
-        "det_conv0.0.weight",
-        path,
-        "AttentiveGAN's first conv, RGB + attention",
-        "(filters, 4, 3, 3)",
-        lambda s: len(s) == 4 and s[1:] == (4, 3, 3),
-    )
-    return {"filters": shape[0]}
+    what = "AttentiveGAN's first conv, RGB + attention"
+    return {"filters": _conv_width(weights, "det_conv0.0.weight", path, what, 4, 3)}
 
 
 def _context_encoder_options(weights, path):
-    first = _check(
-        weights,
-        "main.0.weight",
-        path,
-        "Context Encoder's first conv",
-        "(filters, 3, 4, 4)",
-        lambda s: len(s) == 4 and s[1:] == (3, 4, 4),
-    )
-    filters = first[0]
-    bottleneck = _check(
-        weights,
-        "main.14.weight",
-        path,
-        "the bottleneck conv",
-        f"(bottleneck, {8 * filters}, 4, 4)",
-        lambda s: len(s) == 4 and s[1:] == (8 * filters, 4, 4),
-    )
-    return {"filters": filters, "bottleneck_channels": bottleneck[0]}
+    filters = _conv_width(weights, "main.0.weight", path, "Context Encoder's first conv", 3, 4)
+    what = "the bottleneck conv, (bottleneck_channels, 8 filters, 4, 4)"
+    bottleneck = _conv_width(weights, "main.14.weight", path, what, 8 * filters, 4)
+    return {"filters": filters, "bottleneck_channels": bottleneck}
 
 
 # Method -> reads the architecture options from a state dict (names without `module.`).
