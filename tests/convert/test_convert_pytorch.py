@@ -207,3 +207,26 @@ def test_unknown_method_and_file_count():
         convert_state_dict("deblurgan", {})
     with pytest.raises(CheckpointError, match="deblur_gan takes one checkpoint file, got 2"):
         convert_pytorch("deblur_gan", "a.pth", "b.pth")
+
+
+def test_discriminator_checkpoint_loads_too():
+    conversion = convert_pytorch(
+        "deblur_gan",
+        FIXTURES / "deblur_gan_wild.pth",
+        discriminator=FIXTURES / "deblur_gan_wild_D.pth",
+    )
+    critic = conversion.model.discriminator
+    for key, array in state_dict(FIXTURES / "deblur_gan_wild_D.pth").items():
+        np.testing.assert_array_equal(keras_array(critic, key), array, err_msg=key)
+
+
+def test_discriminator_checkpoint_of_another_width_is_one_line():
+    with pytest.raises(CheckpointError) as error:
+        convert_pytorch(
+            "deblur_gan",
+            FIXTURES / "deblur_gan_wild.pth",
+            discriminator=FIXTURES / "context_encoder.pth",
+        )
+    message = str(error.value)
+    assert "\n" not in message
+    assert "context_encoder.pth: does not fit the deblur_gan discriminator" in message
