@@ -161,9 +161,14 @@ def _parser():
         "is written when the file fits no architecture of METHOD.",
     )
     convert.add_argument(
-        "method", help="deblur_gan, enlighten_gan, attentive_gan or context_encoder"
+        "method", help="deblur_gan, enlighten_gan, attentive_gan, context_encoder or medfe"
     )
-    convert.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="generator file")
+    convert.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="generator file (medfe: EN.pkl DE.pkl MEDEF.pkl)",
+    )
     convert.add_argument(
         "-o", "--output", metavar="OUT.keras", required=True, help="output .keras file"
     )

@@ -51,7 +51,8 @@ VARIABLES = {
 def keras_array(generator, key):
     """The Keras variable a PyTorch key should have landed in, in PyTorch layout."""
     module, _, kind = key.rpartition(".")
-    layer = generator.get_layer(module.replace(".", "_"))
+    layers = {layer.name: layer for layer in generator._flatten_layers(include_self=False)}
+    layer = layers[module.replace(".", "_")]  # nested layers too (MEDFE's squeeze-excitation)
     (variable,) = [v for v in layer.weights if v.name in VARIABLES[kind]]
     array = variable.numpy()
     # conv (kh, kw, in, out) -> (out, in, kh, kw); transposed conv (kh, kw, out, in) ->
@@ -230,3 +231,34 @@ def test_discriminator_checkpoint_of_another_width_is_one_line():
     message = str(error.value)
     assert "\n" not in message
     assert "context_encoder.pth: does not fit the deblur_gan discriminator" in message
+
+
+MEDFE_FILES = [FIXTURES / f"medfe_{name}" for name in ("EN.pkl", "DE.pkl", "MEDEF.pkl")]
+
+
+def test_medfe_three_files_make_one_generator():
+    conversion = convert_pytorch("medfe", *reversed(MEDFE_FILES))  # any order
+    assert conversion.options == {"filters": 2, "num_blocks": 1, "upstream_layout": True}
+    assert conversion.skipped and all(k.endswith("mask_conv.weight") for k in conversion.skipped)
+    assert "issue 13, item 4" in conversion.summary()
+    generator = conversion.model.generator
+    for path in MEDFE_FILES:
+        for key, array in state_dict(path).items():
+            if key in conversion.skipped:
+                continue
+            np.testing.assert_array_equal(keras_array(generator, key), array, err_msg=key)
+    image, mask = (
+        np.repeat(np.repeat(EXPECTED[f"medfe/{k}"], 4, 1), 4, 2) for k in ("input", "mask")
+    )
+    output = np.asarray(generator([image, mask], training=False)[0])
+    np.testing.assert_allclose(output[:, ::4, ::4], EXPECTED["medfe/output"], atol=1e-4)
+
+
+def test_medfe_needs_its_three_files():
+    with pytest.raises(CheckpointError, match="medfe takes 3 checkpoint files, got 1"):
+        convert_pytorch("medfe", MEDFE_FILES[0])
+    with pytest.raises(CheckpointError, match="medfe_MEDEF.pkl: key pc_block.* also in an earlier"):
+        convert_pytorch("medfe", MEDFE_FILES[0], MEDFE_FILES[2], MEDFE_FILES[2])
+    other = FIXTURES / "context_encoder.pth"
+    with pytest.raises(CheckpointError, match="no key 'Decoder_1.model.1.weight'"):
+        convert_pytorch("medfe", MEDFE_FILES[0], MEDFE_FILES[2], other)

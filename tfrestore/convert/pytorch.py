@@ -41,6 +41,8 @@ class Conversion:
             f"options read from the checkpoint: {options}",
             f"generator parameters: {self.parameters:,}",
         ]
+        if self.method in NOTES:
+            lines.append(f"note: {NOTES[self.method]}")
         if self.skipped:
             kinds = dict.fromkeys(key.rpartition(".")[2] for key in self.skipped)
             modules = list(dict.fromkeys(key.rpartition(".")[0] for key in self.skipped))
@@ -105,6 +107,34 @@ def _context_encoder_options(weights, path):
     return {"filters": filters, "bottleneck_channels": bottleneck}
 
 
+def _medfe_options(weights, path):
+    what = "MEDFE's first conv (EN.pkl), image + valid-pixel map"
+    filters = _conv_width(weights, "Encoder_1.model.0.weight", path, what, 6, 4)
+    num_blocks = 0
+    while f"middle.{num_blocks}.conv_block.1.weight" in weights:
+        num_blocks += 1
+    _shape(
+        weights,
+        "middle.0.conv_block.1.weight",
+        path,
+        "EN.pkl's first residual block",
+        "(8F, 8F, 3, 3)",
+    )
+    _shape(
+        weights,
+        "Decoder_1.model.1.weight",
+        path,
+        "the decoder's first conv, DE.pkl",
+        "(8F, 8F, 4, 4)",
+    )
+    _shape(
+        weights, "pc_block.fuse.model.0.weight", path, "MEDEF.pkl's fusion conv", "(8F, 8F, 1, 1)"
+    )
+    # The dilation of the residual blocks (2 in the released code, 5 later) leaves no trace
+    # in the weights; 2 is what runs at 256x256.
+    return {"filters": filters, "num_blocks": num_blocks, "upstream_layout": True}
+
+
 # Method -> reads the architecture options from a state dict (names without `module.`).
 # Files saved from DataParallel (EnlightenGAN's) have the prefix; it is removed for all.
 OPTIONS = {
@@ -112,6 +142,17 @@ OPTIONS = {
     "enlighten_gan": _enlighten_gan_options,
     "attentive_gan": _attentive_gan_options,
     "context_encoder": _context_encoder_options,
+    "medfe": _medfe_options,
+}
+
+# Checkpoint files per method (MEDFE saves its encoder, decoder and feature-equalization
+# block separately: EN.pkl, DE.pkl, MEDEF.pkl); the others take one.
+FILES = {"medfe": 3}
+
+# What a user must know about a method's conversion, printed in the summary.
+NOTES = {
+    "medfe": "the partial convolutions' mask_conv weights are not used yet (counted as "
+    "ones), so the output differs from the official code's (issue 13, item 4)",
 }
 
 
@@ -138,8 +179,9 @@ def convert_pytorch(method, *paths, discriminator=None):
 
     Args:
         method: str, one of `OPTIONS` ("deblur_gan", "enlighten_gan", "attentive_gan",
-            "context_encoder").
-        *paths: the generator checkpoint (one file for these methods), in any format
+            "context_encoder", "medfe").
+        *paths: the generator checkpoint (one file; MEDFE's three, EN.pkl, DE.pkl and
+            MEDEF.pkl, in any order), in any format
             `load_checkpoint` reads: a plain state dict, one wrapped as
             `{"epoch": n, "state_dict": ...}`, with or without DataParallel's `module.`.
         discriminator: optional path of the matching discriminator checkpoint, loaded into
@@ -158,9 +200,18 @@ def convert_pytorch(method, *paths, discriminator=None):
         >>> conversion.options
         {'filters': 64, 'bottleneck_channels': 4000}
     """
-    if len(paths) != 1:
-        raise CheckpointError(f"{method} takes one checkpoint file, got {len(paths)}")
-    conversion = convert_state_dict(method, state_dict(paths[0]), name=str(paths[0]))
+    files = FILES.get(method, 1)
+    if len(paths) != files:
+        what = "one checkpoint file" if files == 1 else f"{files} checkpoint files"
+        raise CheckpointError(f"{method} takes {what}, got {len(paths)}")
+    weights = {}
+    for path in paths:
+        for key, value in strip_prefix(state_dict(path)).items():
+            if key in weights:
+                raise CheckpointError(f"{path}: key {key} is also in an earlier file")
+            weights[key] = value
+    name = " + ".join(str(path) for path in paths)
+    conversion = convert_state_dict(method, weights, name=name)
     if discriminator is not None:
         critic = strip_prefix(state_dict(discriminator))
         what = f"{method} discriminator"
@@ -205,8 +256,10 @@ def from_pytorch(method, *paths, discriminator=None):
     are skipped; `convert_pytorch` lists them.
 
     Args:
-        method: str, "deblur_gan", "enlighten_gan", "attentive_gan" or "context_encoder".
-        *paths: the generator checkpoint file.
+        method: str, "deblur_gan", "enlighten_gan", "attentive_gan", "context_encoder" or
+            "medfe" (built with `upstream_layout=True`; its mask_conv weights are not used
+            yet, so its output is not yet the official code's).
+        *paths: the generator checkpoint file (MEDFE: EN.pkl, DE.pkl, MEDEF.pkl).
         discriminator: optional path of the discriminator checkpoint (default None).
 
     Returns:
