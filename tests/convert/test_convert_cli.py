@@ -2,6 +2,7 @@
 one-line errors that leave nothing behind."""
 
 import pathlib
+import re
 
 import keras
 import numpy as np
@@ -34,6 +35,19 @@ def test_convert_then_restore(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["restore", str(output), str(tmp_path / "photo.png"), "-o", str(out)]) == 0
     assert data.read_image(str(out / "photo.png")).shape == (18, 22, 3)
+
+
+@pytest.mark.slow  # about 6 s: TFLite conversion
+def test_convert_with_tflite_prints_the_parity(tmp_path, capsys):
+    tflite = tmp_path / "ce.tflite"
+    ce = str(FIXTURES / "context_encoder.pth")
+    argv = ["convert", "context_encoder", ce, "-o", str(tmp_path / "ce.keras")]
+    assert cli.main([*argv, "--tflite", str(tflite), "--quantize", "float16"]) == 0
+    printed = capsys.readouterr().out
+    assert "options read from the checkpoint: filters=4, bottleneck_channels=6" in printed
+    assert "keys skipped: none" in printed
+    assert re.search(rf"tflite float16 {re.escape(str(tflite))}: .* max abs error .* PSNR", printed)
+    assert tflite.is_file()
 
 
 @pytest.mark.parametrize(
