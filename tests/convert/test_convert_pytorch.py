@@ -259,3 +259,12 @@ def test_medfe_needs_its_three_files():
     other = FIXTURES / "context_encoder.pth"
     with pytest.raises(CheckpointError, match="no key 'Decoder_1.model.1.weight'"):
         convert_pytorch("medfe", MEDFE_FILES[0], MEDFE_FILES[2], other)
+
+
+def test_float16_weights_convert_to_float32():
+    weights = {key: array.astype("float16") for key, array in tiny_deblur_weights().items()}
+    generator = convert_state_dict("deblur_gan", weights).model.generator
+    kernel = generator.get_layer("model_4").kernel
+    assert kernel.dtype == "float32"
+    expected = np.transpose(weights["model.4.weight"].astype("float32"), (2, 3, 1, 0))
+    np.testing.assert_array_equal(kernel.numpy(), expected)
