@@ -54,6 +54,7 @@ def test_convert_with_tflite_prints_the_parity(tmp_path, capsys):
     ("argv", "expected"),
     [
         (["enlighten_gan", DEBLUR], "no key 'conv1_1.weight'"),
+        (["attentive_gan", DEBLUR], "; it looks like a deblur_gan checkpoint"),
         (["deblurgan", DEBLUR], "unknown method 'deblurgan'"),
         (["deblur_gan", DEBLUR, DEBLUR], "deblur_gan takes one checkpoint file, got 2"),
         (["deblur_gan", str(FIXTURES / "plain_pickle.npz")], "not a PyTorch checkpoint"),

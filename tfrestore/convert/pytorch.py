@@ -145,6 +145,15 @@ OPTIONS = {
     "medfe": _medfe_options,
 }
 
+# The first conv of each method's generator: which method a file belongs to.
+FIRST_KEYS = {
+    "deblur_gan": "model.1.weight",
+    "enlighten_gan": "conv1_1.weight",
+    "attentive_gan": "det_conv0.0.weight",
+    "context_encoder": "main.0.weight",
+    "medfe": "Encoder_1.model.0.weight",
+}
+
 # Checkpoint files per method (MEDFE saves its encoder, decoder and feature-equalization
 # block separately: EN.pkl, DE.pkl, MEDEF.pkl); the others take one.
 FILES = {"medfe": 3}
@@ -239,7 +248,15 @@ def convert_state_dict(method, weights, name="state dict"):
         valid = ", ".join(OPTIONS)
         raise CheckpointError(f"unknown method {method!r} for conversion; valid: {valid}")
     weights = strip_prefix(weights)
-    options = OPTIONS[method](weights, name)
+    try:
+        options = OPTIONS[method](weights, name)
+    except CheckpointError as error:
+        if FIRST_KEYS[method] in weights:
+            raise
+        other = [m for m, key in FIRST_KEYS.items() if key in weights]
+        if not other:
+            raise
+        raise CheckpointError(f"{error}; it looks like a {other[0]} checkpoint") from None
     model = tfrestore.models.get(method, **options)
     skipped = _load(model.generator, weights, name, f"{method} generator {options}")
     parameters = int(sum(np.prod(w.shape) for w in model.generator.trainable_weights))
