@@ -4,7 +4,8 @@
 (`load_checkpoint`), reads the architecture options from its keys and shapes (width from the
 first conv, residual blocks from the keys, ...), builds the wrapper model with them and copies
 the weights into its `.generator` by name (`tfrestore.models.pytorch_weights`).
-`convert_pytorch` does the same and also returns what the summary of `tfrestore convert` shows.
+`convert_pytorch` does the same and returns a `Conversion`, whose `summary()` is what
+`tfrestore convert` prints.
 """
 
 import dataclasses
@@ -165,6 +166,12 @@ NOTES = {
 }
 
 
+def _check_method(method):
+    if method not in OPTIONS:
+        valid = ", ".join(OPTIONS)
+        raise CheckpointError(f"unknown method {method!r} for conversion; valid: {valid}")
+
+
 def _short(message, limit=3):
     """`load_state_dict`'s message with its list of names cut to `limit` (one line)."""
     head, sep, names = message.partition(": ")
@@ -190,9 +197,9 @@ def convert_pytorch(method, *paths, discriminator=None):
         method: str, one of `OPTIONS` ("deblur_gan", "enlighten_gan", "attentive_gan",
             "context_encoder", "medfe").
         *paths: the generator checkpoint (one file; MEDFE's three, EN.pkl, DE.pkl and
-            MEDEF.pkl, in any order), in any format
-            `load_checkpoint` reads: a plain state dict, one wrapped as
-            `{"epoch": n, "state_dict": ...}`, with or without DataParallel's `module.`.
+            MEDEF.pkl, in any order), in any format `load_checkpoint` reads: a plain state
+            dict or one wrapped as `{"epoch": n, "state_dict": ...}`, with or without
+            DataParallel's `module.`.
         discriminator: optional path of the matching discriminator checkpoint, loaded into
             `model.discriminator` so training can continue from the authors' pair.
 
@@ -209,6 +216,7 @@ def convert_pytorch(method, *paths, discriminator=None):
         >>> conversion.options
         {'filters': 64, 'bottleneck_channels': 4000}
     """
+    _check_method(method)
     files = FILES.get(method, 1)
     if len(paths) != files:
         what = "one checkpoint file" if files == 1 else f"{files} checkpoint files"
@@ -244,9 +252,7 @@ def convert_state_dict(method, weights, name="state dict"):
     """
     import tfrestore.models
 
-    if method not in OPTIONS:
-        valid = ", ".join(OPTIONS)
-        raise CheckpointError(f"unknown method {method!r} for conversion; valid: {valid}")
+    _check_method(method)
     weights = strip_prefix(weights)
     try:
         options = OPTIONS[method](weights, name)
@@ -270,7 +276,8 @@ def from_pytorch(method, *paths, discriminator=None):
     comes from the file: width from the first conv, DeblurGAN's residual blocks from its
     keys, the Context Encoder's bottleneck channels from its bottleneck conv. Running
     statistics the network does not use (the DeblurGAN-WILD file's instance-norm statistics)
-    are skipped; `convert_pytorch` lists them.
+    are skipped; `convert_pytorch` lists them. DeblurGAN's HEAD-architecture file (one conv
+    per residual block, committed upstream) is refused: the generator builds the paper's.
 
     Args:
         method: str, "deblur_gan", "enlighten_gan", "attentive_gan", "context_encoder" or
