@@ -97,6 +97,7 @@ def test_evaluate_prints_the_report(model_file, tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_export_command_writes_both_forms(model_file, tmp_path, capsys):
     saved, tflite = tmp_path / "sm", tmp_path / "m.tflite"
     assert (
@@ -141,6 +142,7 @@ def write_photo_and_mask(folder, name, height, width, hole, seed=0):
     return str(image_path), str(mask_path)
 
 
+@pytest.mark.slow
 def test_restore_medfe_any_size_and_too_small_images(tmp_path, capsys):
     model = models.get("medfe", filters=4, dilation=1, vgg_weights=None)
     path = str(tmp_path / "medfe.keras")
@@ -156,6 +158,7 @@ def test_restore_medfe_any_size_and_too_small_images(tmp_path, capsys):
     assert np.abs(restored[mask] - image[mask]).mean() > 0.01
 
 
+@pytest.mark.slow
 def test_restore_with_mask_folder_changes_only_hole_pixels(inpainting_model_file, tmp_path):
     import keras
 
@@ -176,6 +179,7 @@ def test_restore_with_mask_folder_changes_only_hole_pixels(inpainting_model_file
         assert np.abs(restored[hole] - image[hole]).max() > 0.05  # the holes were filled
 
 
+@pytest.mark.slow
 def test_restore_mask_errors(inpainting_model_file, model_file, tmp_path, capsys):
     a, mask_a = write_photo_and_mask(tmp_path, "a", 80, 80, (20, 20, 30, 30))
     b, mask_b = write_photo_and_mask(tmp_path, "b", 80, 80, (20, 20, 30, 30))
@@ -258,6 +262,7 @@ def run_tfrestore(*argv):
     )
 
 
+@pytest.mark.slow
 def test_commands_print_only_their_own_lines_unless_verbose(model_file, tmp_path):
     image = smooth_images(1, 24, 24)[0]
     data.write_image(str(tmp_path / "sharp" / "a.png"), image)

@@ -262,6 +262,7 @@ def test_train_errors_are_one_line(case, photos, tmp_path, capsys, request):
     assert not (tmp_path / "run" / "backup").exists()  # stopped before any epoch ended
 
 
+@pytest.mark.slow
 def test_train_on_a_logdir_of_another_architecture(photos, tmp_path, capsys):
     run = tmp_path / "run"
     assert cli.main(["train", train_config(photos, run)]) == 0
@@ -300,6 +301,7 @@ def interrupt_when(process, ready, timeout=300):
     return process.returncode, out, err
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_restore_says_rerun_and_the_rerun_goes_on(files, tmp_path, capsys):
     photos, out = tmp_path / "photos", tmp_path / "out"
     for index in range(150):
@@ -320,6 +322,7 @@ def test_ctrl_c_in_restore_says_rerun_and_the_rerun_goes_on(files, tmp_path, cap
     )
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_train_says_rerun_with_the_same_logdir(photos, tmp_path):
     run = tmp_path / "run"
     config = train_config(photos, run, training={"epochs": 1000, "steps_per_epoch": 1})

@@ -42,6 +42,7 @@ def assert_scores(actual, expected, tolerance=1e-4):
         assert actual[name] == pytest.approx(value, rel=tolerance, abs=tolerance), name
 
 
+@pytest.mark.slow
 def test_paired_scores_of_input_and_restored_images(model, tmp_path):
     degraded, target = write_pairs(tmp_path, [(32, 40), (24, 24)])
     restored = [model.predict(image[None], verbose=0)[0] for image in degraded]
@@ -191,6 +192,7 @@ def write_low_light(folder, sizes):
     ]
 
 
+@pytest.mark.slow
 def test_low_light_pairs_and_plain_folder(low_light_model_file, tmp_path):
     low, high = write_low_light(tmp_path, [(32, 40), (48, 32)])
     model = keras.models.load_model(low_light_model_file)
@@ -216,6 +218,7 @@ def test_low_light_pairs_and_plain_folder(low_light_model_file, tmp_path):
     assert "PSNR" not in str(report)
 
 
+@pytest.mark.slow
 def test_low_light_errors_name_the_folder(low_light_model_file, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EvaluationError, match=f"no images found in {tmp_path / 'empty'}; "):

@@ -61,6 +61,7 @@ def test_saved_model_signature_has_named_dynamic_inputs(model, saved_model):
     assert "\n" not in str(report) and str(path) in str(report)
 
 
+@pytest.mark.slow
 def test_saved_model_runs_without_tfrestore_in_a_fresh_process(model, saved_model, tmp_path):
     path, _ = saved_model
     batches = {f"{b}x{h}x{w}": images(b, h, w, seed=b) for b, h, w in SIZES}
@@ -127,6 +128,7 @@ def test_tflite_records_the_input_limits_as_metadata(tflite_float32):
     assert tflite_metadata(tflite_float32[0], "no such entry") is None
 
 
+@pytest.mark.slow
 def test_tflite_from_a_saved_model_probes_at_its_recorded_minimum_size(tmp_path):
     # MEDFE refuses images below 65x65, the default probe is 45x38: the SavedModel's recorded
     # limits give the converter a valid probe.
@@ -215,6 +217,7 @@ def test_ops_without_builtin_fail_instead_of_using_flex(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_tflite_from_an_exported_saved_model(model, saved_model, tmp_path):
     report = export.export_tflite(model, tmp_path / "m.tflite", saved_model_dir=saved_model[0])
     assert report.max_abs_error < 1e-4
@@ -223,6 +226,7 @@ def test_tflite_from_an_exported_saved_model(model, saved_model, tmp_path):
     assert report.max_abs_error < 1e-2
 
 
+@pytest.mark.slow
 def test_benchmark_script_prints_a_row_per_form(capsys):
     # A tiny inpainting model: two inputs, the probe builds the image and the mask.
     script = os.path.join(os.path.dirname(__file__), "..", "export", "benchmark.py")

@@ -28,6 +28,7 @@ def artefacts(model, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["model.keras", "saved_model", "model.tflite"])
 def test_every_form_restores_like_the_model(model, artefacts, form):
     restorer = load_restorer(artefacts / form)
@@ -43,6 +44,7 @@ def test_every_form_restores_like_the_model(model, artefacts, form):
         np.testing.assert_allclose(restored, model.predict(x, verbose=0), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_tflite_runs_without_litert_writing_to_stderr(artefacts, capfd):
     """LiteRT prints its XNNPACK note on the first run straight to file descriptor 2."""
     capfd.readouterr()
@@ -94,6 +96,7 @@ def context_encoder_forms(tmp_path_factory):
     return model, folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["model.keras", "saved_model", "model.tflite"])
 def test_every_form_refuses_before_running_what_the_keras_model_refuses(
     context_encoder_forms, form, monkeypatch

@@ -76,6 +76,7 @@ def epoch_losses(logdir):
     }
 
 
+@pytest.mark.slow
 def test_two_workers_equal_one_process(paired_folder):  # noqa: F811
     config = seeded_config(paired_folder, epochs=2, logdir="multi")
     outputs = run_workers(config)
@@ -100,6 +101,7 @@ def test_two_workers_equal_one_process(paired_folder):  # noqa: F811
         np.testing.assert_allclose(values, single_losses[tag], rtol=1e-4, atol=1e-6, err_msg=tag)
 
 
+@pytest.mark.slow
 def test_multiworker_run_resumes_from_its_last_epoch(paired_folder):  # noqa: F811
     run_workers(seeded_config(paired_folder, epochs=1, logdir="multi"))
     outputs = run_workers(seeded_config(paired_folder, epochs=2, logdir="multi"))

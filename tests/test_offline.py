@@ -68,6 +68,7 @@ def test_training_offline_stops_with_one_line_naming_file_cache_and_option(offli
     assert model.generator_optimizer.iterations.numpy() == 0  # no step ran
 
 
+@pytest.mark.slow
 def test_loaded_model_keeps_its_fetched_vgg_and_does_not_fetch_again(tmp_path, monkeypatch):
     """Weights loaded once (here from a local file) travel in the .keras file: training the
     loaded model offline fetches nothing."""

@@ -67,6 +67,7 @@ def digest(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
+@pytest.mark.slow
 def test_sigkill_during_backup_write_resumes_from_last_epoch(paired_folder, capsys):
     path = tiny_config(paired_folder, epochs=3)
     marker, log = paired_folder / "writing", paired_folder / "child.log"
@@ -129,6 +130,7 @@ def test_damaged_backup_is_reported_and_the_state_before_it_used(tmp_path, capsy
     assert "no older state: training starts from epoch 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_one_line_and_keeps_saved_state(paired_folder, capsys):
     # The state of a finished first epoch, as the run's callbacks save it.
     path = tiny_config(paired_folder, epochs=3, optimizer={"learning_rate": float("nan")})

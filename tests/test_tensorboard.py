@@ -5,6 +5,7 @@ import collections
 import glob
 import os
 
+import pytest
 import tensorflow as tf
 import test_train
 from test_resume import tiny_config
@@ -24,6 +25,7 @@ def logged_steps(directory):
     return steps
 
 
+@pytest.mark.slow
 def test_every_epoch_and_panel_period_logged_and_steps_continue_on_resume(paired_folder):
     # 4 steps per epoch never ends an epoch on a multiple of scalar_every_n_steps = 10.
     training = {"steps_per_epoch": 4, "scalar_every_n_steps": 10, "image_every_n_steps": 3}

@@ -63,6 +63,7 @@ def scalar_tags(logdir):
     return tags
 
 
+@pytest.mark.slow
 def test_train_writes_events_checkpoint_and_panels(paired_folder):
     assert cli.main(["train", write_config(paired_folder, epochs=1)]) == 0
     logdir = paired_folder / "run"
@@ -74,6 +75,7 @@ def test_train_writes_events_checkpoint_and_panels(paired_folder):
     assert int(model.generator_optimizer.iterations) == 2  # 4 images, batch 2, 1 epoch
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes(paired_folder):
     class Crash(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -144,6 +146,7 @@ def test_missing_data_folder_is_a_one_line_error(tmp_path, capsys):
     assert "data:" in err and "blurred" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_train_inpainting_writes_checkpoint(tmp_path):
     for index, image in enumerate(smooth_images(4, 128, 128, seed=2)):
         data.write_image(str(tmp_path / "photos" / f"img{index}.png"), image)
@@ -155,6 +158,7 @@ def test_train_inpainting_writes_checkpoint(tmp_path):
     assert "degraded|restored|target" in scalar_tags(str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_train_medfe_with_structure_images(tmp_path):
     for index, image in enumerate(smooth_images(2, 128, 128, seed=4)):
         data.write_image(str(tmp_path / "photos" / f"img{index}.png"), image)
@@ -201,7 +205,7 @@ def test_context_encoder_config_builds_the_paper_model():
     [
         ("enlighten_gan.yaml", 8_636_675),
         ("attentive_gan.yaml", 6_244_362),
-        ("medfe.yaml", 103_118_630),
+        pytest.param("medfe.yaml", 103_118_630, marks=pytest.mark.slow),  # 103 M parameters
     ],
 )
 def test_shipped_configs_build_the_paper_models(name, generator_params):

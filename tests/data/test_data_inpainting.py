@@ -84,6 +84,7 @@ def test_dataset_yields_masked_image_mask_and_target():
         np.testing.assert_array_equal(target, y.numpy())
 
 
+@pytest.mark.slow
 def test_center_masks_from_a_folder_without_augmentation(tmp_path):
     image = _photos(1, 140, 160)[0]
     write_image(tmp_path / "a.png", image)
@@ -132,6 +133,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_process_exits_with_a_live_iterator():
     # Masks are drawn in Python from tf.data threads, which must not keep the interpreter
     # from exiting while an iterator is alive (see tfrestore.data.sources).

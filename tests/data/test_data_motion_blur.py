@@ -255,6 +255,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_process_exits_with_a_live_iterator():
     # tf.data keeps calling the blur (Python) while an iterator is alive; at interpreter exit
     # those calls used to deadlock the process.

@@ -131,6 +131,7 @@ def test_two_replicas_equal_one():
     run_replica_check("test_context_encoder", "TestContextEncoder", {})
 
 
+@pytest.mark.slow
 def test_each_step_moves_generator_batch_norm_statistics_ten_percent():
     """One update of the generator's BatchNorm moving statistics per training step, 10% toward
     the batch's (PyTorch's momentum 0.1), from mean 0 and variance 1: after n steps the
