@@ -192,6 +192,8 @@ def run(minutes, output):
     )
     description = f"{len(train_photos)} sample photos"
     budget = train("deblur_gan", model, dataset, minutes, output, description, [decay])
+    # Other processes on the cores leave fewer steps in the same minutes: say how busy they were.
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     restored = model.predict(blurred, verbose=0)
     psnr_in, ssim_in = scores(sharp, blurred)
     psnr_out, ssim_out = scores(sharp, restored)
@@ -216,7 +218,9 @@ def run(minutes, output):
         [
             "# tfrestore demo: deblur_gan",
             "",
-            f"Trained {budget.steps} generator steps in {minutes:g} min on {len(train_photos)} "
+            f"Trained {budget.steps} generator steps in {minutes:g} min (load average "
+            f"{load:.1f} at the end, this run included, on {os.cpu_count()} cores) on "
+            f"{len(train_photos)} "
             "scikit-image photos, motion blur made on the fly; held out: "
             f"{', '.join(HELD_OUT)} (centre {size}x{size} crops, fixed-seed blur).",
             "",
