@@ -18,8 +18,8 @@ from tfrestore.demo.common import (
     write_report,
 )
 
-# Five minutes on 2 CPU cores give a few hundred to a thousand generator steps (fewer when other
-# processes share the cores), so the recipe spends them on the blur: the generator starts as the
+# Five minutes on 2 CPU cores give about 700 to 3,000 generator steps (fewer when other processes
+# share the cores), so the recipe spends them on the blur: the generator starts as the
 # identity (from scratch it first has to learn to copy the photo), one critic step per generator
 # step, an L1 content loss instead of the perceptual one (ImageNet VGG weights cannot be
 # downloaded offline, and a random VGG cost most of each step), and a narrow generator. The
