@@ -283,9 +283,16 @@ def test_train_on_a_logdir_of_another_architecture(photos, tmp_path, capsys):
 
 
 def start_tfrestore(*argv):
+    """The `tfrestore` command in a child process that takes Ctrl-C as a terminal would give
+    it: a shell that starts pytest in the background makes it ignore SIGINT, and children
+    inherit that (Python then installs no KeyboardInterrupt handler)."""
     command = os.path.join(os.path.dirname(sys.executable), "tfrestore")
     return subprocess.Popen(
-        [command, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [command, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
