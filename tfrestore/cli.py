@@ -20,8 +20,9 @@ complete photos) and `masks/`. Mask files are read as gray; pixels > 0.5 are mis
 import argparse
 import os
 import sys
-import tempfile
 import warnings
+
+from tfrestore.quiet import native_stderr_captured
 
 QUANTIZE_CHOICES = ("float16", "dynamic", "int8")
 
@@ -417,20 +418,8 @@ def _quiet_tensorflow():
     if "tensorflow" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.stderr.flush()
-    saved_stderr = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-        except BaseException:
-            os.dup2(saved_stderr, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
+    with native_stderr_captured():
+        import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
     absl_logging = sys.modules.get("absl.logging")
     if absl_logging is not None:

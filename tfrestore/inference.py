@@ -20,11 +20,8 @@ as the asset `assets/tfrestore_input_limits.json`, tracked as the root attribute
 exported graphs cannot check them (TFLite has no Assert op).
 """
 
-import contextlib
 import mmap
 import os
-import sys
-import tempfile
 import zipfile
 
 import keras
@@ -32,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrestore.models import limits as input_limits
+from tfrestore.quiet import native_stderr_captured
 
 ACCEPTED_FORMS = (
     "a .keras file (Keras model), a SavedModel folder (containing saved_model.pb) "
@@ -303,33 +301,13 @@ class TFLiteRestorer(Restorer):
             # LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight
             # to the process's stderr when the first call applies its default delegate, with no
             # setting to silence it; keep that line, LiteRT's and no error, off the terminal.
-            with _native_stderr_captured():
+            with native_stderr_captured():
                 outputs = self.runner(**batch)
             self._ran = True
         else:
             outputs = self.runner(**batch)
         # The runner's outputs alias interpreter buffers: copy before the next call.
         return {name: np.array(value) for name, value in outputs.items()}
-
-
-@contextlib.contextmanager
-def _native_stderr_captured():
-    """Sends what is written to file descriptor 2 during the block to a temporary file, shown
-    on stderr only if the block raises."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def load_keras_model(path):
