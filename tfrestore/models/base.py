@@ -276,7 +276,8 @@ class RestorationGAN(keras.Model):
         """Loads the pretrained weights of the loss networks that do not hold them yet.
 
         `fit` and `evaluate` call it before their first step (and `tfrestore.multiworker`
-        before its loop); it is the only place the ImageNet VGG weights are fetched.
+        before its loop); a loop of your own that calls `train_step` must call it first. It is
+        the only place the ImageNet VGG weights are fetched.
 
         Raises:
             tfrestore.losses.VGGWeightsUnavailable: offline with no cached weights (the
