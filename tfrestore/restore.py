@@ -239,8 +239,7 @@ def restore_image(restorer, image, mask=None):
     inputs = {"image": np.asarray(image, np.float32)[None]}
     if mask is not None:
         inputs["mask"] = np.asarray(mask, np.float32)[None]
-    restorer.check_inputs(**inputs)  # the model's input limits, in its own words
-    try:
+    try:  # the call checks the model's input limits first (a ValueError in its own words)
         return restorer(**inputs)["restored"][0]
     except (tf.errors.OpError, RuntimeError) as error:  # TensorFlow, LiteRT
         height, width = image.shape[:2]
