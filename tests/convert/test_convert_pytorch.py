@@ -28,8 +28,13 @@ CASES = {
     # file: (method, options the file must give, kinds of the keys skipped)
     "deblur_gan_wild.pth": (
         "deblur_gan",
-        {"filters": 4, "num_blocks": 2},
+        {"filters": 4, "num_blocks": 2, "block_convs": 2},
         {"running_mean", "running_var"},
+    ),
+    "deblur_gan_head.pth": (
+        "deblur_gan",
+        {"filters": 4, "num_blocks": 2, "block_convs": 1},
+        {"running_mean", "running_var", "num_batches_tracked"},
     ),
     "enlighten_gan.pth": ("enlighten_gan", {"filters": 2}, {"num_batches_tracked"}),
     "attentive_gan_gen.pkl": ("attentive_gan", {"filters": 2}, set()),
@@ -46,12 +51,15 @@ VARIABLES = {
     "bias": ("bias", "beta"),
     "running_mean": ("moving_mean",),
     "running_var": ("moving_variance",),
+    "mask_weight": ("mask_kernel",),
 }
 
 
 def keras_array(generator, key):
     """The Keras variable a PyTorch key should have landed in, in PyTorch layout."""
     module, _, kind = key.rpartition(".")
+    if module.endswith(".mask_conv"):  # PyTorch PartialConv's child; our layer holds it
+        module, kind = module.replace(".mask_conv", ".input_conv"), "mask_weight"
     layers = {layer.name: layer for layer in generator._flatten_layers(include_self=False)}
     layer = layers[module.replace(".", "_")]  # nested layers too (MEDFE's squeeze-excitation)
     (variable,) = [v for v in layer.weights if v.name in VARIABLES[kind]]
@@ -121,7 +129,12 @@ def shapes_only(filename, section):
 @pytest.mark.parametrize(
     ("method", "filename", "section", "options"),
     [
-        ("deblur_gan", "deblurgan_v1.txt", "networks_a6f4ad0 G", {"filters": 64, "num_blocks": 9}),
+        (
+            "deblur_gan",
+            "deblurgan_v1.txt",
+            "networks_a6f4ad0 G",
+            {"filters": 64, "num_blocks": 9, "block_convs": 2},
+        ),
         ("enlighten_gan", "enlightengan.txt", "Unet_resize_conv", {"filters": 32}),
         (
             "context_encoder",
@@ -138,13 +151,17 @@ def test_options_of_the_released_architectures(method, filename, section, option
     assert OPTIONS[method](weights, "released.pth") == options
 
 
-def test_deblur_gan_head_architecture_is_refused_naming_its_keys():
+def test_deblur_gan_head_architecture_builds_one_conv_blocks():
+    # The file committed upstream (HEAD, 6,067,459 parameters): every key lands.
     weights = shapes_only("deblurgan_v1.txt", "networks_head G")
-    with pytest.raises(CheckpointError) as error:
-        OPTIONS["deblur_gan"](weights, "latest_net_G.pth")
-    message = str(error.value)
-    assert "\n" not in message
-    assert "HEAD" in message and "model.10.conv_block.6.weight" in message
+    conversion = convert_state_dict("deblur_gan", weights, name="latest_net_G.pth")
+    assert conversion.options == {"filters": 64, "num_blocks": 9, "block_convs": 1}
+    assert conversion.parameters == 6_067_459
+    assert {key.rpartition(".")[2] for key in conversion.skipped} == {
+        "running_mean",
+        "running_var",
+        "num_batches_tracked",
+    }
 
 
 def tiny_deblur_weights():
@@ -236,14 +253,14 @@ def test_discriminator_checkpoint_of_another_width_is_one_line():
 def test_medfe_three_files_make_one_generator():
     conversion = convert_pytorch("medfe", *reversed(MEDFE_FILES))  # any order
     assert conversion.options == {"filters": 2, "num_blocks": 1, "upstream_layout": True}
-    assert conversion.skipped and all(k.endswith("mask_conv.weight") for k in conversion.skipped)
-    assert "issue 13, item 4" in conversion.summary()
+    assert conversion.skipped == []  # the partial convs' mask weights are used too
     generator = conversion.model.generator
+    mask_kernels = 0
     for path in MEDFE_FILES:
         for key, array in state_dict(path).items():
-            if key in conversion.skipped:
-                continue
             np.testing.assert_array_equal(keras_array(generator, key), array, err_msg=key)
+            mask_kernels += key.endswith("mask_conv.weight")
+    assert mask_kernels == 15
     image, mask = (
         np.repeat(np.repeat(EXPECTED[f"medfe/{k}"], 4, 1), 4, 2) for k in ("input", "mask")
     )

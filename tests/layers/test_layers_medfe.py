@@ -199,6 +199,79 @@ def test_partial_conv_zeroes_empty_windows_and_shrinks_the_hole(kernel_size):
         assert np.all(x[~holes] != 0.0)
 
 
+def upstream_partial_conv_loops(x, mask, kernel, mask_kernel, bias):
+    """Upstream MEDFE's PartialConv in loops: per output channel, the mask (repeated over the
+    input channels) summed under the signed mask weights is the divisor; no k*k*C ratio."""
+    batch, height, width, channels = x.shape
+    k = kernel.shape[0]
+    p = k // 2
+    mask = np.broadcast_to(mask, x.shape)
+    xp = np.pad(x * mask, ((0, 0), (p, p), (p, p), (0, 0)))
+    mp = np.pad(mask, ((0, 0), (p, p), (p, p), (0, 0)))
+    out = np.zeros((batch, height, width, kernel.shape[-1]))
+    new_mask = np.zeros_like(out)
+    for b in range(batch):
+        for i in range(height):
+            for j in range(width):
+                window, valid = xp[b, i : i + k, j : j + k], mp[b, i : i + k, j : j + k]
+                for o in range(kernel.shape[-1]):
+                    count = float(np.sum(valid * mask_kernel[..., o]))
+                    if count != 0.0:
+                        out[b, i, j, o] = np.sum(window * kernel[..., o]) / count + bias[o]
+                        new_mask[b, i, j, o] = 1.0
+    return out, new_mask
+
+
+def test_partial_conv_with_mask_kernel_is_upstream_medfe_computation():
+    x = RNG.normal(size=(2, 5, 6, 2)).astype("float32")
+    mask = (RNG.random((2, 5, 6, 1)) > 0.4).astype("float32")
+    mask[1, :3, :3] = 0.0  # a window with no valid pixel gives 0 and a hole
+    layer = PartialConv2D(3, 3, use_bias=True, mask_kernel=True)
+    layer.build((None, None, None, 2))
+    assert [v.name for v in layer.non_trainable_weights] == ["mask_kernel"]
+    np.testing.assert_array_equal(layer.mask_weights, 1.0)  # upstream's intended init
+    layer.kernel.assign(RNG.normal(size=layer.kernel.shape).astype("float32"))
+    layer.bias.assign(RNG.normal(size=(3,)).astype("float32"))
+    layer.mask_weights.assign(RNG.normal(0, 0.02, layer.mask_weights.shape).astype("float32"))
+    expected, expected_mask = upstream_partial_conv_loops(
+        x, mask, *(v.numpy() for v in (layer.kernel, layer.mask_weights, layer.bias))
+    )
+    output, new_mask = layer(x, mask)
+    np.testing.assert_allclose(output, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(new_mask, expected_mask)
+    assert new_mask.shape == (2, 5, 6, 3) and new_mask.numpy().min() == 0.0
+    # The next layer takes the per-channel mask (upstream's PCBActiv chain).
+    second = PartialConv2D(2, 3, mask_kernel=True)
+    second.build((None, None, None, 3))
+    second.mask_weights.assign(RNG.normal(0, 0.02, second.mask_weights.shape).astype("float32"))
+    expected, _ = upstream_partial_conv_loops(
+        expected, expected_mask, second.kernel.numpy(), second.mask_weights.numpy(), [0, 0]
+    )
+    np.testing.assert_allclose(second(output, new_mask)[0], expected, rtol=1e-3, atol=1e-3)
+    config = layer.get_config()
+    assert config["mask_kernel"] is True
+    assert PartialConv2D.from_config(config).get_config() == config
+
+
+def test_load_state_dict_fills_the_mask_kernel_from_mask_conv():
+    x = keras.Input((None, None, 2))
+    valid = keras.Input((None, None, 1))
+    features, _ = PartialConv2D(3, 3, mask_kernel=True, name="cov_3_0_conv_input_conv")(x, valid)
+    model = keras.Model([x, valid], features)
+    weight = RNG.normal(size=(3, 2, 3, 3)).astype("float32")
+    mask_weight = RNG.normal(0, 0.02, size=(3, 2, 3, 3)).astype("float32")
+    state_dict = {
+        "cov_3.0.conv.input_conv.weight": weight,
+        "cov_3.0.conv.mask_conv.weight": mask_weight,
+    }
+    assert load_state_dict(model, state_dict) == []
+    layer = model.get_layer("cov_3_0_conv_input_conv")
+    np.testing.assert_array_equal(layer.kernel, weight.transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(layer.mask_weights, mask_weight.transpose(2, 3, 1, 0))
+    with pytest.raises(ValueError, match="mask_kernel"):  # strict: the file must have them
+        load_state_dict(model, {"cov_3.0.conv.input_conv.weight": weight})
+
+
 def test_partial_conv_runs_with_dynamic_sizes_and_round_trips_config():
     layer = PartialConv2D(4, 3, use_bias=True, kernel_initializer="he_normal", name="pc")
     spec = tf.TensorSpec([None, None, None, 2])

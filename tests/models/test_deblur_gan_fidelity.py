@@ -18,8 +18,9 @@ from tfrestore.models import DeblurGANDiscriminator, DeblurGANGenerator
 from tfrestore.models.pytorch_weights import load_state_dict
 
 
-def torch_generator(x, s, num_blocks):
-    """The a6f4ad0 ResnetGenerator forward in numpy (learn_residual, eval mode)."""
+def torch_generator(x, s, num_blocks, block_convs=2):
+    """The ResnetGenerator forward in numpy (learn_residual, eval mode): a6f4ad0's, or HEAD's
+    with `block_convs=1` (each block: conv, norm, ReLU, dropout; added to its input)."""
     y = np.maximum(
         instance_norm(torch_conv2d(reflect(x, 3), s["model.1.weight"], s["model.1.bias"], 1, 0)), 0
     )
@@ -30,7 +31,9 @@ def torch_generator(x, s, num_blocks):
         k = f"model.{10 + block}.conv_block"
         z = torch_conv2d(reflect(y, 1), s[f"{k}.1.weight"], s[f"{k}.1.bias"], 1, 0)
         z = np.maximum(instance_norm(z), 0)
-        z = instance_norm(torch_conv2d(reflect(z, 1), s[f"{k}.6.weight"], s[f"{k}.6.bias"], 1, 0))
+        if block_convs == 2:
+            z = torch_conv2d(reflect(z, 1), s[f"{k}.6.weight"], s[f"{k}.6.bias"], 1, 0)
+            z = instance_norm(z)
         y = y + z
     index = 10 + num_blocks
     for _ in range(2):
@@ -86,12 +89,23 @@ def test_released_weights_running_stats_are_ignored_and_bad_keys_named():
     assert load_state_dict(generator, state, strict=False) == ["model.2.running_mean"]
 
 
-def test_head_architecture_keys_do_not_load():
-    """Upstream HEAD drops each block's second conv (precedence bug): its keys do not fit."""
+def test_head_architecture_keys_need_block_convs_1_and_then_equal_pytorch_forward():
+    """Upstream HEAD drops each block's second conv (precedence bug): its keys do not fit the
+    paper's generator; with `block_convs=1` they all land (running statistics skipped) and the
+    forward equals HEAD's in numpy."""
     rng = np.random.default_rng(2)
     state = random_state_dict(read_keys("deblurgan_v1.txt", "networks_head G"), rng)
     with pytest.raises(ValueError, match="conv_block_6"):
         load_state_dict(DeblurGANGenerator(), state)
+    generator = DeblurGANGenerator(block_convs=1)
+    ignored = load_state_dict(generator, state)
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    assert ignored and all(key.endswith(statistics) for key in ignored)
+    x = rng.uniform(-1, 1, (1, 12, 16, 3)).astype("float32")
+    expected = torch_generator(x.astype(np.float64), state, 9, block_convs=1)
+    np.testing.assert_allclose(generator(x), expected, atol=2e-4)
+    with pytest.raises(ValueError, match="block_convs must be 1"):
+        DeblurGANGenerator(block_convs=3)
 
 
 def test_layers_are_the_tfrestore_ones():

@@ -68,7 +68,8 @@ class TestMEDFE(ModelHarness):
 @pytest.mark.slow
 def test_paper_parameter_counts(paper_medfe):
     # Upstream EN 30,026,432 + DE 18,098,499 + MEDFE 82,191,139, less the MEDFE block's
-    # 27,197,440 frozen all-ones partial-conv mask weights (buffers here, not parameters).
+    # 27,197,440 frozen partial-conv mask weights (the paper variant keeps none; the
+    # upstream layout keeps them as non-trainable variables).
     generator = paper_medfe[0].generator  # MEDFE's defaults are MEDFEGenerator()'s
     assert type(generator) is MEDFEGenerator and trainable_count(generator) == 103_118_630
     assert trainable_count(MEDFEDiscriminator()) == 2_764_737

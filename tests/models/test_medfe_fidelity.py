@@ -5,10 +5,12 @@ conv scaled by k*k*C/count, encoder features after the in-place LeakyReLU, any b
 
 NHWC, float64, weights in PyTorch layouts straight from a random upstream-named state dict.
 
-Upstream's BASE sums both propagation terms into [h*w, c] and then `.view(b, c, h, w)`s them,
-which mixes pixels and channels (for c > 1). The default generator computes the paper's
-per-pixel, per-channel sums; `upstream_layout=True` reproduces the view, checked against
-`reference(..., literal_view=True)`.
+Upstream's own computation differs in three places: its feature hole mask marks no cell, its
+partial convs count valid pixels under random signed `mask_conv` weights (what its init leaves
+in released files) with a raw division, and its BASE sums both propagation terms into [h*w, c]
+and then `.view(b, c, h, w)`s them, which mixes pixels and channels (for c > 1). The default
+generator follows the paper; `upstream_layout=True` reproduces all three, checked against
+`reference(..., upstream=True)`.
 """
 
 import numpy as np
@@ -61,8 +63,11 @@ def bilinear(x, scale):
     return np.einsum("ih,jw,bhwc->bijc", matrix(x.shape[1]), matrix(x.shape[2]), x)
 
 
-def reference(sd, image, mask, literal_view=False):
-    """Upstream's forward pass. `literal_view` keeps BASE's `.view(b, c, h, w)` of [h*w, c]."""
+def reference(sd, image, mask, upstream=False):
+    """The forward pass of upstream's network with the paper's behaviour; `upstream` gives
+    upstream's own: no feature hole (its thresholded mask average never marks one), partial
+    convs counting under the state dict's signed `mask_conv` weights with a raw division, and
+    BASE's `.view(b, c, h, w)` of [h*w, c]."""
 
     def conv(x, key, stride=1, padding=0):
         bias = sd.get(f"{key}.bias", 0.0)
@@ -103,15 +108,22 @@ def reference(sd, image, mask, literal_view=False):
     texture, structure = conv_down(texture, f"{p}.down", 1), conv_down(structure, f"{p}.down", 1)
     b, hh, ww, _ = texture.shape
     valid = 1 - mask.reshape(b, hh, 8, ww, 8).max(axis=(2, 4))[..., None]  # deviation
+    if upstream:
+        valid = np.ones_like(valid)
 
     def pcb_stack(x, k):  # 5 x PCBActiv(innorm): PartialConv, IN(affine), LeakyReLU
         m = np.repeat(valid, x.shape[-1], axis=-1)  # upstream's mask has C channels
         for i in range(5):
             key = f"{p}.cov_{k}.{i}"
             out = torch_conv2d(x * m, sd[f"{key}.conv.input_conv.weight"], 0, 1, k // 2)
-            count = torch_conv2d(m, np.ones((m.shape[-1], m.shape[-1], k, k)), 0, 1, k // 2)
+            if upstream:
+                count = torch_conv2d(m, sd[f"{key}.conv.mask_conv.weight"], 0, 1, k // 2)
+                ratio = 1.0
+            else:
+                count = torch_conv2d(m, np.ones((m.shape[-1], m.shape[-1], k, k)), 0, 1, k // 2)
+                ratio = k * k * m.shape[-1]
             holes = count == 0
-            out = np.where(holes, 0, out * (k * k * m.shape[-1]) / np.where(holes, 1, count))
+            out = np.where(holes, 0, out * ratio / np.where(holes, 1, count))
             x, m = leaky(affine(out, f"{key}.bn")), 1.0 - holes
         return x
 
@@ -142,7 +154,7 @@ def reference(sd, image, mask, literal_view=False):
                   for n, (di, dj) in enumerate(shifts)).reshape(b, hh * ww, c)  # fmt: skip
 
     def to_map(v):  # [b, h*w, c] -> NHWC; upstream: .view(b, c, h, w) of the [h*w, c] sums
-        if literal_view:
+        if upstream:
             return v.reshape(b, c, hh, ww).transpose(0, 2, 3, 1)
         return v.reshape(b, hh, ww, c)
 
@@ -171,7 +183,7 @@ def case():
     state = tiny_state_dict(rng)
     generator = MEDFEGenerator(filters=F, num_blocks=1, dilation=1)
     ignored = load_state_dict(generator, state)
-    assert all(key.endswith("mask_conv.weight") for key in ignored)
+    assert ignored and all(key.endswith("mask_conv.weight") for key in ignored)
     mask = np.zeros((1, 128, 128, 1))
     mask[:, 40:90, 36:86] = 1.0
     image = rng.uniform(-1, 1, (1, 128, 128, 3)) * (1 - mask)
@@ -187,12 +199,16 @@ def test_generator_matches_numpy_upstream(case):
         np.testing.assert_allclose(a, e, atol=1e-4, err_msg=name)
 
 
-def test_upstream_layout_matches_upstream_literal_view(case):
+def test_upstream_layout_matches_upstream_computation(case):
     state, image, mask, actual = case
-    expected = reference(state, image, mask, literal_view=True)
-    assert np.abs(actual[0] - expected[0]).max() > 0.01  # the paper's layout differs...
+    state = dict(state)
+    for key in [k for k in state if k.endswith("mask_conv.weight")]:
+        # upstream's init redraws the mask weights from N(0, 0.02); released files keep them
+        state[key] = np.random.default_rng(1).normal(0, 0.02, state[key].shape)
+    expected = reference(state, image, mask, upstream=True)
+    assert np.abs(actual[0] - expected[0]).max() > 0.1  # the paper's computation differs...
     generator = MEDFEGenerator(filters=F, num_blocks=1, dilation=1, upstream_layout=True)
-    load_state_dict(generator, state)
+    assert load_state_dict(generator, state) == []  # the mask weights are used
     outputs = generator([image.astype("float32"), mask.astype("float32")])
     for name, a, e in zip(("image", "texture", "structure"), outputs, expected):
         np.testing.assert_allclose(np.asarray(a), e, atol=1e-4, err_msg=name)  # ...this not

@@ -80,15 +80,10 @@ def _deblur_gan_options(weights, path):
         num_blocks += 1
     block = "the first residual block's conv"
     _shape(weights, "model.10.conv_block.1.weight", path, block, "(4F, 4F, 3, 3)")
-    if "model.10.conv_block.6.weight" not in weights:
-        # Upstream HEAD (2499a87): `conv_block += [...] if ... else []` binds wrongly, so each
-        # ResnetBlock keeps one conv (the 6,067,459-parameter file committed upstream).
-        raise CheckpointError(
-            f"{path}: DeblurGAN HEAD architecture (one conv per residual block: "
-            "model.10.conv_block.1.weight without model.10.conv_block.6.weight), which "
-            "tfrestore does not build; use the released paper weights (DeblurGAN-WILD)"
-        )
-    return {"filters": filters, "num_blocks": num_blocks}
+    # Upstream HEAD (2499a87): `conv_block += [...] if ... else []` binds wrongly, so each
+    # ResnetBlock keeps one conv (the 6,067,459-parameter file committed upstream).
+    block_convs = 2 if "model.10.conv_block.6.weight" in weights else 1
+    return {"filters": filters, "num_blocks": num_blocks, "block_convs": block_convs}
 
 
 def _enlighten_gan_options(weights, path):
@@ -161,8 +156,9 @@ FILES = {"medfe": 3}
 
 # What a user must know about a method's conversion, printed in the summary.
 NOTES = {
-    "medfe": "the partial convolutions' mask_conv weights are not used yet (counted as "
-    "ones), so the output differs from the official code's (issue 13, item 4)",
+    "medfe": "built with upstream_layout=True: the official code's computation (the partial "
+    "convolutions count valid pixels under the file's mask_conv weights, no hole at 1/8 "
+    "scale, BASE's .view), which the released weights were trained with",
 }
 
 
@@ -277,12 +273,12 @@ def from_pytorch(method, *paths, discriminator=None):
     keys, the Context Encoder's bottleneck channels from its bottleneck conv. Running
     statistics the network does not use (the DeblurGAN-WILD file's instance-norm statistics)
     are skipped; `convert_pytorch` lists them. DeblurGAN's HEAD-architecture file (one conv
-    per residual block, committed upstream) is refused: the generator builds the paper's.
+    per residual block, committed upstream) gives `block_convs=1`.
 
     Args:
         method: str, "deblur_gan", "enlighten_gan", "attentive_gan", "context_encoder" or
-            "medfe" (built with `upstream_layout=True`; its mask_conv weights are not used
-            yet, so its output is not yet the official code's).
+            "medfe" (built with `upstream_layout=True`, which computes what the official
+            code computes with these weights).
         *paths: the generator checkpoint file (MEDFE: EN.pkl, DE.pkl, MEDEF.pkl).
         discriminator: optional path of the discriminator checkpoint (default None).
 

@@ -22,8 +22,22 @@ class PartialConv2D(keras.layers.Layer):
     **The mask here is 1 = VALID pixel, 0 = hole**: the opposite of tfrestore's public `mask`
     (1 = missing), which callers flip (`1 - mask`) before the first partial convolution, as
     MEDFE does. The kernel and bias are this layer's own `kernel`/`bias` variables (no inner
-    Conv2D), so PyTorch `...conv.input_conv.weight` imports onto it and the frozen all-ones
-    `mask_conv.weight` is ignored (`tfrestore.models.pytorch_weights.load_state_dict`).
+    Conv2D), so PyTorch `...conv.input_conv.weight` imports onto it
+    (`tfrestore.models.pytorch_weights.load_state_dict`).
+
+    **`mask_kernel=True`: upstream MEDFE's computation, for its released weights.** Upstream's
+    `PartialConv` counts the valid pixels with a frozen `mask_conv` (a full
+    `Conv2d(C, filters, k)`, no bias) that it sets to ones, but its `init_weights` then redraws
+    every "Conv" module from N(0, 0.02), so every released file holds a signed random
+    `mask_conv.weight` that never trained. With it, per output channel o:
+
+        count_o = conv(M, mask_kernel[..., o])           (M repeated over the C input channels)
+        output_o = conv(X * M, kernel)_o / count_o + bias  where count_o != 0, else 0
+        new_mask_o = 1                                      where count_o != 0, else 0
+
+    i.e. upstream's raw division (no k * k * C ratio), a mask per output channel, and the
+    non-trainable `mask_kernel` variable [k, k, C, filters] (initialized to ones) that
+    `load_state_dict` fills from `mask_conv.weight`. Only `MEDFE(upstream_layout=True)` uses it.
 
     Args:
         filters: int, output channels.
@@ -32,22 +46,24 @@ class PartialConv2D(keras.layers.Layer):
         use_bias: bool (default False, as MEDFE's `PCBActiv`).
         kernel_initializer: initializer of the [k, k, C, filters] kernel (default
             glorot_uniform; MEDFE uses `tfrestore.layers.upstream_normal()`).
+        mask_kernel: bool (default False), upstream MEDFE's signed mask weights (above).
 
     Call args:
         inputs: [B, H, W, C] features.
         mask: [B, H, W, 1] or [B, H, W, C], 1 = valid pixel (values in [0, 1]).
 
     Returns:
-        (output [B, H', W', filters], new_mask [B, H', W', 1]) with
-        H' = (H + 2 * (k // 2) - k) // strides + 1 (H' = H for stride 1), same for W.
+        (output [B, H', W', filters], new_mask [B, H', W', 1], or [B, H', W', filters] with
+        `mask_kernel`) with H' = (H + 2 * (k // 2) - k) // strides + 1 (H' = H for stride 1),
+        same for W.
 
     Example:
         >>> conv = PartialConv2D(16, 3)
         >>> features, valid = conv(tf.zeros([2, 32, 32, 8]), tf.ones([2, 32, 32, 1]))
 
-    Differs from upstream: MEDFE divides by the raw count sum(M) without the k * k * Cm ratio;
-    every partial conv there is followed by instance normalization, which removes that
-    constant factor, and we follow the paper (Liu et al.).
+    Differs from upstream (without `mask_kernel`): MEDFE divides by the raw count sum(M)
+    without the k * k * Cm ratio, under its random signed mask weights; we follow the paper
+    (Liu et al.), with the all-ones count the paper and upstream's code intend.
     """
 
     def __init__(
@@ -57,6 +73,7 @@ class PartialConv2D(keras.layers.Layer):
         strides=1,
         use_bias=False,
         kernel_initializer="glorot_uniform",
+        mask_kernel=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,6 +90,7 @@ class PartialConv2D(keras.layers.Layer):
         self.strides = int(strides)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.mask_kernel = bool(mask_kernel)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -87,6 +105,13 @@ class PartialConv2D(keras.layers.Layer):
             self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
         else:
             self.bias = None
+        if self.mask_kernel:
+            self.mask_weights = self.add_weight(
+                shape=(self.kernel_size, self.kernel_size, channels, self.filters),
+                initializer="ones",
+                trainable=False,
+                name="mask_kernel",
+            )
 
     def _convolve(self, x, kernel):
         # PyTorch Conv2d(padding=k // 2): explicit zeros, then a VALID convolution.
@@ -98,6 +123,8 @@ class PartialConv2D(keras.layers.Layer):
         if mask is None:
             raise ValueError(f"{self.name} needs a mask: call it as layer(inputs, mask)")
         mask = tf.cast(mask, inputs.dtype)
+        if self.mask_kernel:
+            return self._call_upstream(inputs, mask)
         mask_channels = mask.shape[-1]
         if mask_channels is None:
             mask_channels = tf.cast(tf.shape(mask)[-1], inputs.dtype)
@@ -116,6 +143,17 @@ class PartialConv2D(keras.layers.Layer):
         new_mask = tf.cast(valid, inputs.dtype)
         return outputs * new_mask, new_mask
 
+    def _call_upstream(self, inputs, mask):
+        mask = tf.broadcast_to(mask, tf.shape(inputs))
+        count = self._convolve(mask, self.mask_weights)
+        valid = tf.not_equal(count, 0.0)
+        outputs = self._convolve(inputs * mask, self.kernel)
+        outputs = outputs / tf.where(valid, count, tf.ones_like(count))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        new_mask = tf.cast(valid, inputs.dtype)
+        return outputs * new_mask, new_mask
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -124,4 +162,5 @@ class PartialConv2D(keras.layers.Layer):
             "strides": self.strides,
             "use_bias": self.use_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "mask_kernel": self.mask_kernel,
         }

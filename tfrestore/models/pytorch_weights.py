@@ -6,8 +6,9 @@ Layouts: conv `(out, in, kh, kw)` -> Keras `(kh, kw, in, out)`; transposed conv
 `(in, out, kh, kw)` -> `(kh, kw, out, in)`; Linear `(out, in)` -> Dense `(in, out)`.
 Affine instance norm `weight`/`bias` -> gamma/beta; spectral norm `weight_orig`/`weight_u` ->
 the wrapped kernel and `vector_u`. A partial convolution's `X.input_conv.{weight,bias}` go to
-the `PartialConv2D` named `X` (or `X_input_conv`); its frozen all-ones `X.mask_conv.weight` is
-ignored.
+the `PartialConv2D` named `X` (or `X_input_conv`); its frozen `X.mask_conv.weight` goes to that
+layer's `mask_kernel` when it keeps one (`PartialConv2D(mask_kernel=True)`, MEDFE's upstream
+layout) and is ignored otherwise.
 """
 
 import keras
@@ -30,10 +31,12 @@ RUNNING_STATS = ("running_mean", "running_var")
 # `weight_orig` and the power-iteration vectors `weight_u`, `weight_v`; Keras'
 # `SpectralNormalization` keeps the wrapped layer's kernel and `vector_u` [1, out] (no v).
 SPECTRAL_NORM_KINDS = ("weight_orig", "weight_u")
-LOADED_KINDS = ("weight", "bias", *RUNNING_STATS, *SPECTRAL_NORM_KINDS)
+LOADED_KINDS = ("weight", "bias", "mask_weight", *RUNNING_STATS, *SPECTRAL_NORM_KINDS)
 
 
 def _variable(layer, kind):
+    if kind == "mask_weight":  # PartialConv2D(mask_kernel=True)
+        return layer.mask_weights
     if isinstance(layer, keras.layers.BatchNormalization):
         return getattr(layer, BATCH_NORM_VARIABLES[kind])
     if isinstance(layer, InstanceNormalization):
@@ -49,7 +52,7 @@ def _to_keras(layer, kind, array):
             return array[None, :]
         return _to_keras(layer.layer, "weight" if kind == "weight_orig" else kind, array)
     normalization = (keras.layers.BatchNormalization, InstanceNormalization)
-    if kind != "weight" or isinstance(layer, normalization):
+    if kind not in ("weight", "mask_weight") or isinstance(layer, normalization):
         return array
     if isinstance(layer, keras.layers.Conv2DTranspose):
         return np.transpose(array, (2, 3, 1, 0))
@@ -74,8 +77,8 @@ def load_state_dict(model, state_dict, strict=True):
         The keys that were ignored: `num_batches_tracked`, running statistics of layers
         that keep none (instance norm without affine parameters uses instance statistics; the
         released DeblurGAN weights still carry them, upstream issue #51), partial
-        convolutions' frozen all-ones `mask_conv.weight` (MEDFE), and spectral
-        normalization's `weight_v` (Keras keeps only u).
+        convolutions' frozen `mask_conv.weight` where the layer keeps no mask kernel (MEDFE's
+        paper variant), and spectral normalization's `weight_v` (Keras keeps only u).
 
     Raises:
         ValueError: naming the keys that match no layer, shapes that differ, or (strict)
@@ -88,16 +91,19 @@ def load_state_dict(model, state_dict, strict=True):
         # Files saved from a DataParallel wrapper prefix every key (EnlightenGAN's, issue #90).
         module, _, kind = key.removeprefix("module.").rpartition(".")
         layer = layers.get(module.replace(".", "_"))
-        if layer is None and module.endswith(".input_conv"):
-            # PyTorch PartialConv keeps its weights in a child `input_conv`; ours owns them.
-            parent = layers.get(module.removesuffix(".input_conv").replace(".", "_"))
-            layer = parent if isinstance(parent, PartialConv2D) else None
+        if layer is None and module.endswith((".input_conv", ".mask_conv")):
+            # PyTorch PartialConv keeps its weights in children `input_conv` and `mask_conv`;
+            # ours owns them (named after the parent module or after its `input_conv`).
+            parent = module.rpartition(".")[0]
+            for name in (parent, f"{parent}.input_conv"):
+                candidate = layers.get(name.replace(".", "_"))
+                layer = candidate if isinstance(candidate, PartialConv2D) else layer
+            if module.endswith(".mask_conv") and kind == "weight":
+                kind = "mask_weight" if layer is not None and layer.mask_kernel else "unused"
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
-        frozen_mask = module.endswith(".mask_conv") and kind == "weight"
         if (
-            kind in ("num_batches_tracked", "weight_v")
+            kind in ("num_batches_tracked", "weight_v", "unused")
             or (kind in RUNNING_STATS and not is_batch_norm)
-            or frozen_mask
         ):
             ignored.append(key)
             continue

@@ -29,6 +29,8 @@ class DeblurGAN(RestorationGAN):
         filters: int, generator and critic base width (default 64, the paper's).
         num_blocks: int, generator residual blocks (default 9).
         dropout_rate: float, generator dropout in the residual blocks (default 0.5).
+        block_convs: int, convs per residual block: 2 (default, the paper's) or 1 (upstream
+            HEAD's, for the file committed upstream; `DeblurGANGenerator`).
         perceptual_weight: float, weight of the perceptual loss (default 100).
         gradient_penalty_weight: float, WGAN-GP lambda (default 10).
         discriminator_steps: int, critic updates per generator update (default 5).
@@ -54,6 +56,7 @@ class DeblurGAN(RestorationGAN):
         "filters",
         "num_blocks",
         "dropout_rate",
+        "block_convs",
         "perceptual_weight",
         "gradient_penalty_weight",
         "l1_weight",
@@ -70,6 +73,7 @@ class DeblurGAN(RestorationGAN):
         filters=64,
         num_blocks=9,
         dropout_rate=0.5,
+        block_convs=2,
         perceptual_weight=100.0,
         gradient_penalty_weight=10.0,
         l1_weight=0.0,
@@ -79,7 +83,11 @@ class DeblurGAN(RestorationGAN):
     ):
         super().__init__(
             generator=DeblurGANGenerator(
-                filters=filters, num_blocks=num_blocks, dropout_rate=dropout_rate, name="generator"
+                filters=filters,
+                num_blocks=num_blocks,
+                dropout_rate=dropout_rate,
+                block_convs=block_convs,
+                name="generator",
             ),
             discriminator=DeblurGANDiscriminator(filters=filters, name="discriminator"),
             discriminator_steps=discriminator_steps,
@@ -88,6 +96,7 @@ class DeblurGAN(RestorationGAN):
         self.filters = filters
         self.num_blocks = num_blocks
         self.dropout_rate = dropout_rate
+        self.block_convs = block_convs
         self.perceptual_weight = float(perceptual_weight)
         self.gradient_penalty_weight = float(gradient_penalty_weight)
         self.l1_weight = float(l1_weight)

@@ -31,8 +31,9 @@ class DeblurGANGenerator(Network):
     Layers are named after the upstream `state_dict` keys (`model.10.conv_block.6` is
     `model_10_conv_block_6`), so official weights map by name.
 
-    Differences from upstream: the paper architecture, not HEAD (where an operator-precedence
-    bug drops the second conv of every residual block); dropout is active only with
+    Differences from upstream: the paper architecture by default; `block_convs=1` builds
+    HEAD's instead (an operator-precedence bug there drops the second conv of every residual
+    block: 6,067,459 parameters; the file committed upstream has it). Dropout is active only with
     `training=True` (upstream never calls `.eval()`, so its outputs are random); instance norm
     uses instance statistics as PyTorch 0.4 did (the released weights' running stats are unused).
     Kernels start from N(0, 0.02), upstream's `weights_init`.
@@ -43,6 +44,8 @@ class DeblurGANGenerator(Network):
         dropout_rate: float in [0, 1), dropout between the two convs of each block (default 0.5).
         learn_residual: bool, add the input to the output and clamp to [-1, 1] (default True,
             as upstream's training commands).
+        block_convs: 2 (default, the paper's residual block: conv, norm, ReLU, dropout, conv,
+            norm) or 1 (upstream HEAD's: conv, norm, ReLU, dropout).
 
     Inputs are images in [-1, 1], NHWC, with H and W multiples of 4 (the `DeblurGAN` wrapper
     pads any size); outputs have the same shape, in [-1, 1].
@@ -53,9 +56,19 @@ class DeblurGANGenerator(Network):
         TensorShape([1, 64, 96, 3])
     """
 
-    config_names = ("filters", "num_blocks", "dropout_rate", "learn_residual")
+    config_names = ("filters", "num_blocks", "dropout_rate", "learn_residual", "block_convs")
 
-    def __init__(self, filters=64, num_blocks=9, dropout_rate=0.5, learn_residual=True, **kwargs):
+    def __init__(
+        self,
+        filters=64,
+        num_blocks=9,
+        dropout_rate=0.5,
+        learn_residual=True,
+        block_convs=2,
+        **kwargs,
+    ):
+        if block_convs not in (1, 2):
+            raise ValueError(f"block_convs must be 1 (upstream HEAD) or 2, got {block_convs!r}")
         inputs = keras.Input(shape=(None, None, 3), name="degraded")
         x = _conv_block(inputs, filters, 7, "model_1", padding=3, reflect=True)
         x = InstanceNormalization(name="model_2")(x)
@@ -71,8 +84,9 @@ class DeblurGANGenerator(Network):
             y = InstanceNormalization(name=f"{name}_2")(y)
             y = keras.layers.ReLU(name=f"{name}_3")(y)
             y = keras.layers.Dropout(dropout_rate, name=f"{name}_4")(y)
-            y = _conv_block(y, width, 3, f"{name}_6", padding=1, reflect=True)
-            y = InstanceNormalization(name=f"{name}_7")(y)
+            if block_convs == 2:
+                y = _conv_block(y, width, 3, f"{name}_6", padding=1, reflect=True)
+                y = InstanceNormalization(name=f"{name}_7")(y)
             x = keras.layers.Add(name=f"model_{10 + block}")([x, y])
         index = 10 + num_blocks
         for i in range(2):
@@ -101,6 +115,7 @@ class DeblurGANGenerator(Network):
         self.num_blocks = num_blocks
         self.dropout_rate = dropout_rate
         self.learn_residual = learn_residual
+        self.block_convs = block_convs
 
     @staticmethod
     def output_conv_name(num_blocks):

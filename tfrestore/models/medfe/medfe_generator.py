@@ -91,14 +91,20 @@ def strided_stack(x, filters, num_convs, name):
     return x
 
 
-def partial_conv_stack(kernel_size, filters, name):
+def partial_conv_stack(kernel_size, filters, name, mask_kernel):
     """Upstream `cov_<k>`: 5 x (partial conv k x k, no bias; instance norm (affine); LeakyReLU).
 
     Returns a function of (features, valid mask), applied to both branches with shared weights.
+    `mask_kernel`: the partial convs count valid pixels under upstream's mask weights.
     """
     layers = [
         (
-            PartialConv2D(filters, kernel_size, name=f"{name}_{index}_conv_input_conv"),
+            PartialConv2D(
+                filters,
+                kernel_size,
+                mask_kernel=mask_kernel,
+                name=f"{name}_{index}_conv_input_conv",
+            ),
             InstanceNormalization(affine=True, name=f"{name}_{index}_bn"),
             leaky(f"{name}_{index}_activation"),
         )
@@ -141,15 +147,19 @@ class MEDFEGenerator(Network):
       features must be larger than the reflection padding); upstream is fixed at 256x256.
       The `MEDFE` wrapper pads other sizes.
     - The 1/8-scale hole mask marks a feature cell as a hole if any of its 8x8 pixels is
-      missing. Upstream's versions take either nearest samples or an average compared with a
-      threshold (1) that it can never exceed, which leaves no hole at all.
-    - Partial convolutions scale by window size / valid count (the paper's, Liu et al. 2018);
-      upstream divides by the raw count, a constant factor the following instance norm
-      removes.
+      missing. Upstream's current code (`cal_feat_mask(mask, 3, 1)`) averages the mask and
+      compares it with a threshold (1) that it can never exceed, which leaves no hole at all.
+    - Partial convolutions count valid pixels with all-ones weights and scale by window
+      size / count (the paper's, Liu et al. 2018). Upstream counts them under the random
+      signed `mask_conv` weights its init leaves in every released file and divides by that
+      raw count (`PartialConv2D(mask_kernel=True)`).
     - Upstream's feature equalization reshapes its [H*W, C] propagation sums to [C, H, W]
-      with `.view` instead of a transpose, which scrambles pixels and channels; the paper's
-      per-pixel terms are the default here, `upstream_layout=True` reproduces upstream's
-      (use it with the released weights, which were trained on it).
+      with `.view` instead of a transpose, which scrambles pixels and channels.
+
+    The paper's behaviour is the default. `upstream_layout=True` reproduces upstream's three
+    behaviours above (no feature holes, the file's mask weights, the `.view`), so that
+    released weights, which were trained with them, compute what the official code computes
+    (`tfrestore convert medfe` builds it).
     - Upstream's encoder LeakyReLUs run in place, so the encoder features that the other
       networks receive (scales 1-5) have already been through LeakyReLU 0.2; this model
       passes them on the same way, so imported weights see what they were trained on.
@@ -159,7 +169,7 @@ class MEDFEGenerator(Network):
         num_blocks: int, dilated residual blocks in the middle (default 4).
         dilation: int, dilation of their first conv (default 2; upstream's later 5 does not
             run at 256x256).
-        upstream_layout: bool (default False), see the differences above.
+        upstream_layout: bool (default False), upstream's computation (see above).
 
     Inputs: `image` [B, H, W, 3] in [-1, 1] with holes already filled, `mask` [B, H, W, 1]
     with 1 = missing pixel. Outputs: the inpainted image [B, H, W, 3] in [-1, 1] and the
@@ -203,7 +213,7 @@ class MEDFEGenerator(Network):
         features.append(x)
 
         # -- mutual texture / structure filling (upstream MEDFE pc_block) ---------------------
-        texture, structure = self._fill(features, mask, f)
+        texture, structure = self._fill(features, mask, f, upstream_layout)
         branch_head = conv(3, 1, "loss_0_down_model_0", use_bias=True)
         branch_tanh = keras.layers.Activation("tanh", name="loss_0_down_model_1")
         texture_image = branch_tanh(branch_head(texture))
@@ -237,7 +247,7 @@ class MEDFEGenerator(Network):
         )
 
     @staticmethod
-    def _fill(features, mask, f):
+    def _fill(features, mask, f, upstream_layout):
         """Texture and structure features at 1/8 scale (4f channels), holes filled."""
         activated = [leaky(f"pc_block_activation_{i}")(x) for i, x in enumerate(features)]
         x1, x2, x3, x4, x5, x6 = activated
@@ -259,10 +269,14 @@ class MEDFEGenerator(Network):
         texture = down(keras.layers.Concatenate(name="pc_block_texture")([x1, x2, x3]))
         structure = down(keras.layers.Concatenate(name="pc_block_structure")([x4, x5, x6]))
 
-        # A feature cell is known only if none of its 8x8 pixels is missing.
+        # A feature cell is known only if none of its 8x8 pixels is missing (upstream: every
+        # cell is known, its thresholded average never marks one).
         holes = keras.layers.MaxPooling2D(FEATURE_SCALE, name="pc_block_feature_holes")(mask)
-        valid = 1.0 - holes
-        stacks = [partial_conv_stack(k, f * 4, f"pc_block_cov_{k}") for k in PARTIAL_CONV_KERNELS]
+        valid = keras.ops.ones_like(holes) if upstream_layout else 1.0 - holes
+        stacks = [
+            partial_conv_stack(k, f * 4, f"pc_block_cov_{k}", mask_kernel=upstream_layout)
+            for k in PARTIAL_CONV_KERNELS
+        ]
         filled = []
         for branch, x in (("texture", texture), ("structure", structure)):
             scales = [stack(x, valid) for stack in stacks]
