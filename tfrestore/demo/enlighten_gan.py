@@ -154,8 +154,8 @@ def run(minutes, output):
             "themselves, drawn independently.",
             f"Generator width {MODEL_KWARGS['filters']}; feature-preserving loss on "
             f"instance-normalized pixels (weight {MODEL_KWARGS['perceptual_weight']:g}) "
-            f"instead of VGG16 features; learning rate {LEARNING_RATE:g}, constant for half the time, then linear "
-            "decay to 0.",
+            f"instead of VGG16 features; learning rate {LEARNING_RATE:g}, constant for half the "
+            "time, then linear decay to 0.",
             f"Held out: {', '.join(HELD_OUT)} (shorter side {HELD_OUT_SIDE} px, centre square), "
             f"darkened with seed {HELD_OUT_SEED}.",
             "",

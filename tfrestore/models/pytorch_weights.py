@@ -101,9 +101,8 @@ def load_state_dict(model, state_dict, strict=True):
             if module.endswith(".mask_conv") and kind == "weight":
                 kind = "mask_weight" if layer is not None and layer.mask_kernel else "unused"
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
-        if (
-            kind in ("num_batches_tracked", "weight_v", "unused")
-            or (kind in RUNNING_STATS and not is_batch_norm)
+        if kind in ("num_batches_tracked", "weight_v", "unused") or (
+            kind in RUNNING_STATS and not is_batch_norm
         ):
             ignored.append(key)
             continue
