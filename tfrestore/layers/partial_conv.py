@@ -131,7 +131,7 @@ class PartialConv2D(keras.layers.Layer):
         window = float(self.kernel_size * self.kernel_size)
 
         outputs = self._convolve(inputs * mask, self.kernel)
-        # count = sum of M over the window and the mask channels (PyTorch's frozen mask_conv).
+        # count = sum of M over the window and the mask channels (all-ones mask weights).
         ones = tf.ones([self.kernel_size, self.kernel_size, 1, 1], inputs.dtype)
         count = self._convolve(tf.reduce_sum(mask, axis=-1, keepdims=True), ones)
         valid = count > 0.0
