@@ -3,6 +3,22 @@
 Everything returned here is float32 RGB in [0, 1], HWC. Decoding goes through TensorFlow
 (`tf.io.decode_image`), so the same code path serves eager reads and `tf.data` pipelines.
 
+What real photos need, on the eager side (`read_photo`, `read_image`, `write_image`):
+
+- EXIF orientation: a phone stores a portrait photo as landscape pixels plus an orientation
+  tag. `read_photo` and `read_image` (and so mask files, restore and evaluate) turn the pixels
+  upright as the tag says, like `PIL.ImageOps.exif_transpose`; nothing written carries the tag,
+  so outputs are upright everywhere. The `tf.data` pipelines (`decode_image_tensor`) and
+  `image_size` see the pixels as stored: training pairs are decoded alike, and fast.
+- 16-bit PNGs (gray, gray+alpha, RGB, RGBA) decode exactly, as value / 65535 in float32, with
+  no rounding to 8 bits; `read_photo` reports the file's bit depth and `write_image(...,
+  bit_depth=16)` writes a 16-bit PNG (other formats are written with 8 bits).
+- ICC profiles: `read_photo` returns the file's embedded profile and `write_image` embeds it
+  (PNG, JPEG, WebP, TIFF). Pixels are not converted between colour spaces: the profile
+  describes the restored pixels as it described the input's.
+- The output format follows the file's extension (.png, .jpg/.jpeg, .webp, .tif/.tiff, .bmp,
+  .gif), with `quality` for JPEG and WebP.
+
 Image files are measured from their header before anything decodes them (`image_size`, used by
 `read_image` and by the training pipelines for every file): one with more pixels than the limit
 is refused in one line. A small file can hold a huge image (a 389 kB PNG of 20000x20000 pixels
@@ -11,10 +27,12 @@ decodes to 4.8 GB of float32 RGB, and restoring it needs several times that). Th
 (0: no limit), and `read_image` and `image_size` take `max_pixels=` for one call.
 """
 
+import dataclasses
 import math
 import os
 import re
 import struct
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -30,7 +48,28 @@ MAX_PIXELS_VARIABLE = "TFRESTORE_MAX_PIXELS"
 _HEADER_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
 
 # PIL format names for `write_image`, by lower-case extension.
-_WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF"}
+WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+}
+# The EXIF tag of the orientation, and how each of its values turns stored pixels [H, W, C]
+# upright (the transposes of PIL.ImageOps.exif_transpose; 1 and unknown values: as stored).
+_ORIENTATION_TAG = 0x0112
+_UPRIGHT = {
+    2: lambda pixels: pixels[:, ::-1],  # mirrored left-right
+    3: lambda pixels: pixels[::-1, ::-1],  # upside down
+    4: lambda pixels: pixels[::-1],  # mirrored top-bottom
+    5: lambda pixels: pixels.transpose(1, 0, 2),  # mirrored along the main diagonal
+    6: lambda pixels: np.rot90(pixels, -1),  # turned 90 degrees counter-clockwise
+    7: lambda pixels: pixels[::-1, ::-1].transpose(1, 0, 2),  # along the other diagonal
+    8: lambda pixels: np.rot90(pixels, 1),  # turned 90 degrees clockwise
+}
 
 
 class ImageReadError(ValueError):
@@ -69,9 +108,10 @@ def _megapixels(pixels):
     return f"{pixels / 1e6:.3g} megapixels"
 
 
-def _header_size(stream):
-    """(width, height) from the header of a PNG, JPEG, BMP or GIF stream; None if it is none
-    of them. Reads the header only.
+def _parse_header(stream):
+    """The PIL image of a PNG, JPEG, BMP or GIF stream with only its header parsed (`size`,
+    `format`, `info` with the EXIF and ICC profile found before the pixel data); None if it is
+    none of these formats. Reads the header only; the pixels are never decoded.
 
     Calls PIL's format parsers (the factories `PIL.Image.open` tries) directly: `Image.open`
     also applies PIL's decompression-bomb limit, which raises without the size above 179
@@ -87,14 +127,39 @@ def _header_size(stream):
             continue
         stream.seek(0)
         try:
-            return factory(stream, "").size
+            return factory(stream, "")
         except (SyntaxError, OSError, ValueError, EOFError, IndexError, struct.error):
             return None
     return None
 
 
+def _read_header(path, max_pixels):
+    """`_parse_header` of the file at `path`, checked against the pixel limit (see
+    `image_size`)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as stream:
+            header = _parse_header(stream)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
+    if header is None:
+        raise ImageReadError(f"{path}: not a readable image (not a PNG, JPEG, BMP or GIF file)")
+    limit = pixel_limit(max_pixels)
+    width, height = header.size
+    if limit and width * height > limit:
+        raise ImageTooLargeError(
+            f"{path}: {width}x{height} pixels ({_megapixels(width * height)}) is above the "
+            f"limit of {_megapixels(limit)}; set {MAX_PIXELS_VARIABLE} to change it"
+        )
+    return header
+
+
 def image_size(path, max_pixels=None):
     """(width, height) of an image file, read from its header without decoding the pixels.
+
+    The size as stored, before any EXIF orientation (`read_photo` may swap it).
 
     Args:
         path: str or path-like, a PNG, JPEG, BMP or GIF file (sniffed from the contents).
@@ -106,24 +171,7 @@ def image_size(path, max_pixels=None):
         ImageReadError: the file is missing, unreadable or not a PNG, JPEG, BMP or GIF image;
             the message starts with the path.
     """
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as stream:
-            size = _header_size(stream)
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except OSError as error:
-        raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
-    if size is None:
-        raise ImageReadError(f"{path}: not a readable image (not a PNG, JPEG, BMP or GIF file)")
-    limit = pixel_limit(max_pixels)
-    width, height = size
-    if limit and width * height > limit:
-        raise ImageTooLargeError(
-            f"{path}: {width}x{height} pixels ({_megapixels(width * height)}) is above the "
-            f"limit of {_megapixels(limit)}; set {MAX_PIXELS_VARIABLE} to change it"
-        )
-    return size
+    return _read_header(path, max_pixels).size
 
 
 def decode_image_tensor(encoded_bytes):
@@ -169,8 +217,103 @@ def _short_tf_message(error):
     return lines[0] if lines else type(error).__name__
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Photo:
+    """An image file read by `read_photo`: its upright pixels and what writing it back needs.
+
+    Attributes:
+        pixels: float32 numpy [H, W, 3] RGB in [0, 1], turned upright (EXIF orientation).
+        bit_depth: int, bits per channel in the file: 16 for a 16-bit PNG, else 8.
+        icc_profile: bytes of the embedded ICC colour profile, or None.
+        format: str, the file's format as PIL names it ("PNG", "JPEG", "BMP", "GIF").
+    """
+
+    pixels: np.ndarray
+    bit_depth: int = 8
+    icc_profile: bytes | None = None
+    format: str = "PNG"
+
+
+def _orientation(info):
+    """The EXIF orientation (1-8) in a parsed header's `info`; 1 when there is none.
+
+    Only EXIF found before the pixel data counts (always so in JPEG and WebP; a PNG's eXIf
+    chunk after the image data is not read, which would mean decoding the file twice).
+    """
+    from PIL import Image
+
+    raw = info.get("exif")
+    if not raw:
+        return 1
+    exif = Image.Exif()
+    try:
+        exif.load(raw)
+        value = exif.get(_ORIENTATION_TAG, 1)
+    except Exception:  # damaged EXIF must not make the photo unreadable: show it as stored
+        return 1
+    return value if value in _UPRIGHT else 1
+
+
+def read_photo(path, max_pixels=None):
+    """Reads an image file with what restoring and writing it back needs (`Photo`).
+
+    The pixels are decoded as by `decode_image_tensor` (16-bit PNGs exactly, as value / 65535)
+    and turned upright as the file's EXIF orientation says (`PIL.ImageOps.exif_transpose`
+    gives the same pixels); the bit depth and the ICC profile come from the header.
+
+    Args:
+        path: str or path-like, a PNG, JPEG, BMP or GIF file (the format is sniffed from the
+            contents, not the extension). See `decode_image_tensor` for channel handling.
+        max_pixels: int, refuse images with more pixels before decoding them; None (default)
+            is `pixel_limit()` (`MAX_PIXELS`, 120 megapixels, or TFRESTORE_MAX_PIXELS), 0 no
+            limit.
+
+    Returns:
+        A `Photo`.
+
+    Raises:
+        ImageTooLargeError: more pixels than the limit (read from the header; nothing is
+            decoded).
+        ImageReadError: the file does not exist, cannot be read or cannot be decoded; the
+            message starts with the path.
+
+    Example:
+        >>> photo = read_photo("scans/page.png")
+        >>> photo.pixels.shape, photo.bit_depth, photo.icc_profile is not None
+        ((3000, 2000, 3), 16, True)
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ImageReadError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ImageReadError(f"{path}: is a folder, not an image file")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ImageReadError(f"{path}: empty file")
+    header = _read_header(path, max_pixels)  # other formats and huge images stop here
+    try:
+        with open(path, "rb") as handle:
+            contents = handle.read()
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
+    try:
+        pixels = decode_image_tensor(tf.constant(contents)).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+        reason = _short_tf_message(error)
+        raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
+    orientation = _orientation(header.info)
+    if orientation != 1:
+        pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
+    # A PNG's bit depth is byte 24: the 8-byte signature, the IHDR chunk's length and type,
+    # its width and height, then the depth.
+    bit_depth = 16 if header.format == "PNG" and contents[24] == 16 else 8
+    icc_profile = header.info.get("icc_profile") or None
+    return Photo(pixels, bit_depth, icc_profile, header.format)
+
+
 def read_image(path, max_pixels=None):
-    """Reads an image file as a float32 [H, W, 3] RGB numpy array in [0, 1].
+    """Reads an image file as a float32 [H, W, 3] RGB numpy array in [0, 1], upright.
+
+    The pixels of `read_photo` (EXIF orientation applied, 16-bit PNGs at full precision).
 
     Args:
         path: str or path-like, a PNG, JPEG, BMP or GIF file (the format is sniffed from the
@@ -190,52 +333,85 @@ def read_image(path, max_pixels=None):
         >>> image.shape, image.dtype
         ((300, 451, 3), dtype('float32'))
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ImageReadError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise ImageReadError(f"{path}: is a folder, not an image file")
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise ImageReadError(f"{path}: empty file")
-    image_size(path, max_pixels)  # the header only: other formats and huge images stop here
-    try:
-        with open(path, "rb") as handle:
-            contents = handle.read()
-    except OSError as error:
-        raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
-    try:
-        image = decode_image_tensor(tf.constant(contents))
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-        reason = _short_tf_message(error)
-        raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
-    return image.numpy()
+    return read_photo(path, max_pixels).pixels
 
 
-def write_image(path, image):
-    """Writes a float [0, 1] RGB image as an 8-bit file, atomically, creating parent folders.
+def _png_chunk(kind, body):
+    """One PNG chunk: length, type, body and the CRC of type and body."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    The format follows the extension (.png, .jpg/.jpeg, .bmp, .gif). Values are clipped to
-    [0, 1] and rounded to 8 bits. The file is written to a temporary name in the same folder
-    and moved into place (`tfrestore.atomic`), so readers never see a half-written file; it
-    gets the permissions `open()` gives under the umask.
+
+def _encode_png16(pixels, icc_profile):
+    """PNG bytes of float [H, W] or [H, W, 3] values in [0, 1], 16 bits per channel.
+
+    PIL cannot write 16-bit RGB, so TensorFlow encodes; an ICC profile goes into an iCCP chunk
+    (profile name, a zero byte, compression method 0, the zlib-compressed profile), placed
+    right after the IHDR chunk (8-byte signature + 25-byte IHDR), before the image data as
+    the PNG specification requires.
+    """
+    levels = np.round(pixels * 65535.0).astype(np.uint16)
+    if levels.ndim == 2:
+        levels = levels[:, :, None]
+    encoded = tf.io.encode_png(levels).numpy()
+    if icc_profile:
+        iccp = _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile))
+        encoded = encoded[:33] + iccp + encoded[33:]
+    return encoded
+
+
+def check_quality(quality, name="quality"):
+    """Returns `quality` if it is a whole number from 1 to 100 (a JPEG or WebP quality).
+
+    Raises:
+        ValueError: one line starting with `name`, saying what would be valid.
+    """
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
+        raise ValueError(f"{name} must be a whole number from 1 to 100, got {quality!r}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"{name} must be a whole number from 1 to 100, got {quality}")
+    return int(quality)
+
+
+def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95):
+    """Writes a float [0, 1] RGB image file, atomically, creating parent folders.
+
+    The format follows the extension (`WRITE_FORMATS`: .png, .jpg/.jpeg, .webp, .tif/.tiff,
+    .bmp, .gif, any case). Values are clipped to [0, 1] and rounded to 8 bits (16 for a
+    16-bit PNG). The file is written to a temporary name in the same folder and moved into
+    place (`tfrestore.atomic`), so readers never see a half-written file; it gets the
+    permissions `open()` gives under the umask. No EXIF is written, so the pixels are shown
+    as they are (write them upright: `read_photo` turns them so).
 
     Args:
         path: str or path-like destination.
         image: array-like [H, W, 3] (or [H, W] / [H, W, 1] gray) with values in [0, 1].
+        bit_depth: 8 (default) or 16: bits per channel for a PNG; every other format is
+            written with 8 bits (so a 16-bit input's `Photo.bit_depth` can be passed as is).
+        icc_profile: bytes or None (default): an ICC profile to embed (PNG, JPEG, WebP, TIFF;
+            BMP and GIF have no place for it and are written without).
+        quality: int from 1 to 100 (default 95), the JPEG and WebP quality.
 
     Raises:
-        ValueError: unknown extension, wrong shape, or non-finite values.
+        ValueError: unknown extension (or one this Pillow cannot write), wrong shape,
+            non-finite values, or a bad `bit_depth` or `quality`; the message names the path.
 
     Example:
-        >>> write_image("out/restored.png", np.zeros([32, 32, 3], np.float32))
+        >>> write_image("out/restored.jpg", np.zeros([32, 32, 3], np.float32), quality=90)
     """
-    from PIL import Image  # PIL only for encoding: it writes every format we read.
+    from PIL import Image  # PIL for encoding: it writes every format we read, and more.
 
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
-    if extension not in _WRITE_FORMATS:
-        valid = ", ".join(sorted(_WRITE_FORMATS))
+    if extension not in WRITE_FORMATS:
+        valid = ", ".join(sorted(WRITE_FORMATS))
         raise ValueError(f"{path}: unknown image extension {extension!r}; use one of {valid}")
+    image_format = WRITE_FORMATS[extension]
+    Image.init()
+    if image_format not in Image.SAVE:
+        raise ValueError(f"{path}: this Pillow installation cannot write {image_format} files")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth for {path} must be 8 or 16, got {bit_depth!r}")
+    check_quality(quality, f"{path}: quality")
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
@@ -247,10 +423,17 @@ def write_image(path, image):
         raise ValueError(f"image for {path} is empty (shape {array.shape})")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"image for {path} contains NaN or infinite values")
-    pixels = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    array = np.clip(array, 0.0, 1.0)
 
     with atomic_output(path) as temporary, open(temporary, "wb") as stream:
-        Image.fromarray(pixels).save(stream, format=_WRITE_FORMATS[extension])
+        if bit_depth == 16 and image_format == "PNG":
+            stream.write(_encode_png16(array, icc_profile))
+        else:
+            pixels = np.round(array * 255.0).astype(np.uint8)
+            options = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
+            if icc_profile:
+                options["icc_profile"] = icc_profile  # ignored by BMP and GIF
+            Image.fromarray(pixels).save(stream, format=image_format, **options)
 
 
 def list_images(folder):
