@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageCms, ImageOps
 
 from tfrestore.data import (
     ImageReadError,
@@ -19,8 +19,21 @@ from tfrestore.data import (
     paired_dataset,
     pixel_limit,
     read_image,
+    read_photo,
     write_image,
 )
+
+ORIENTATION = 0x0112  # the EXIF tag
+
+
+def _exif(orientation):
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    return exif
+
+
+def _srgb_profile():
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def _rgb(height=12, width=17, seed=0):
@@ -162,8 +175,12 @@ def test_write_image_clips_and_accepts_gray(tmp_path):
 
 
 def test_write_image_rejects_bad_input(tmp_path):
-    with pytest.raises(ValueError, match=r"out\.tiff.*extension"):
-        write_image(tmp_path / "out.tiff", np.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match=r"out\.xyz: unknown image extension '\.xyz'; use one"):
+        write_image(tmp_path / "out.xyz", np.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match=r"out\.jpg: quality must be .* 1 to 100, got 0"):
+        write_image(tmp_path / "out.jpg", np.zeros((4, 4, 3)), quality=0)
+    with pytest.raises(ValueError, match=r"bit_depth for .*out\.png must be 8 or 16, got 12"):
+        write_image(tmp_path / "out.png", np.zeros((4, 4, 3)), bit_depth=12)
     with pytest.raises(ValueError, match=r"out\.png.*\[H, W, 3\]"):
         write_image(tmp_path / "out.png", np.zeros((1, 4, 4, 3)))
     with pytest.raises(ValueError, match="NaN"):
@@ -184,6 +201,104 @@ def test_write_image_is_atomic_when_encoding_fails(tmp_path, monkeypatch):
         write_image(path, np.ones((4, 4, 3)))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["keep.png"]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_like_pillow(tmp_path, orientation):
+    pixels = _rgb(5, 7)  # lossless PNG: the result must equal Pillow's exactly
+    path = tmp_path / "tagged.png"
+    Image.fromarray(pixels).save(path, exif=_exif(orientation))
+    with Image.open(path) as stored:
+        expected = np.asarray(ImageOps.exif_transpose(stored)) / 255.0
+
+    image = read_image(path)
+
+    assert image.shape == expected.shape == ((7, 5, 3) if orientation >= 5 else (5, 7, 3))
+    np.testing.assert_allclose(image, expected, atol=1e-6)
+    assert image_size(path) == (7, 5)  # the header's size, as stored
+
+
+def test_exif_rotated_jpeg_is_read_upright(tmp_path):
+    # A phone's portrait photo: landscape pixels, tag 6 ("turn 90 degrees clockwise").
+    pixels = _smooth_rgb(32, 48)
+    pixels[:8, :8] = 255  # a white top-left corner, stored; upright it is the top-right one
+    path = tmp_path / "portrait.jpg"
+    Image.fromarray(pixels).save(path, quality=95, exif=_exif(6))
+    with Image.open(path) as stored:
+        expected = np.asarray(ImageOps.exif_transpose(stored)) / 255.0
+
+    image = read_image(path)
+
+    assert image.shape == (48, 32, 3)
+    assert np.abs(image - expected).mean() < 0.01  # two JPEG decoders: nearly equal
+    assert image[:8, -8:].mean() > 0.95 and image[:8, :8].mean() < 0.7  # white went right
+
+
+def test_read_photo_reports_bit_depth_profile_and_format(tmp_path):
+    profile = _srgb_profile()
+    Image.fromarray(_rgb()).save(tmp_path / "a.png", icc_profile=profile)
+    Image.fromarray(_smooth_rgb()).save(tmp_path / "b.jpg")
+    levels = (np.arange(12 * 17 * 3).reshape(12, 17, 3) * 97 % 65536).astype(np.uint16)
+    (tmp_path / "c.png").write_bytes(tf.io.encode_png(levels).numpy())
+
+    a, b, c = (read_photo(tmp_path / name) for name in ("a.png", "b.jpg", "c.png"))
+
+    assert (a.bit_depth, a.icc_profile, a.format) == (8, profile, "PNG")
+    assert (b.bit_depth, b.icc_profile, b.format) == (8, None, "JPEG")
+    assert (c.bit_depth, c.icc_profile, c.format) == (16, None, "PNG")
+    np.testing.assert_array_equal(np.round(c.pixels * 65535), levels)  # no 8-bit rounding
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_16bit_png_round_trip_is_exact(tmp_path, channels):
+    levels = np.random.default_rng(0).integers(0, 65536, (9, 13, channels)).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    write_image(path, levels / 65535.0, bit_depth=16, icc_profile=_srgb_profile())
+
+    written = tf.io.decode_png(path.read_bytes(), dtype=tf.uint16).numpy()
+    assert written.shape == (9, 13, channels)
+    np.testing.assert_array_equal(written, levels)
+    photo = read_photo(path)
+    assert photo.bit_depth == 16 and photo.icc_profile == _srgb_profile()
+    np.testing.assert_array_equal(
+        np.round(photo.pixels * 65535), np.broadcast_to(levels, (9, 13, 3))
+    )
+
+
+def test_16bit_is_for_png_only_and_8bit_png_stays_8bit(tmp_path):
+    image = np.random.default_rng(0).random((6, 8, 3)).astype(np.float32)
+    write_image(tmp_path / "a.png", image)
+    write_image(tmp_path / "b.bmp", image, bit_depth=16)  # BMP has no 16-bit RGB: 8 bits
+    assert read_photo(tmp_path / "a.png").bit_depth == 8
+    with Image.open(tmp_path / "b.bmp") as written:
+        assert written.mode == "RGB"
+    np.testing.assert_allclose(read_image(tmp_path / "b.bmp"), image, atol=0.5 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".webp", ".tif"])
+def test_write_image_embeds_the_icc_profile(tmp_path, extension):
+    profile = _srgb_profile()
+    path = tmp_path / f"out{extension}"
+    write_image(path, np.full((8, 8, 3), 0.5, np.float32), icc_profile=profile)
+    with Image.open(path) as written:
+        assert written.format == io.WRITE_FORMATS[extension]
+        assert written.info["icc_profile"] == profile
+        np.testing.assert_allclose(np.asarray(written) / 255.0, 0.5, atol=2 / 255)
+
+
+def test_write_image_honours_jpeg_quality(tmp_path):
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    reference = tmp_path / "reference.jpg"
+    for quality in (30, 95):
+        write_image(tmp_path / f"q{quality}.jpg", image, quality=quality)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(reference, quality=quality)
+        with Image.open(tmp_path / f"q{quality}.jpg") as ours, Image.open(reference) as pillows:
+            assert ours.quantization == pillows.quantization  # Pillow's tables for `quality`
+    assert (tmp_path / "q30.jpg").stat().st_size < (tmp_path / "q95.jpg").stat().st_size
+    with Image.open(tmp_path / "q95.jpg") as default:
+        write_image(tmp_path / "default.jpg", image)
+        with Image.open(tmp_path / "default.jpg") as written:
+            assert written.quantization == default.quantization  # 95 by default
 
 
 def test_list_images_recursive_sorted_relative(tmp_path):

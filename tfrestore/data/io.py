@@ -58,17 +58,17 @@ WRITE_FORMATS = {
     ".bmp": "BMP",
     ".gif": "GIF",
 }
-# The EXIF tag of the orientation, and how each of its values turns stored pixels [H, W, C]
-# upright (the transposes of PIL.ImageOps.exif_transpose; 1 and unknown values: as stored).
+# The EXIF tag of the orientation, and for each of its values what turns the stored pixels
+# [H, W, C] upright (PIL.ImageOps.exif_transpose's transposes; 1 and unknown values: none).
 _ORIENTATION_TAG = 0x0112
 _UPRIGHT = {
-    2: lambda pixels: pixels[:, ::-1],  # mirrored left-right
-    3: lambda pixels: pixels[::-1, ::-1],  # upside down
-    4: lambda pixels: pixels[::-1],  # mirrored top-bottom
-    5: lambda pixels: pixels.transpose(1, 0, 2),  # mirrored along the main diagonal
-    6: lambda pixels: np.rot90(pixels, -1),  # turned 90 degrees counter-clockwise
-    7: lambda pixels: pixels[::-1, ::-1].transpose(1, 0, 2),  # along the other diagonal
-    8: lambda pixels: np.rot90(pixels, 1),  # turned 90 degrees clockwise
+    2: lambda pixels: pixels[:, ::-1],  # mirror left-right
+    3: lambda pixels: pixels[::-1, ::-1],  # rotate 180 degrees
+    4: lambda pixels: pixels[::-1],  # mirror top-bottom
+    5: lambda pixels: pixels.transpose(1, 0, 2),  # mirror along the main diagonal
+    6: lambda pixels: np.rot90(pixels, -1),  # rotate 90 degrees clockwise
+    7: lambda pixels: pixels[::-1, ::-1].transpose(1, 0, 2),  # mirror along the other diagonal
+    8: lambda pixels: np.rot90(pixels, 1),  # rotate 90 degrees counter-clockwise
 }
 
 
@@ -313,20 +313,8 @@ def read_photo(path, max_pixels=None):
 def read_image(path, max_pixels=None):
     """Reads an image file as a float32 [H, W, 3] RGB numpy array in [0, 1], upright.
 
-    The pixels of `read_photo` (EXIF orientation applied, 16-bit PNGs at full precision).
-
-    Args:
-        path: str or path-like, a PNG, JPEG, BMP or GIF file (the format is sniffed from the
-            contents, not the extension). See `decode_image_tensor` for channel handling.
-        max_pixels: int, refuse images with more pixels before decoding them; None (default)
-            is `pixel_limit()` (`MAX_PIXELS`, 120 megapixels, or TFRESTORE_MAX_PIXELS), 0 no
-            limit.
-
-    Raises:
-        ImageTooLargeError: more pixels than the limit (read from the header; nothing is
-            decoded).
-        ImageReadError: the file does not exist, cannot be read or cannot be decoded; the
-            message starts with the path.
+    The pixels of `read_photo` (EXIF orientation applied, 16-bit PNGs at full precision),
+    with its arguments and errors (`ImageTooLargeError`, `ImageReadError` naming the path).
 
     Example:
         >>> image = read_image("photos/cat.jpg")
