@@ -20,6 +20,7 @@ from tfrestore.data import (
     pixel_limit,
     read_image,
     read_photo,
+    upright_reader,
     write_image,
 )
 
@@ -211,11 +212,19 @@ def test_exif_orientation_is_applied_like_pillow(tmp_path, orientation):
     with Image.open(path) as stored:
         expected = np.asarray(ImageOps.exif_transpose(stored)) / 255.0
 
+    plain = tmp_path / "plain.png"  # no tag: read as stored by the same pipeline
+    Image.fromarray(pixels).save(plain)
+    paths = [str(path), str(plain)]
+    pipeline = tf.data.Dataset.from_tensor_slices(paths).map(upright_reader(paths))
+
     image = read_image(path)
+    from_pipeline, from_plain = (element.numpy() for element in pipeline)
 
     assert image.shape == expected.shape == ((7, 5, 3) if orientation >= 5 else (5, 7, 3))
     np.testing.assert_allclose(image, expected, atol=1e-6)
-    assert image_size(path) == (7, 5)  # the header's size, as stored
+    np.testing.assert_array_equal(from_pipeline, image)
+    np.testing.assert_allclose(from_plain, pixels / 255.0, atol=1e-6)
+    assert image_size(path) == (expected.shape[1], expected.shape[0])  # upright width, height
 
 
 def test_exif_rotated_jpeg_is_read_upright(tmp_path):

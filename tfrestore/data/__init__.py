@@ -18,6 +18,7 @@ from tfrestore.data.io import (
     pixel_limit,
     read_image,
     read_photo,
+    upright_reader,
     write_image,
 )
 from tfrestore.data.low_light import (
@@ -111,5 +112,6 @@ __all__ = [
     "synthetic_raindrops",
     "trajectory_psfs",
     "unpaired_dataset",
+    "upright_reader",
     "write_image",
 ]

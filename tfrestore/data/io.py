@@ -3,13 +3,15 @@
 Everything returned here is float32 RGB in [0, 1], HWC. Decoding goes through TensorFlow
 (`tf.io.decode_image`), so the same code path serves eager reads and `tf.data` pipelines.
 
-What real photos need, on the eager side (`read_photo`, `read_image`, `write_image`):
+What real photos need:
 
 - EXIF orientation: a phone stores a portrait photo as landscape pixels plus an orientation
-  tag. `read_photo` and `read_image` (and so mask files, restore and evaluate) turn the pixels
-  upright as the tag says, like `PIL.ImageOps.exif_transpose`; nothing written carries the tag,
-  so outputs are upright everywhere. The `tf.data` pipelines (`decode_image_tensor`) and
-  `image_size` see the pixels as stored: training pairs are decoded alike, and fast.
+  tag. Every image is seen upright, as the tag says (like `PIL.ImageOps.exif_transpose`):
+  `read_photo` and `read_image` (so mask files, restore and evaluate), `image_size` (the
+  upright width and height) and the training pipelines, which read files with
+  `upright_reader` (the tags come from the headers when the pipeline is built; files without
+  one, the usual case in training sets, cost nothing more). Nothing written carries the tag.
+  `decode_image_tensor` and `read_image_tensor` alone give the pixels as stored.
 - 16-bit PNGs (gray, gray+alpha, RGB, RGBA) decode exactly, as value / 65535 in float32, with
   no rounding to 8 bits; `read_photo` reports the file's bit depth and `write_image(...,
   bit_depth=16)` writes a 16-bit PNG (other formats are written with 8 bits).
@@ -58,18 +60,19 @@ WRITE_FORMATS = {
     ".bmp": "BMP",
     ".gif": "GIF",
 }
-# The EXIF tag of the orientation, and for each of its values what turns the stored pixels
-# [H, W, C] upright (PIL.ImageOps.exif_transpose's transposes; 1 and unknown values: none).
+# The EXIF tag of the orientation, and for each of its values 1-8 what turns the stored
+# pixels [H, W, C] (a tensor) upright: PIL.ImageOps.exif_transpose's transposes.
 _ORIENTATION_TAG = 0x0112
-_UPRIGHT = {
-    2: lambda pixels: pixels[:, ::-1],  # mirror left-right
-    3: lambda pixels: pixels[::-1, ::-1],  # rotate 180 degrees
-    4: lambda pixels: pixels[::-1],  # mirror top-bottom
-    5: lambda pixels: pixels.transpose(1, 0, 2),  # mirror along the main diagonal
-    6: lambda pixels: np.rot90(pixels, -1),  # rotate 90 degrees clockwise
-    7: lambda pixels: pixels[::-1, ::-1].transpose(1, 0, 2),  # mirror along the other diagonal
-    8: lambda pixels: np.rot90(pixels, 1),  # rotate 90 degrees counter-clockwise
-}
+_UPRIGHT = (
+    lambda pixels: pixels,  # 1: as stored
+    lambda pixels: pixels[:, ::-1],  # 2: mirror left-right
+    lambda pixels: pixels[::-1, ::-1],  # 3: rotate 180 degrees
+    lambda pixels: pixels[::-1],  # 4: mirror top-bottom
+    lambda pixels: tf.transpose(pixels, [1, 0, 2]),  # 5: mirror along the main diagonal
+    lambda pixels: tf.transpose(pixels[::-1], [1, 0, 2]),  # 6: rotate 90 degrees clockwise
+    lambda pixels: tf.transpose(pixels[::-1, ::-1], [1, 0, 2]),  # 7: the other diagonal
+    lambda pixels: tf.transpose(pixels[:, ::-1], [1, 0, 2]),  # 8: rotate 90 counter-clockwise
+)
 
 
 class ImageReadError(ValueError):
@@ -159,7 +162,7 @@ def _read_header(path, max_pixels):
 def image_size(path, max_pixels=None):
     """(width, height) of an image file, read from its header without decoding the pixels.
 
-    The size as stored, before any EXIF orientation (`read_photo` may swap it).
+    The size upright: an EXIF orientation that turns the image by 90 degrees swaps them.
 
     Args:
         path: str or path-like, a PNG, JPEG, BMP or GIF file (sniffed from the contents).
@@ -171,7 +174,9 @@ def image_size(path, max_pixels=None):
         ImageReadError: the file is missing, unreadable or not a PNG, JPEG, BMP or GIF image;
             the message starts with the path.
     """
-    return _read_header(path, max_pixels).size
+    header = _read_header(path, max_pixels)
+    width, height = header.size
+    return (height, width) if _orientation(header.info) >= 5 else (width, height)
 
 
 def decode_image_tensor(encoded_bytes):
@@ -203,6 +208,7 @@ def read_image_tensor(path):
 
     Graph-safe, for `tf.data` maps; `read_image` is the eager version with friendlier errors.
     It does not check the pixel limit: pipelines measure every file with `image_size` first.
+    The pixels are as stored: `upright_reader` applies EXIF orientations.
     """
     return decode_image_tensor(tf.io.read_file(path))
 
@@ -251,7 +257,7 @@ def _orientation(info):
         value = exif.get(_ORIENTATION_TAG, 1)
     except Exception:  # damaged EXIF must not make the photo unreadable: show it as stored
         return 1
-    return value if value in _UPRIGHT else 1
+    return value if value in range(1, 9) else 1
 
 
 def read_photo(path, max_pixels=None):
@@ -296,18 +302,54 @@ def read_photo(path, max_pixels=None):
     except OSError as error:
         raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
     try:
-        pixels = decode_image_tensor(tf.constant(contents)).numpy()
+        pixels = decode_image_tensor(tf.constant(contents))
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         reason = _short_tf_message(error)
         raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
-    orientation = _orientation(header.info)
-    if orientation != 1:
-        pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
+    pixels = _UPRIGHT[_orientation(header.info) - 1](pixels).numpy()
     # A PNG's bit depth is byte 24: the 8-byte signature, the IHDR chunk's length and type,
     # its width and height, then the depth.
     bit_depth = 16 if header.format == "PNG" and contents[24] == 16 else 8
     icc_profile = header.info.get("icc_profile") or None
     return Photo(pixels, bit_depth, icc_profile, header.format)
+
+
+def upright_reader(paths):
+    """A graph function `path -> image` that reads these files upright, for `tf.data` maps.
+
+    `read_image_tensor` (the pixels as stored) followed by the turn each file's EXIF
+    orientation asks for. The orientations are read from the headers now, once; a path not
+    among `paths` is read as stored. When no file has an orientation tag, the function is
+    `read_image_tensor` itself.
+
+    Args:
+        paths: list of str, the image files the pipeline will read.
+
+    Example:
+        >>> read = upright_reader(files)
+        >>> images = tf.data.Dataset.from_tensor_slices(files).map(read)
+    """
+    turned = {}
+    for path in map(os.fspath, paths):
+        orientation = _orientation(_read_header(path, max_pixels=0).info)
+        if orientation != 1:
+            turned[path] = orientation
+    if not turned:
+        return read_image_tensor
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            list(turned), list(turned.values()), tf.string, tf.int32
+        ),
+        default_value=1,
+    )
+
+    def read(path):
+        pixels = read_image_tensor(path)
+        branches = [lambda turn=turn: turn(pixels) for turn in _UPRIGHT]
+        pixels = tf.switch_case(table.lookup(path) - 1, branches)
+        return tf.ensure_shape(pixels, [None, None, 3])
+
+    return read
 
 
 def read_image(path, max_pixels=None):
