@@ -169,10 +169,11 @@ def srgb_profile():
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def test_exif_rotated_jpeg_is_restored_upright_as_a_jpeg_without_the_tag(identity, tmp_path):
+def test_rotated_jpeg_is_restored_upright_as_a_jpeg_with_its_exif_but_the_tag(identity, tmp_path):
     pixels = np.round(smooth_images(1, 24, 40)[0] * 255).astype(np.uint8)
     exif = Image.Exif()
     exif[0x0112] = 6  # a phone's portrait photo: landscape pixels, "rotate 90 clockwise"
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:01 10:00:00"  # DateTimeOriginal: keep it
     Image.fromarray(pixels).save(tmp_path / "portrait.jpg", quality=95, exif=exif)
     with Image.open(tmp_path / "portrait.jpg") as stored:
         upright = np.asarray(ImageOps.exif_transpose(stored)) / 255.0
@@ -183,6 +184,7 @@ def test_exif_rotated_jpeg_is_restored_upright_as_a_jpeg_without_the_tag(identit
     with Image.open(tmp_path / "out" / "portrait.jpg") as written:
         assert written.format == "JPEG" and written.size == (24, 40)  # upright: 24 wide
         assert written.getexif().get(0x0112) is None  # no tag to turn it again
+        assert written.getexif().get_ifd(0x8769)[0x9003] == "2024:05:01 10:00:00"
         restored = np.asarray(written) / 255.0
     assert np.abs(restored - upright).mean() < 0.01  # the identity model, JPEG twice
 

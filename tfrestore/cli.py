@@ -117,14 +117,15 @@ def _parser():
         help="restore image files or folders",
         description="Restores each image into OUTDIR as an image of the same size, in the "
         "input's format (a JPEG gives a JPEG at --jpeg-quality, a PNG a PNG; a GIF gives a "
-        "PNG), upright (EXIF orientation applied), with the input's ICC profile, and 16-bit "
-        "PNGs at full precision as 16-bit PNGs. Output names: a folder's images keep their "
-        "path relative to it (IN/a/1.jpg -> OUTDIR/a/1.jpg), a file given by name keeps its "
-        "name (x/1.jpg -> OUTDIR/1.jpg). Inputs that would share an output keep their "
-        "extension in its name (same.gif -> same.gif.png, while same.png stays same.png); the "
-        "same name from two places gets _2, _3, ... in input order (1.jpg, 1_2.jpg). An "
-        "output that exists is skipped (--overwrite replaces it), so "
-        "running the same command again after an interruption goes on where it stopped. "
+        "PNG), upright (EXIF orientation applied), with the input's ICC profile and EXIF "
+        "(without the orientation tag); 16-bit PNGs are restored at full precision into "
+        "16-bit PNGs. Output names: a folder's images keep their path relative to it "
+        "(IN/a/1.jpg -> OUTDIR/a/1.jpg), a file given by name keeps its name (x/1.jpg -> "
+        "OUTDIR/1.jpg). Inputs that would share an output keep their extension in its name "
+        "(same.gif -> same.gif.png, while same.png stays same.png); the same name from two "
+        "places gets _2, _3, ... in input order (1.jpg, 1_2.jpg). An output that exists is "
+        "skipped (--overwrite replaces it), so running the same command again after an "
+        "interruption goes on where it stopped. "
         "OUTDIR is never read as input, and it is checked for writing before the model loads. "
         "A file that fails is reported by path and the others still run (exit status 1).",
     )

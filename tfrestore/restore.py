@@ -10,7 +10,8 @@ silently, and a rerun goes on where an interrupted run stopped:
 - What a photo carries goes through (`tfrestore.data.read_photo`): the image is restored and
   written upright (EXIF orientation applied; the output has no orientation tag), a 16-bit PNG
   is restored at full precision and written as a 16-bit PNG (8 bits in other formats), and
-  the input's ICC colour profile is embedded in the output.
+  the input's ICC colour profile and EXIF (capture date, camera, GPS, ...; without the
+  orientation tag and the old thumbnail) are written to the output.
 - Output names (`output_names`): a folder's images keep their path relative to it
   (`IN/a/1.jpg` -> `OUT/a/1.jpg`), a file given by name keeps its name (`x/1.jpg` ->
   `OUT/1.jpg`). Inputs that would share an output (only when formats change: `same.gif` and
@@ -290,7 +291,7 @@ def restore_image(restorer, image, mask=None):
 
 
 def _restore_job(restorer, job, jpeg_quality):
-    """Restores `job`: upright, at the input's bit depth, with its ICC profile."""
+    """Restores `job`: upright, at the input's bit depth, with its ICC profile and EXIF."""
     if isinstance(job.mask, Exception):
         raise job.mask
     photo = data.read_photo(job.source)
@@ -303,6 +304,7 @@ def _restore_job(restorer, job, jpeg_quality):
         bit_depth=photo.bit_depth,
         icc_profile=photo.icc_profile,
         quality=jpeg_quality,
+        exif=photo.exif,
     )
 
 

@@ -295,6 +295,39 @@ def test_write_image_embeds_the_icc_profile(tmp_path, extension):
         np.testing.assert_allclose(np.asarray(written) / 255.0, 0.5, atol=2 / 255)
 
 
+@pytest.mark.parametrize(
+    "extension, bit_depth", [(".jpg", 8), (".png", 8), (".png", 16), (".webp", 8), (".tif", 8)]
+)
+def test_write_image_keeps_exif_without_orientation(tmp_path, extension, bit_depth):
+    # A portrait phone photo's EXIF: stored 40x24 with tag 6; the upright image is 24x40.
+    exif = _exif(6)
+    exif[0x010F] = "PhoneMaker"  # Make
+    details = exif.get_ifd(0x8769)
+    details[0x9003] = "2024:05:01 10:00:00"  # DateTimeOriginal
+    details[0xA002], details[0xA003] = 40, 24  # PixelXDimension, PixelYDimension
+    source = tmp_path / "source.jpg"
+    Image.fromarray(np.zeros((24, 40, 3), np.uint8)).save(source, exif=exif)
+    photo = read_photo(source)
+    assert photo.pixels.shape == (40, 24, 3) and photo.exif.startswith(b"Exif")
+
+    path = tmp_path / f"out{extension}"
+    write_image(path, photo.pixels, bit_depth=bit_depth, exif=photo.exif)
+
+    with Image.open(path) as written:
+        assert written.size == (24, 40)
+        kept = written.getexif()
+        details = kept.get_ifd(0x8769)
+    assert ORIENTATION not in kept and kept[0x010F] == "PhoneMaker"
+    assert details[0x9003] == "2024:05:01 10:00:00"
+    assert (details[0xA002], details[0xA003]) == (24, 40)  # the size written
+
+
+def test_damaged_exif_is_left_out(tmp_path):
+    write_image(tmp_path / "a.jpg", np.zeros((4, 4, 3)), exif=b"Exif\0\0garbage")
+    with Image.open(tmp_path / "a.jpg") as written:
+        assert "exif" not in written.info
+
+
 def test_write_image_honours_jpeg_quality(tmp_path):
     image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
     reference = tmp_path / "reference.jpg"

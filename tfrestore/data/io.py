@@ -18,6 +18,9 @@ What real photos need:
 - ICC profiles: `read_photo` returns the file's embedded profile and `write_image` embeds it
   (PNG, JPEG, WebP, TIFF). Pixels are not converted between colour spaces: the profile
   describes the restored pixels as it described the input's.
+- EXIF (capture date, camera, exposure, GPS, ...): `read_photo` returns it and `write_image`
+  writes it back (PNG, JPEG, WebP, TIFF) without the orientation tag and with the pixel
+  dimensions of the image written; the embedded thumbnail (the unrestored photo) is dropped.
 - The output format follows the file's extension (.png, .jpg/.jpeg, .webp, .tif/.tiff, .bmp,
   .gif), with `quality` for JPEG and WebP.
 
@@ -232,12 +235,15 @@ class Photo:
         bit_depth: int, bits per channel in the file: 16 for a 16-bit PNG, else 8.
         icc_profile: bytes of the embedded ICC colour profile, or None.
         format: str, the file's format as PIL names it ("PNG", "JPEG", "BMP", "GIF").
+        exif: bytes of the file's EXIF as PIL reads it ("Exif\\0\\0" then TIFF data), or
+            None; its orientation tag describes the stored pixels, not `pixels`.
     """
 
     pixels: np.ndarray
     bit_depth: int = 8
     icc_profile: bytes | None = None
     format: str = "PNG"
+    exif: bytes | None = None
 
 
 def _orientation(info):
@@ -311,7 +317,7 @@ def read_photo(path, max_pixels=None):
     # its width and height, then the depth.
     bit_depth = 16 if header.format == "PNG" and contents[24] == 16 else 8
     icc_profile = header.info.get("icc_profile") or None
-    return Photo(pixels, bit_depth, icc_profile, header.format)
+    return Photo(pixels, bit_depth, icc_profile, header.format, header.info.get("exif") or None)
 
 
 def upright_reader(paths):
@@ -371,22 +377,46 @@ def _png_chunk(kind, body):
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _encode_png16(pixels, icc_profile):
+def _encode_png16(pixels, icc_profile, exif):
     """PNG bytes of float [H, W] or [H, W, 3] values in [0, 1], 16 bits per channel.
 
-    PIL cannot write 16-bit RGB, so TensorFlow encodes; an ICC profile goes into an iCCP chunk
-    (profile name, a zero byte, compression method 0, the zlib-compressed profile), placed
-    right after the IHDR chunk (8-byte signature + 25-byte IHDR), before the image data as
-    the PNG specification requires.
+    PIL cannot write 16-bit RGB, so TensorFlow encodes. An ICC profile goes into an iCCP chunk
+    (profile name, a zero byte, compression method 0, the zlib-compressed profile), EXIF into
+    an eXIf chunk (the TIFF data, without PIL's "Exif\\0\\0"), both placed right after the IHDR
+    chunk (8-byte signature + 25-byte IHDR), before the image data, where readers look.
     """
     levels = np.round(pixels * 65535.0).astype(np.uint16)
     if levels.ndim == 2:
         levels = levels[:, :, None]
     encoded = tf.io.encode_png(levels).numpy()
+    chunks = b""
     if icc_profile:
-        iccp = _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile))
-        encoded = encoded[:33] + iccp + encoded[33:]
-    return encoded
+        chunks += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile))
+    if exif:
+        chunks += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
+    return encoded[:33] + chunks + encoded[33:]
+
+
+def _exif_for(exif, width, height):
+    """EXIF bytes for a written image of `width` x `height` from a read one (`Photo.exif`):
+    without the orientation tag (the pixels are upright), with the Exif sub-IFD's pixel
+    dimensions set to the new size, and without the thumbnail (PIL writes only the main IFD
+    and its sub-IFDs). None when `exif` is empty or cannot be parsed: nothing is written."""
+    from PIL import Image
+
+    if not exif:
+        return None
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+        parsed.pop(_ORIENTATION_TAG, None)
+        details = parsed.get_ifd(0x8769)  # the Exif sub-IFD
+        for tag, value in ((0xA002, width), (0xA003, height)):  # PixelX/YDimension
+            if tag in details:
+                details[tag] = value
+        return parsed.tobytes()
+    except Exception:  # damaged EXIF must not stop the image being written: write none
+        return None
 
 
 def check_quality(quality, name="quality"):
@@ -402,15 +432,15 @@ def check_quality(quality, name="quality"):
     return int(quality)
 
 
-def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95):
+def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95, exif=None):
     """Writes a float [0, 1] RGB image file, atomically, creating parent folders.
 
     The format follows the extension (`WRITE_FORMATS`: .png, .jpg/.jpeg, .webp, .tif/.tiff,
     .bmp, .gif, any case). Values are clipped to [0, 1] and rounded to 8 bits (16 for a
     16-bit PNG). The file is written to a temporary name in the same folder and moved into
     place (`tfrestore.atomic`), so readers never see a half-written file; it gets the
-    permissions `open()` gives under the umask. No EXIF is written, so the pixels are shown
-    as they are (write them upright: `read_photo` turns them so).
+    permissions `open()` gives under the umask. No orientation tag is written, so the pixels
+    are shown as they are (write them upright: `read_photo` turns them so).
 
     Args:
         path: str or path-like destination.
@@ -420,6 +450,9 @@ def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95):
         icc_profile: bytes or None (default): an ICC profile to embed (PNG, JPEG, WebP, TIFF;
             BMP and GIF have no place for it and are written without).
         quality: int from 1 to 100 (default 95), the JPEG and WebP quality.
+        exif: bytes or None (default): EXIF to write, as `Photo.exif` (PNG, JPEG, WebP, TIFF),
+            without its orientation tag and thumbnail and with this image's pixel dimensions;
+            EXIF that cannot be parsed is left out.
 
     Raises:
         ValueError: unknown extension (or one this Pillow cannot write), wrong shape,
@@ -454,15 +487,18 @@ def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95):
     if not np.all(np.isfinite(array)):
         raise ValueError(f"image for {path} contains NaN or infinite values")
     array = np.clip(array, 0.0, 1.0)
+    exif = _exif_for(exif, array.shape[1], array.shape[0])
 
     with atomic_output(path) as temporary, open(temporary, "wb") as stream:
         if bit_depth == 16 and image_format == "PNG":
-            stream.write(_encode_png16(array, icc_profile))
+            stream.write(_encode_png16(array, icc_profile, exif))
         else:
             pixels = np.round(array * 255.0).astype(np.uint8)
             options = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
             if icc_profile:
-                options["icc_profile"] = icc_profile  # ignored by BMP and GIF
+                options["icc_profile"] = icc_profile  # BMP and GIF ignore these two
+            if exif:
+                options["exif"] = exif
             Image.fromarray(pixels).save(stream, format=image_format, **options)
 
 
