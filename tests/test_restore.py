@@ -54,8 +54,8 @@ def test_output_names_in_one_format_are_distinct_and_deterministic(names, expect
     "names,expected",
     [  # by default each output keeps its input's format and name; a GIF gives a PNG
         (
-            ["a.jpg", "b.JPEG", "c.png", "d.bmp", "e.gif"],
-            ["a.jpg", "b.JPEG", "c.png", "d.bmp", "e.png"],
+            ["a.jpg", "b.JPEG", "c.png", "d.bmp", "e.gif", "f.webp"],
+            ["a.jpg", "b.JPEG", "c.png", "d.bmp", "e.png", "f.webp"],
         ),
         (["same.jpg", "same.png"], ["same.jpg", "same.png"]),  # no clash: nothing changes
         (["same.gif", "same.png"], ["same.gif.png", "same.png"]),
@@ -74,6 +74,7 @@ def test_outputs_mirror_folders_and_clashing_inputs_get_distinct_names(restorer,
         ("in/b/1.jpg", "b/1.jpg"),
         ("in/same.gif", "same.gif.png"),
         ("in/same.png", "same.png"),
+        ("in/c.webp", "c.webp"),
         ("other/1.jpg", "1.jpg"),  # given as a file, beside the folder in/
         ("other/1.JPG", "1_2.JPG"),  # the same name, on a case-insensitive filesystem
     ]
@@ -91,7 +92,7 @@ def test_outputs_mirror_folders_and_clashing_inputs_get_distinct_names(restorer,
         with Image.open(out / output) as written:  # the format its extension names
             assert written.format == data.WRITE_FORMATS[os.path.splitext(output)[1].lower()]
     assert report.skipped == [] and report.failed == []
-    assert str(report) == f"restored 6 images into {out}"
+    assert str(report) == f"restored 7 images into {out}"
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(restorer, tmp_path):

@@ -62,6 +62,7 @@ def _palette_rgb(height=12, width=17, seed=0):
         (".bmp", "BMP", _rgb, 1e-6),
         (".gif", "GIF", _palette_rgb, 1e-6),
         (".jpg", "JPEG", _smooth_rgb, 0.03),
+        (".webp", "WEBP", _smooth_rgb, 0.03),  # lossy at Pillow's default quality
     ],
 )
 def test_read_image_formats(tmp_path, extension, pil_format, make, tolerance):
@@ -145,7 +146,8 @@ def test_decode_image_tensor_inside_tf_data(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "b.png")
     Image.fromarray(np.dstack([rgb, rgb[:, :, :1]]), mode="RGBA").save(tmp_path / "c.png")
     Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257).save(tmp_path / "d.png")
-    paths = [str(tmp_path / name) for name in ("a.png", "b.png", "c.png", "d.png")]
+    Image.fromarray(rgb).save(tmp_path / "e.webp", lossless=True)
+    paths = [str(tmp_path / name) for name in ("a.png", "b.png", "c.png", "d.png", "e.webp")]
 
     dataset = tf.data.Dataset.from_tensor_slices(paths).map(
         lambda path: decode_image_tensor(tf.io.read_file(path))
@@ -157,6 +159,7 @@ def test_decode_image_tensor_inside_tf_data(tmp_path):
     np.testing.assert_allclose(images[1], rgb / 255.0, atol=1e-6)
     np.testing.assert_allclose(images[2], rgb / 255.0, atol=1e-6)
     np.testing.assert_allclose(images[3][:, :, 0], rgb[:, :, 0] / 255.0, atol=1e-6)
+    np.testing.assert_allclose(images[4], rgb / 255.0, atol=1e-6)
 
 
 def test_write_image_round_trip_creates_folders(tmp_path):
@@ -350,6 +353,7 @@ def test_list_images_recursive_sorted_relative(tmp_path):
         "sub/c.jpeg",
         "sub/deeper/d.Bmp",
         "e.gif",
+        "w.WebP",
         "notes.txt",
         "f.tiff",
         ".hidden.png",
@@ -357,7 +361,14 @@ def test_list_images_recursive_sorted_relative(tmp_path):
     ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    assert list_images(tmp_path) == ["a.jpg", "b.PNG", "e.gif", "sub/c.jpeg", "sub/deeper/d.Bmp"]
+    assert list_images(tmp_path) == [
+        "a.jpg",
+        "b.PNG",
+        "e.gif",
+        "sub/c.jpeg",
+        "sub/deeper/d.Bmp",
+        "w.WebP",
+    ]
 
 
 def test_list_images_missing_folder(tmp_path):

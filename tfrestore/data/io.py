@@ -44,13 +44,13 @@ import tensorflow as tf
 
 from tfrestore.atomic import atomic_output
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 # The default pixel limit (a 12000x10000 image: 1.44 GB as float32 RGB).
 MAX_PIXELS = 120_000_000
 MAX_PIXELS_VARIABLE = "TFRESTORE_MAX_PIXELS"
 # PIL format names of the headers `image_size` reads: the formats we decode.
-_HEADER_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+_HEADER_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 
 # PIL format names for `write_image`, by lower-case extension.
 WRITE_FORMATS = {
@@ -115,7 +115,7 @@ def _megapixels(pixels):
 
 
 def _parse_header(stream):
-    """The PIL image of a PNG, JPEG, BMP or GIF stream with only its header parsed (`size`,
+    """The PIL image of a PNG, JPEG, WebP, BMP or GIF stream with only its header parsed (`size`,
     `format`, `info` with the EXIF and ICC profile found before the pixel data); None if it is
     none of these formats. Reads the header only; the pixels are never decoded.
 
@@ -123,7 +123,7 @@ def _parse_header(stream):
     also applies PIL's decompression-bomb limit, which raises without the size above 179
     megapixels and would overrule ours.
     """
-    from PIL import Image
+    from PIL import Image, WebPImagePlugin  # noqa: F401 (registers the WebP parser)
 
     Image.preinit()  # registers the PNG, JPEG, BMP and GIF parsers
     prefix = stream.read(16)
@@ -151,7 +151,9 @@ def _read_header(path, max_pixels):
     except OSError as error:
         raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
     if header is None:
-        raise ImageReadError(f"{path}: not a readable image (not a PNG, JPEG, BMP or GIF file)")
+        raise ImageReadError(
+            f"{path}: not a readable image (not a PNG, JPEG, WebP, BMP or GIF file)"
+        )
     limit = pixel_limit(max_pixels)
     width, height = header.size
     if limit and width * height > limit:
@@ -168,13 +170,13 @@ def image_size(path, max_pixels=None):
     The size upright: an EXIF orientation that turns the image by 90 degrees swaps them.
 
     Args:
-        path: str or path-like, a PNG, JPEG, BMP or GIF file (sniffed from the contents).
+        path: str or path-like, a PNG, JPEG, WebP, BMP or GIF file (sniffed from the contents).
         max_pixels: int, refuse images with more pixels; None (default) is `pixel_limit()`,
             0 no limit.
 
     Raises:
         ImageTooLargeError: more pixels than the limit.
-        ImageReadError: the file is missing, unreadable or not a PNG, JPEG, BMP or GIF image;
+        ImageReadError: the file is missing, unreadable or not a PNG, JPEG, WebP, BMP or GIF image;
             the message starts with the path.
     """
     header = _read_header(path, max_pixels)
@@ -183,11 +185,11 @@ def image_size(path, max_pixels=None):
 
 
 def decode_image_tensor(encoded_bytes):
-    """Decodes PNG/JPEG/BMP/GIF bytes to a float32 [H, W, 3] RGB tensor in [0, 1].
+    """Decodes PNG/JPEG/WebP/BMP/GIF bytes to a float32 [H, W, 3] RGB tensor in [0, 1].
 
     Graph-safe (use it inside `tf.data` maps). Gray (1 channel) is repeated to RGB, gray+alpha
     keeps the gray channel, RGBA drops alpha (no compositing), 16-bit PNGs are scaled by 1/65535
-    and 8-bit images by 1/255. Animated GIFs give their first frame.
+    and 8-bit images by 1/255. Animated GIFs and WebPs give their first frame.
 
     Args:
         encoded_bytes: scalar string tensor, the file contents.
@@ -195,8 +197,18 @@ def decode_image_tensor(encoded_bytes):
     Example:
         >>> image = decode_image_tensor(tf.io.read_file("photo.png"))  # [H, W, 3] float32
     """
-    # dtype=float32 makes TF decode PNGs at 16 bits and convert exactly (8-bit stays exact too).
-    image = tf.io.decode_image(encoded_bytes, dtype=tf.float32, expand_animations=False)
+
+    # dtype=float32 makes TF decode PNGs at 16 bits and convert exactly (8-bit stays exact too);
+    # WebP decodes to uint8 only (float32 is refused), so it is converted after decoding.
+    def decode(dtype):
+        return tf.io.decode_image(encoded_bytes, dtype=dtype, expand_animations=False)
+
+    is_webp = tf.strings.substr(encoded_bytes, 8, 4) == "WEBP"  # "RIFF", size, "WEBP"
+    image = tf.cond(
+        is_webp,
+        lambda: tf.image.convert_image_dtype(decode(tf.uint8), tf.float32),
+        lambda: decode(tf.float32),
+    )
     channels = tf.shape(image)[2]
     image = tf.cond(
         channels < 3,
@@ -234,7 +246,7 @@ class Photo:
         pixels: float32 numpy [H, W, 3] RGB in [0, 1], turned upright (EXIF orientation).
         bit_depth: int, bits per channel in the file: 16 for a 16-bit PNG, else 8.
         icc_profile: bytes of the embedded ICC colour profile, or None.
-        format: str, the file's format as PIL names it ("PNG", "JPEG", "BMP", "GIF").
+        format: str, the file's format as PIL names it ("PNG", "JPEG", "WEBP", "BMP", "GIF").
         exif: bytes of the file's EXIF as PIL reads it ("Exif\\0\\0" then TIFF data), or
             None; its orientation tag describes the stored pixels, not `pixels`.
     """
@@ -274,7 +286,7 @@ def read_photo(path, max_pixels=None):
     gives the same pixels); the bit depth and the ICC profile come from the header.
 
     Args:
-        path: str or path-like, a PNG, JPEG, BMP or GIF file (the format is sniffed from the
+        path: str or path-like, a PNG, JPEG, WebP, BMP or GIF file (the format is sniffed from the
             contents, not the extension). See `decode_image_tensor` for channel handling.
         max_pixels: int, refuse images with more pixels before decoding them; None (default)
             is `pixel_limit()` (`MAX_PIXELS`, 120 megapixels, or TFRESTORE_MAX_PIXELS), 0 no
@@ -505,7 +517,7 @@ def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95, exif=
 def list_images(folder):
     """Lists the image files under `folder`, recursively, as sorted relative paths.
 
-    Image files are those ending in .png, .jpg, .jpeg, .bmp or .gif (any case). Hidden files
+    Image files are those ending in .png, .jpg, .jpeg, .webp, .bmp or .gif (any case). Hidden files
     and folders (names starting with ".") are skipped. Relative paths use "/" separators.
 
     Args:
