@@ -5,7 +5,8 @@ silently, and a rerun goes on where an interrupted run stopped:
 
 - Output format: by default each output keeps its input's format and extension, as a
   photographer expects (a JPEG in gives a JPEG out, written at `jpeg_quality`, 95 by default;
-  a PNG gives a PNG, a BMP a BMP). A GIF holds 256 colours at most, so it gives a PNG.
+  a PNG gives a PNG, a WebP a WebP, a BMP a BMP). A GIF holds 256 colours at most, so it
+  gives a PNG.
   `output_extension=".png"` (or .jpg, .webp, .tif, ...) writes every output in that format.
 - What a photo carries goes through (`tfrestore.data.read_photo`): the image is restored and
   written upright (EXIF orientation applied; the output has no orientation tag), a 16-bit PNG
