@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from tfrestore.data import (
     ImageReadError,
@@ -323,6 +323,23 @@ def test_write_image_keeps_exif_without_orientation(tmp_path, extension, bit_dep
     assert ORIENTATION not in kept and kept[0x010F] == "PhoneMaker"
     assert details[0x9003] == "2024:05:01 10:00:00"
     assert (details[0xA002], details[0xA003]) == (24, 40)  # the size written
+
+
+def test_the_exif_thumbnail_is_not_written(tmp_path):
+    # Little-endian TIFF data: IFD0 with Make "ab", then IFD1 (a thumbnail's offset tag).
+    ifd0 = struct.pack("<HHHI4sI", 1, 0x010F, 2, 3, b"ab\0\0", 8 + 18)
+    ifd1 = struct.pack("<HHHIII", 1, 0x0201, 4, 1, 999, 0)
+    raw = b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd0 + ifd1
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a.jpg", exif=raw)
+    with Image.open(tmp_path / "a.jpg") as source:
+        assert source.getexif().get_ifd(ExifTags.IFD.IFD1) == {0x0201: 999}
+
+    write_image(tmp_path / "b.jpg", np.zeros((4, 4, 3)), exif=read_photo(tmp_path / "a.jpg").exif)
+
+    with Image.open(tmp_path / "b.jpg") as written:
+        kept = written.getexif()
+        assert kept.get_ifd(ExifTags.IFD.IFD1) == {} and kept[0x010F] == "ab"
+        assert 0x8769 not in kept  # no empty Exif sub-IFD added
 
 
 def test_damaged_exif_is_left_out(tmp_path):

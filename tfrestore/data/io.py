@@ -422,7 +422,7 @@ def _exif_for(exif, width, height):
     try:
         parsed.load(exif)
         parsed.pop(_ORIENTATION_TAG, None)
-        details = parsed.get_ifd(0x8769)  # the Exif sub-IFD
+        details = parsed.get_ifd(0x8769) if 0x8769 in parsed else {}  # the Exif sub-IFD
         for tag, value in ((0xA002, width), (0xA003, height)):  # PixelX/YDimension
             if tag in details:
                 details[tag] = value
