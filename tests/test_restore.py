@@ -190,10 +190,9 @@ def test_rotated_jpeg_is_restored_upright_as_a_jpeg_with_its_exif_but_the_tag(id
     assert np.abs(restored - upright).mean() < 0.01  # the identity model, JPEG twice
 
 
-@pytest.mark.parametrize("gray", [False, True])
-def test_16bit_png_keeps_full_precision_through_the_model(identity, tmp_path, gray):
-    shape = (20, 28, 1) if gray else (20, 28, 3)
-    levels = np.random.default_rng(0).integers(0, 65536, shape).astype(np.uint16)
+@pytest.mark.parametrize("channels", [3, 1, 2])  # RGB, gray, gray+alpha (alpha is dropped)
+def test_16bit_png_keeps_full_precision_through_the_model(identity, tmp_path, channels):
+    levels = np.random.default_rng(0).integers(0, 65536, (20, 28, channels)).astype(np.uint16)
     (tmp_path / "scan.png").write_bytes(tf.io.encode_png(levels).numpy())
 
     restore_files(identity, [str(tmp_path / "scan.png")], str(tmp_path / "out"))
@@ -201,8 +200,20 @@ def test_16bit_png_keeps_full_precision_through_the_model(identity, tmp_path, gr
     encoded = (tmp_path / "out" / "scan.png").read_bytes()
     assert encoded[24] == 16  # the IHDR bit depth
     written = tf.io.decode_png(encoded, dtype=tf.uint16).numpy()
-    assert written.shape == (20, 28, 3)
-    np.testing.assert_array_equal(written, np.broadcast_to(levels, written.shape))
+    color = levels[:, :, :1] if channels < 3 else levels  # a gray scan stays gray
+    assert written.shape == color.shape
+    np.testing.assert_array_equal(written, color)
+
+
+def test_gray_jpeg_stays_gray(identity, tmp_path):
+    gray = np.round(smooth_images(1, 16, 24)[0, :, :, 0] * 255).astype(np.uint8)
+    Image.fromarray(gray).save(tmp_path / "bw.jpg", quality=95)
+
+    restore_files(identity, [str(tmp_path / "bw.jpg")], str(tmp_path / "out"))
+
+    with Image.open(tmp_path / "out" / "bw.jpg") as written:
+        assert written.mode == "L"
+        assert np.abs(np.asarray(written) / 255.0 - gray / 255.0).mean() < 0.01
 
 
 @pytest.mark.parametrize("name,bit_depth", [("a.jpg", 8), ("a.png", 8), ("a.png", 16)])

@@ -9,10 +9,11 @@ silently, and a rerun goes on where an interrupted run stopped:
   gives a PNG.
   `output_extension=".png"` (or .jpg, .webp, .tif, ...) writes every output in that format.
 - What a photo carries goes through (`tfrestore.data.read_photo`): the image is restored and
-  written upright (EXIF orientation applied; the output has no orientation tag), a 16-bit PNG
-  is restored at full precision and written as a 16-bit PNG (8 bits in other formats), and
-  the input's ICC colour profile and EXIF (capture date, camera, GPS, ...; without the
-  orientation tag and the old thumbnail) are written to the output.
+  written upright (EXIF orientation applied; the output has no orientation tag), a gray image
+  is written gray (BT.601 luma of the model's RGB), a 16-bit PNG is restored at full
+  precision and written as a 16-bit PNG (8 bits in other formats), and the input's ICC
+  colour profile and EXIF (capture date, camera, GPS, ...; without the orientation tag and
+  the old thumbnail) are written to the output.
 - Output names (`output_names`): a folder's images keep their path relative to it
   (`IN/a/1.jpg` -> `OUT/a/1.jpg`), a file given by name keeps its name (`x/1.jpg` ->
   `OUT/1.jpg`). Inputs that would share an output (only when formats change: `same.gif` and
@@ -292,16 +293,20 @@ def restore_image(restorer, image, mask=None):
 
 
 def _restore_job(restorer, job, jpeg_quality):
-    """Restores `job`: upright, at the input's bit depth, with its ICC profile and EXIF."""
+    """Restores `job`: upright, at the input's bit depth, gray if it is gray, with its ICC
+    profile and EXIF."""
     if isinstance(job.mask, Exception):
         raise job.mask
     photo = data.read_photo(job.source)
     mask = None
     if job.mask is not None:
         mask = data.read_mask(job.mask, photo.pixels.shape[:2])
+    restored = restore_image(restorer, photo.pixels, mask)
+    if photo.gray:  # the model sees and returns RGB; a gray photo stays gray (BT.601 luma)
+        restored = restored @ np.asarray(data.GRAY_WEIGHTS, np.float32)
     data.write_image(
         job.output,
-        restore_image(restorer, photo.pixels, mask),
+        restored,
         bit_depth=photo.bit_depth,
         icc_profile=photo.icc_profile,
         quality=jpeg_quality,

@@ -246,19 +246,25 @@ def test_exif_rotated_jpeg_is_read_upright(tmp_path):
     assert image[:8, -8:].mean() > 0.95 and image[:8, :8].mean() < 0.7  # white went right
 
 
-def test_read_photo_reports_bit_depth_profile_and_format(tmp_path):
+def test_read_photo_reports_bit_depth_gray_profile_and_format(tmp_path):
     profile = _srgb_profile()
     Image.fromarray(_rgb()).save(tmp_path / "a.png", icc_profile=profile)
     Image.fromarray(_smooth_rgb()).save(tmp_path / "b.jpg")
     levels = (np.arange(12 * 17 * 3).reshape(12, 17, 3) * 97 % 65536).astype(np.uint16)
     (tmp_path / "c.png").write_bytes(tf.io.encode_png(levels).numpy())
+    (tmp_path / "d.png").write_bytes(tf.io.encode_png(levels[:, :, :2]).numpy())  # gray+alpha
+    Image.fromarray(_smooth_rgb()[:, :, 0]).save(tmp_path / "e.jpg")  # gray
 
-    a, b, c = (read_photo(tmp_path / name) for name in ("a.png", "b.jpg", "c.png"))
+    a, b, c, d, e = (
+        read_photo(tmp_path / name) for name in "a.png b.jpg c.png d.png e.jpg".split()
+    )
 
-    assert (a.bit_depth, a.icc_profile, a.format) == (8, profile, "PNG")
-    assert (b.bit_depth, b.icc_profile, b.format) == (8, None, "JPEG")
-    assert (c.bit_depth, c.icc_profile, c.format) == (16, None, "PNG")
+    assert (a.bit_depth, a.gray, a.icc_profile, a.format) == (8, False, profile, "PNG")
+    assert (b.bit_depth, b.gray, b.icc_profile, b.format) == (8, False, None, "JPEG")
+    assert (c.bit_depth, c.gray, c.icc_profile, c.format) == (16, False, None, "PNG")
+    assert (d.bit_depth, d.gray, e.bit_depth, e.gray) == (16, True, 8, True)
     np.testing.assert_array_equal(np.round(c.pixels * 65535), levels)  # no 8-bit rounding
+    np.testing.assert_array_equal(np.round(d.pixels[:, :, 2] * 65535), levels[:, :, 0])
 
 
 @pytest.mark.parametrize("channels", [3, 1])

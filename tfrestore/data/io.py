@@ -247,6 +247,7 @@ class Photo:
         bit_depth: int, bits per channel in the file: 16 for a 16-bit PNG, else 8.
         icc_profile: bytes of the embedded ICC colour profile, or None.
         format: str, the file's format as PIL names it ("PNG", "JPEG", "WEBP", "BMP", "GIF").
+        gray: bool, the file holds gray pixels (gray or gray+alpha; `pixels` repeats them).
         exif: bytes of the file's EXIF as PIL reads it ("Exif\\0\\0" then TIFF data), or
             None; its orientation tag describes the stored pixels, not `pixels`.
     """
@@ -255,6 +256,7 @@ class Photo:
     bit_depth: int = 8
     icc_profile: bytes | None = None
     format: str = "PNG"
+    gray: bool = False
     exif: bytes | None = None
 
 
@@ -325,11 +327,16 @@ def read_photo(path, max_pixels=None):
         reason = _short_tf_message(error)
         raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
     pixels = _UPRIGHT[_orientation(header.info) - 1](pixels).numpy()
-    # A PNG's bit depth is byte 24: the 8-byte signature, the IHDR chunk's length and type,
-    # its width and height, then the depth.
-    bit_depth = 16 if header.format == "PNG" and contents[24] == 16 else 8
+    if header.format == "PNG":
+        # The 8-byte signature, the IHDR chunk's length and type, width and height, then the
+        # bit depth (byte 24) and the colour type (25: 0 gray, 4 gray+alpha). PIL's mode
+        # cannot tell: it opens 16-bit gray+alpha as RGBA.
+        bit_depth, gray = (16 if contents[24] == 16 else 8), contents[25] in (0, 4)
+    else:
+        bit_depth, gray = 8, header.mode in ("1", "L", "LA")
     icc_profile = header.info.get("icc_profile") or None
-    return Photo(pixels, bit_depth, icc_profile, header.format, header.info.get("exif") or None)
+    exif = header.info.get("exif") or None
+    return Photo(pixels, bit_depth, icc_profile, header.format, gray, exif)
 
 
 def upright_reader(paths):
