@@ -253,6 +253,20 @@ def test_output_extension_sets_every_output_format(identity, tmp_path, extension
             assert written.format == data.WRITE_FORMATS[suffix]
 
 
+def test_a_file_in_a_format_we_cannot_read_fails_by_name(identity, tmp_path):
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "scan.tif")
+    write(tmp_path / "a.png", 16, 16)
+    files = [str(tmp_path / "scan.tif"), str(tmp_path / "a.png")]
+    report = restore_files(identity, files, str(tmp_path / "out"))
+    assert report.written == [str(tmp_path / "out" / "a.png")]
+    assert report.failed == [
+        (
+            files[0],
+            f"{files[0]}: not a readable image (not a PNG, JPEG, WebP, BMP or GIF file)",
+        )
+    ]
+
+
 def test_unknown_output_extension_and_bad_quality_are_refused_first(tmp_path):
     write(tmp_path / "a.png", 16, 16)
     missing_model = str(tmp_path / "no_model.keras")  # loading it would fail differently

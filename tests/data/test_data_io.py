@@ -105,14 +105,18 @@ def test_rgba_drops_alpha_and_gray_alpha_keeps_gray(tmp_path):
     np.testing.assert_allclose(image[:, :, 2], gray / 255.0, atol=1e-6)
 
 
-def test_16bit_png_keeps_full_precision(tmp_path):
+@pytest.mark.parametrize("mode", ["I;16", "I;16B"])  # PIL's 16-bit gray, either byte order
+def test_16bit_png_keeps_full_precision(tmp_path, mode):
     # Values that are not multiples of 257 would be rounded if decoded at 8 bits.
     values = (np.arange(12 * 17, dtype=np.uint16).reshape(12, 17) * 311 + 3).astype(np.uint16)
-    Image.fromarray(values).save(tmp_path / "deep.png")
-    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    order = ">" if mode.endswith("B") else "<"
+    raw = values.astype(f"{order}u2").tobytes()
+    Image.frombytes(mode, (17, 12), raw).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as written:
+        assert written.mode.startswith("I;16")
     image = read_image(tmp_path / "deep.png")
     assert image.shape == (12, 17, 3)
-    np.testing.assert_allclose(image[:, :, 1], values / 65535.0, atol=1e-6)
+    np.testing.assert_array_equal(np.round(image[:, :, 1] * 65535), values)
 
 
 def test_format_is_sniffed_from_contents(tmp_path):
