@@ -285,7 +285,8 @@ def read_photo(path, max_pixels=None):
 
     The pixels are decoded as by `decode_image_tensor` (16-bit PNGs exactly, as value / 65535)
     and turned upright as the file's EXIF orientation says (`PIL.ImageOps.exif_transpose`
-    gives the same pixels); the bit depth and the ICC profile come from the header.
+    gives the same pixels); bit depth, gray or colour, ICC profile and EXIF come from the
+    header.
 
     Args:
         path: str or path-like, a PNG, JPEG, WebP, BMP or GIF file (the format is sniffed from the
