@@ -190,7 +190,7 @@ def test_rotated_jpeg_is_restored_upright_as_a_jpeg_with_its_exif_but_the_tag(id
     assert np.abs(restored - upright).mean() < 0.01  # the identity model, JPEG twice
 
 
-@pytest.mark.parametrize("channels", [3, 1, 2])  # RGB, gray, gray+alpha (alpha is dropped)
+@pytest.mark.parametrize("channels", [3, 1, 2, 4])  # RGB, gray, gray+alpha, RGBA
 def test_16bit_png_keeps_full_precision_through_the_model(identity, tmp_path, channels):
     levels = np.random.default_rng(0).integers(0, 65536, (20, 28, channels)).astype(np.uint16)
     (tmp_path / "scan.png").write_bytes(tf.io.encode_png(levels).numpy())
@@ -200,9 +200,22 @@ def test_16bit_png_keeps_full_precision_through_the_model(identity, tmp_path, ch
     encoded = (tmp_path / "out" / "scan.png").read_bytes()
     assert encoded[24] == 16  # the IHDR bit depth
     written = tf.io.decode_png(encoded, dtype=tf.uint16).numpy()
-    color = levels[:, :, :1] if channels < 3 else levels  # a gray scan stays gray
-    assert written.shape == color.shape
-    np.testing.assert_array_equal(written, color)
+    # Gray stays gray, the alpha channel is copied: every channel as it was.
+    np.testing.assert_array_equal(written, levels)
+
+
+@pytest.mark.parametrize("name", ["logo.png", "logo.webp"])
+def test_the_alpha_channel_is_copied_to_the_output(identity, tmp_path, name):
+    rgba = np.round(smooth_images(1, 16, 24)[0] * 255).astype(np.uint8)
+    alpha = np.zeros((16, 24), np.uint8)
+    alpha[4:12, 6:18] = 255  # opaque inside, transparent around
+    Image.fromarray(np.dstack([rgba, alpha])).save(tmp_path / name, lossless=True)
+
+    restore_files(identity, [str(tmp_path / name)], str(tmp_path / "out"))
+
+    with Image.open(tmp_path / "out" / name) as written:
+        assert written.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(written)[:, :, 3], alpha)
 
 
 def test_gray_jpeg_stays_gray(identity, tmp_path):

@@ -117,8 +117,8 @@ def _parser():
         help="restore image files or folders",
         description="Restores each image into OUTDIR as an image of the same size, in the "
         "input's format (a JPEG gives a JPEG at --jpeg-quality, a PNG a PNG; a GIF gives a "
-        "PNG), upright (EXIF orientation applied), with the input's ICC profile and EXIF "
-        "(without the orientation tag); gray stays gray, and 16-bit PNGs are restored at "
+        "PNG), upright (EXIF orientation applied), with the input's ICC profile, EXIF "
+        "(without the orientation tag) and alpha; gray stays gray, and 16-bit PNGs are restored at "
         "full precision into 16-bit PNGs. Output names: a folder's images keep their path "
         "relative to it (IN/a/1.jpg -> OUTDIR/a/1.jpg), a file given by name keeps its name "
         "(x/1.jpg -> OUTDIR/1.jpg). Inputs that would share an output keep their extension in "

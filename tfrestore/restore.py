@@ -12,8 +12,9 @@ silently, and a rerun goes on where an interrupted run stopped:
   written upright (EXIF orientation applied; the output has no orientation tag), a gray image
   is written gray (BT.601 luma of the model's RGB), a 16-bit PNG is restored at full
   precision and written as a 16-bit PNG (8 bits in other formats), and the input's ICC
-  colour profile and EXIF (capture date, camera, GPS, ...; without the orientation tag and
-  the old thumbnail) are written to the output.
+  colour profile, EXIF (capture date, camera, GPS, ...; without the orientation tag and the
+  old thumbnail) and alpha channel (PNG, WebP, TIFF outputs; not restored, copied) are
+  written to the output.
 - Output names (`output_names`): a folder's images keep their path relative to it
   (`IN/a/1.jpg` -> `OUT/a/1.jpg`), a file given by name keeps its name (`x/1.jpg` ->
   `OUT/1.jpg`). Inputs that would share an output (only when formats change: `same.gif` and
@@ -294,7 +295,7 @@ def restore_image(restorer, image, mask=None):
 
 def _restore_job(restorer, job, jpeg_quality):
     """Restores `job`: upright, at the input's bit depth, gray if it is gray, with its ICC
-    profile and EXIF."""
+    profile, EXIF and alpha channel."""
     if isinstance(job.mask, Exception):
         raise job.mask
     photo = data.read_photo(job.source)
@@ -311,6 +312,7 @@ def _restore_job(restorer, job, jpeg_quality):
         icc_profile=photo.icc_profile,
         quality=jpeg_quality,
         exif=photo.exif,
+        alpha=photo.alpha,
     )
 
 

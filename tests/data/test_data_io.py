@@ -335,6 +335,27 @@ def test_write_image_keeps_exif_without_orientation(tmp_path, extension, bit_dep
     assert (details[0xA002], details[0xA003]) == (24, 40)  # the size written
 
 
+def test_alpha_is_read_upright_and_written_where_the_format_holds_it(tmp_path):
+    rgba = _rgb(5, 7, seed=1)
+    alpha = np.arange(35, dtype=np.uint8).reshape(5, 7) * 7
+    Image.fromarray(np.dstack([rgba, alpha])).save(tmp_path / "a.png", exif=_exif(6))
+
+    photo = read_photo(tmp_path / "a.png")
+
+    assert photo.alpha.shape == (7, 5, 1)  # turned like the pixels
+    np.testing.assert_allclose(photo.alpha[:, :, 0], np.rot90(alpha, -1) / 255.0, atol=1e-6)
+    for name, mode in (("b.png", "RGBA"), ("b.tif", "RGBA"), ("b.jpg", "RGB"), ("c.png", "LA")):
+        image = photo.pixels[:, :, 0] if name == "c.png" else photo.pixels
+        write_image(tmp_path / name, image, alpha=photo.alpha)
+        with Image.open(tmp_path / name) as written:
+            assert written.mode == mode  # JPEG has no alpha: written opaque
+            if mode != "RGB":
+                np.testing.assert_array_equal(np.asarray(written)[:, :, -1], np.rot90(alpha, -1))
+    assert read_photo(tmp_path / "b.jpg").alpha is None
+    with pytest.raises(ValueError, match=r"alpha for .*d\.png must have shape \[H, W\]"):
+        write_image(tmp_path / "d.png", photo.pixels, alpha=np.ones((5, 7)))
+
+
 def test_the_exif_thumbnail_is_not_written(tmp_path):
     # Little-endian TIFF data: IFD0 with Make "ab", then IFD1 (a thumbnail's offset tag).
     ifd0 = struct.pack("<HHHI4sI", 1, 0x010F, 2, 3, b"ab\0\0", 8 + 18)
@@ -432,7 +453,7 @@ def test_huge_image_is_refused_from_its_header_without_decoding(tmp_path, monkey
     def no_decoding(*args):
         raise AssertionError("the image was decoded")
 
-    monkeypatch.setattr(io, "decode_image_tensor", no_decoding)
+    monkeypatch.setattr(io, "_decode_channels", no_decoding)  # what every read decodes with
     monkeypatch.delenv("TFRESTORE_MAX_PIXELS", raising=False)
     with pytest.raises(ImageTooLargeError) as info:
         read_image(huge)

@@ -21,6 +21,8 @@ What real photos need:
 - EXIF (capture date, camera, exposure, GPS, ...): `read_photo` returns it and `write_image`
   writes it back (PNG, JPEG, WebP, TIFF) without the orientation tag and with the pixel
   dimensions of the image written; the embedded thumbnail (the unrestored photo) is dropped.
+- Alpha: `read_photo` returns it apart from the RGB pixels (which never include it) and
+  `write_image(..., alpha=...)` writes it to PNG, WebP and TIFF files.
 - The output format follows the file's extension (.png, .jpg/.jpeg, .webp, .tif/.tiff, .bmp,
   .gif), with `quality` for JPEG and WebP.
 
@@ -207,6 +209,11 @@ def decode_image_tensor(encoded_bytes):
     Example:
         >>> image = decode_image_tensor(tf.io.read_file("photo.png"))  # [H, W, 3] float32
     """
+    return _rgb(_decode_channels(encoded_bytes))
+
+
+def _decode_channels(encoded_bytes):
+    """The file's channels (gray, gray+alpha, RGB or RGBA) as a float32 [H, W, C] tensor."""
 
     # dtype=float32 makes TF decode PNGs at 16 bits and convert exactly (8-bit stays exact too);
     # WebP decodes to uint8 only (float32 is refused), so it is converted after decoding.
@@ -214,11 +221,16 @@ def decode_image_tensor(encoded_bytes):
         return tf.io.decode_image(encoded_bytes, dtype=dtype, expand_animations=False)
 
     is_webp = tf.strings.substr(encoded_bytes, 8, 4) == "WEBP"  # "RIFF", size, "WEBP"
-    image = tf.cond(
+    return tf.cond(
         is_webp,
         lambda: tf.image.convert_image_dtype(decode(tf.uint8), tf.float32),
         lambda: decode(tf.float32),
     )
+
+
+def _rgb(image):
+    """[H, W, 3] RGB from decoded channels: gray repeated, alpha dropped (see
+    `decode_image_tensor`)."""
     channels = tf.shape(image)[2]
     image = tf.cond(
         channels < 3,
@@ -258,6 +270,8 @@ class Photo:
         icc_profile: bytes of the embedded ICC colour profile, or None.
         format: str, the file's format as PIL names it ("PNG", "JPEG", "WEBP", "BMP", "GIF").
         gray: bool, the file holds gray pixels (gray or gray+alpha; `pixels` repeats them).
+        alpha: float32 numpy [H, W, 1] in [0, 1], the file's alpha channel turned upright like
+            `pixels` (1 = opaque), or None when it has none.
         exif: bytes of the file's EXIF as PIL reads it ("Exif\\0\\0" then TIFF data), or
             None; its orientation tag describes the stored pixels, not `pixels`.
     """
@@ -268,6 +282,7 @@ class Photo:
     format: str = "PNG"
     gray: bool = False
     exif: bytes | None = None
+    alpha: np.ndarray | None = None
 
 
 def _orientation(info):
@@ -333,11 +348,15 @@ def read_photo(path, max_pixels=None):
     except OSError as error:
         raise ImageReadError(f"{path}: cannot read file ({error.strerror or error})") from None
     try:
-        pixels = decode_image_tensor(tf.constant(contents))
+        decoded = _decode_channels(tf.constant(contents))
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         reason = _short_tf_message(error)
         raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
-    pixels = np.ascontiguousarray(_UPRIGHT[_orientation(header.info) - 1](pixels.numpy()))
+    upright = _UPRIGHT[_orientation(header.info) - 1]
+    pixels = np.ascontiguousarray(upright(_rgb(decoded).numpy()))
+    alpha = None
+    if decoded.shape[2] in (2, 4):  # gray+alpha, RGBA
+        alpha = np.ascontiguousarray(upright(decoded[:, :, -1:].numpy()))
     if header.format == "PNG":
         # The 8-byte signature, the IHDR chunk's length and type, width and height, then the
         # bit depth (byte 24) and the colour type (25: 0 gray, 4 gray+alpha). PIL's mode
@@ -347,7 +366,7 @@ def read_photo(path, max_pixels=None):
         bit_depth, gray = 8, header.mode in ("1", "L", "LA")
     icc_profile = header.info.get("icc_profile") or None
     exif = header.info.get("exif") or None
-    return Photo(pixels, bit_depth, icc_profile, header.format, gray, exif)
+    return Photo(pixels, bit_depth, icc_profile, header.format, gray, exif, alpha)
 
 
 def upright_reader(paths):
@@ -408,7 +427,7 @@ def _png_chunk(kind, body):
 
 
 def _encode_png16(pixels, icc_profile, exif):
-    """PNG bytes of float [H, W] or [H, W, 3] values in [0, 1], 16 bits per channel.
+    """PNG bytes of float [H, W] or [H, W, C] values in [0, 1] (C: 1-4), 16 bits per channel.
 
     PIL cannot write 16-bit RGB, so TensorFlow encodes. An ICC profile goes into an iCCP chunk
     (profile name, a zero byte, compression method 0, the zlib-compressed profile), EXIF into
@@ -462,7 +481,7 @@ def check_quality(quality, name="quality"):
     return int(quality)
 
 
-def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95, exif=None):
+def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95, exif=None, alpha=None):
     """Writes a float [0, 1] RGB image file, atomically, creating parent folders.
 
     The format follows the extension (`WRITE_FORMATS`: .png, .jpg/.jpeg, .webp, .tif/.tiff,
@@ -483,6 +502,9 @@ def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95, exif=
         exif: bytes or None (default): EXIF to write, as `Photo.exif` (PNG, JPEG, WebP, TIFF),
             without its orientation tag and thumbnail and with this image's pixel dimensions;
             EXIF that cannot be parsed is left out.
+        alpha: array-like [H, W] or [H, W, 1] in [0, 1] or None (default): an alpha channel
+            (1 = opaque) for formats that hold one (PNG, WebP, TIFF); other formats are
+            written opaque.
 
     Raises:
         ValueError: unknown extension (or one this Pillow cannot write), wrong shape,
@@ -517,6 +539,19 @@ def write_image(path, image, *, bit_depth=8, icc_profile=None, quality=95, exif=
     if not np.all(np.isfinite(array)):
         raise ValueError(f"image for {path} contains NaN or infinite values")
     array = np.clip(array, 0.0, 1.0)
+    if alpha is not None:
+        alpha = np.asarray(alpha, dtype=np.float32)
+        if alpha.shape not in (array.shape[:2], array.shape[:2] + (1,)):
+            raise ValueError(
+                f"alpha for {path} must have shape [H, W] (or [H, W, 1]) like the image "
+                f"{array.shape[:2]}, got {alpha.shape}"
+            )
+        if not np.all(np.isfinite(alpha)):
+            raise ValueError(f"alpha for {path} contains NaN or infinite values")
+        alpha = alpha.reshape(array.shape[:2] + (1,))
+        if image_format in ("PNG", "WEBP", "TIFF"):
+            colour = array[:, :, None] if array.ndim == 2 else array
+            array = np.concatenate([colour, np.clip(alpha, 0.0, 1.0)], axis=2)  # LA or RGBA
     exif = _exif_for(exif, array.shape[1], array.shape[0])
 
     with atomic_output(path) as temporary, open(temporary, "wb") as stream:
