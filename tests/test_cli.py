@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from model_harness import smooth_images
+from PIL import Image
 
 from tfrestore import cli, data, evaluate, models
 
@@ -32,7 +33,7 @@ def test_restore_processes_good_files_reports_bad_ones(model_file, tmp_path, cap
     assert status == 1
     assert "broken.png" in captured.err
     assert data.read_image(str(tmp_path / "out" / "a.png")).shape == (30, 41, 3)
-    assert data.read_image(str(tmp_path / "out" / "sub" / "b.png")).shape == (24, 24, 3)
+    assert data.read_image(str(tmp_path / "out" / "sub" / "b.jpg")).shape == (24, 24, 3)
     assert f"restored 2 images into {tmp_path / 'out'}; 1 failed" in captured.out
     # Again: what exists is skipped, unless --overwrite.
     status = cli.main(["restore", model_file, str(inputs), "-o", str(tmp_path / "out")])
@@ -50,6 +51,16 @@ def test_restore_matches_the_model(model_file, tmp_path):
     assert cli.main(["restore", model_file, str(tmp_path / "x.png"), "-o", str(out)]) == 0
     restored = keras.models.load_model(model_file).predict(written[None], verbose=0)[0]
     np.testing.assert_allclose(data.read_image(str(out / "x.png")), restored, atol=0.5 / 255 + 1e-6)
+
+
+def test_restore_keeps_jpeg_and_takes_its_quality(model_file, tmp_path):
+    data.write_image(str(tmp_path / "x.jpg"), smooth_images(1, 20, 28)[0])
+    out = tmp_path / "out"
+    argv = ["restore", model_file, str(tmp_path / "x.jpg"), "-o", str(out), "--jpeg-quality", "60"]
+    assert cli.main(argv) == 0
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "q60.jpg", quality=60)
+    with Image.open(out / "x.jpg") as written, Image.open(tmp_path / "q60.jpg") as reference:
+        assert written.format == "JPEG" and written.quantization == reference.quantization
 
 
 def test_usage_errors_exit_2_with_one_line(model_file, tmp_path, capsys):

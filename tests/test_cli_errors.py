@@ -149,6 +149,11 @@ CASES = {
         2,
         "tfrestore restore: error: cannot write to output folder {file}/out: Not a directory",
     ),
+    "restore with a JPEG quality out of range": (
+        ["restore", "{model}", "{image}", "-o", "{out}", "--jpeg-quality", "101"],
+        2,
+        "tfrestore restore: error: JPEG quality must be a whole number from 1 to 100, got 101",
+    ),
     "restore of a 1x1 image": (
         ["restore", "{model}", "{tiny}", "-o", "{out}"],
         1,

@@ -115,23 +115,32 @@ def _parser():
         "restore",
         parents=options,
         help="restore image files or folders",
-        description="Restores each image into OUTDIR as a PNG of the same size. Output names: "
-        "a folder's images keep their path relative to it (IN/a/1.jpg -> OUTDIR/a/1.png), a "
-        "file given by name keeps its name (x/1.jpg -> OUTDIR/1.png). Inputs that would share "
-        "an output keep their extension in its name (same.jpg -> same.jpg.png, while same.png "
-        "stays same.png); the same name from two places gets _2, _3, ... in input order "
-        "(1.png, 1_2.png). An output that exists is skipped (--overwrite replaces it), so "
-        "running the same command again after an interruption goes on where it stopped. "
+        description="Restores each image into OUTDIR as an image of the same size, in the "
+        "input's format (a JPEG gives a JPEG at --jpeg-quality, a PNG a PNG; a GIF gives a "
+        "PNG), upright (EXIF orientation applied), with the input's ICC profile, EXIF "
+        "(without the orientation tag) and alpha; gray stays gray, and 16-bit PNGs are restored at "
+        "full precision into 16-bit PNGs. Output names: a folder's images keep their path "
+        "relative to it (IN/a/1.jpg -> OUTDIR/a/1.jpg), a file given by name keeps its name "
+        "(x/1.jpg -> OUTDIR/1.jpg). Inputs that would share an output keep their extension in "
+        "its name (same.gif -> same.gif.png, while same.png stays same.png); the same name "
+        "from two places gets _2, _3, ... in input order (1.jpg, 1_2.jpg). An output that "
+        "exists is skipped (--overwrite replaces it), so running the same command again "
+        "after an interruption goes on where it stopped. "
         "OUTDIR is never read as input, and it is checked for writing before the model loads. "
         "A file that fails is reported by path and the others still run (exit status 1).",
     )
     restore.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
     restore.add_argument("inputs", nargs="+", help="image files or folders")
-    restore.add_argument(
-        "-o", "--output", metavar="OUTDIR", required=True, help="output folder for PNGs"
-    )
+    restore.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="output folder")
     restore.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs instead of skipping"
+    )
+    restore.add_argument(
+        "--jpeg-quality",
+        type=int,
+        default=95,
+        metavar="Q",
+        help="quality of JPEG (and WebP) outputs, 1-100 (default %(default)s)",
     )
     restore.add_argument(
         "--mask",
@@ -266,6 +275,7 @@ def _run_restore(args):
         masks=args.mask,
         overwrite=args.overwrite,
         on_file=show,
+        jpeg_quality=args.jpeg_quality,
     )
     print(report)
     return 1 if report.failed else 0

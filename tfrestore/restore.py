@@ -1,14 +1,27 @@
-"""Restoring image files with a model: files and folders in, one PNG per image out.
+"""Restoring image files with a model: files and folders in, one image file per image out.
 
 `restore_files(model, inputs, output)` is what `tfrestore restore` runs. Nothing is overwritten
 silently, and a rerun goes on where an interrupted run stopped:
 
+- Output format: by default each output keeps its input's format and extension, as a
+  photographer expects (a JPEG in gives a JPEG out, written at `jpeg_quality`, 95 by default;
+  a PNG gives a PNG, a WebP a WebP, a BMP a BMP). A GIF holds 256 colours at most, so it
+  gives a PNG.
+  `output_extension=".png"` (or .jpg, .webp, .tif, ...) writes every output in that format.
+- What a photo carries goes through (`tfrestore.data.read_photo`): the image is restored and
+  written upright (EXIF orientation applied; the output has no orientation tag), a gray image
+  is written gray (BT.601 luma of the model's RGB), a 16-bit PNG is restored at full
+  precision and written as a 16-bit PNG (8 bits in other formats), and the input's ICC
+  colour profile, EXIF (capture date, camera, GPS, ...; without the orientation tag and the
+  old thumbnail) and alpha channel (PNG, WebP, TIFF outputs; not restored, copied) are
+  written to the output.
 - Output names (`output_names`): a folder's images keep their path relative to it
-  (`IN/a/1.jpg` -> `OUT/a/1.png`), a file given by name keeps its name (`x/1.jpg` ->
-  `OUT/1.png`); the extension becomes `.png`. Inputs that would share an output keep their
-  extension in its name (`same.jpg` -> `same.jpg.png`, while `same.png` stays `same.png`); the
-  same name from two places (`a/1.jpg` and `b/1.jpg` given as files, or from two input folders)
-  gets `_2`, `_3`, ... in input order (`1.png`, `1_2.png`).
+  (`IN/a/1.jpg` -> `OUT/a/1.jpg`), a file given by name keeps its name (`x/1.jpg` ->
+  `OUT/1.jpg`). Inputs that would share an output (only when formats change: `same.gif` and
+  `same.png`, or `output_extension=".png"` with `same.jpg` and `same.png`) keep their extension
+  in its name (`same.gif` -> `same.gif.png`, while `same.png` stays `same.png`); the same name
+  from two places (`a/1.jpg` and `b/1.jpg` given as files, or from two input folders) gets
+  `_2`, `_3`, ... in input order (`1.jpg`, `1_2.jpg`).
 - An output that exists is skipped (`overwrite=True` replaces it), so finished images are not
   redone.
 - The output folder is never read as input: when it lies inside an input folder its files are
@@ -17,7 +30,8 @@ silently, and a rerun goes on where an interrupted run stopped:
   outputs are written atomically (`tfrestore.data.write_image`), so an interrupted run leaves
   no half-written file.
 - An image that fails (unreadable, too small for the model, ...) is reported by path and the
-  others are still processed (`RestoreReport.failed`).
+  others are still processed (`RestoreReport.failed`). An unknown `output_extension` or a
+  `jpeg_quality` outside 1-100 is refused before anything is read.
 
 Example:
     >>> report = restore_files("deblurgan.keras", ["photos/"], "restored/")
@@ -54,7 +68,7 @@ class RestoreError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RestoreJob:
-    """One image to restore: its file, its output PNG and its mask file (inpainting models;
+    """One image to restore: its file, its output file and its mask file (inpainting models;
     a ValueError saying why it has none, or None for other models)."""
 
     source: str
@@ -92,33 +106,58 @@ def _inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def _with_png(name):
-    return f"{os.path.splitext(name)[0]}.png"
+# Extensions an output keeps from its input by default: every format we write except GIF,
+# whose 256-colour palette would undo the restoration (a GIF gives a PNG).
+_KEPT_EXTENSIONS = tuple(extension for extension in data.WRITE_FORMATS if extension != ".gif")
 
 
-def output_names(names):
-    """Distinct output PNG names for relative input names, in order (see the module docstring).
+def _output_name(name, extension):
+    """`name` with `extension`; None keeps its own when it is in `_KEPT_EXTENSIONS`, else .png."""
+    stem, own = os.path.splitext(name)
+    if extension is None:
+        extension = own if own.lower() in _KEPT_EXTENSIONS else ".png"
+    return stem + extension
+
+
+def _check_extension(extension):
+    """`extension` as ".ext" in lower case (None stays None); RestoreError if we cannot write it."""
+    if extension is None:
+        return None
+    normal = "." + str(extension).lower().lstrip(".")
+    if normal not in data.WRITE_FORMATS:
+        valid = ", ".join(sorted(data.WRITE_FORMATS))
+        raise RestoreError(f"output extension {extension!r} is not one of {valid}")
+    return normal
+
+
+def output_names(names, extension=None):
+    """Distinct output names for relative input names, in order (see the module docstring).
 
     Names compare without case, so no two outputs clash on a case-insensitive filesystem.
 
     Args:
         names: list of "/"-separated relative input names (as `data.list_images` gives).
+        extension: str such as ".png", the extension of every output; None (default) keeps
+            each input's own (every format we write but GIF; a GIF gives .png).
 
     Returns:
         list of "/"-separated relative output names, one per input, all distinct.
 
     Example:
-        >>> output_names(["same.jpg", "same.png", "a/1.jpg", "1.jpg", "1.jpg"])
-        ['same.jpg.png', 'same.png', 'a/1.png', '1.png', '1_2.png']
+        >>> output_names(["same.gif", "same.png", "a/1.jpg", "1.jpg", "1.jpg"])
+        ['same.gif.png', 'same.png', 'a/1.jpg', '1.jpg', '1_2.jpg']
+        >>> output_names(["same.jpg", "same.png"], extension=".png")
+        ['same.jpg.png', 'same.png']
     """
-    plain = [_with_png(name) for name in names]
+    plain = [_output_name(name, extension) for name in names]
     sources = collections.defaultdict(set)  # output name -> the input names that want it
     for name, output in zip(names, plain, strict=True):
         sources[output.casefold()].add(name.casefold())
-    # Inputs of different names that would share an output keep their extension in it.
+    # Inputs of different names that would share an output keep their extension in it (the
+    # one whose name is that output keeps it as it is).
     wanted = [
-        name + ".png"
-        if len(sources[output.casefold()]) > 1 and not name.casefold().endswith(".png")
+        name + os.path.splitext(output)[1]
+        if len(sources[output.casefold()]) > 1 and name.casefold() != output.casefold()
         else output
         for name, output in zip(names, plain, strict=True)
     ]
@@ -127,10 +166,10 @@ def output_names(names):
     reserved = {name.casefold() for name in wanted}
     used, result = set(), []
     for name in wanted:
-        candidate, number = name, 1
+        (stem, extension), candidate, number = os.path.splitext(name), name, 1
         while candidate.casefold() in used:
             number += 1
-            candidate = f"{name[: -len('.png')]}_{number}.png"
+            candidate = f"{stem}_{number}{extension}"
             if candidate.casefold() in reserved:
                 candidate = name  # taken by another input: try the next number
         used.add(candidate.casefold())
@@ -138,7 +177,7 @@ def output_names(names):
     return result
 
 
-def plan_jobs(inputs, output, masks=None):
+def plan_jobs(inputs, output, masks=None, output_extension=None):
     """The `RestoreJob`s of image files and folders: what is read and where it goes.
 
     Args:
@@ -147,14 +186,18 @@ def plan_jobs(inputs, output, masks=None):
         output: str, the output folder.
         masks: inpainting models: mask files in input order, or a list with one folder of
             masks named like the images (`tfrestore.data.match_mask_files`); else None.
+        output_extension: str such as ".png" or "jpg", the format of every output (one of
+            `tfrestore.data.WRITE_FORMATS`); None (default) keeps each input's format.
 
     Returns:
         list of `RestoreJob`, in input order.
 
     Raises:
-        RestoreError: an input that does not exist or lies inside the output folder, no
-            images at all, or masks that do not match the images.
+        RestoreError: an unknown `output_extension`, an input that does not exist or lies
+            inside the output folder, no images at all, or masks that do not match the
+            images.
     """
+    output_extension = _check_extension(output_extension)
     output_real = os.path.realpath(output)
     sources, names, seen = [], [], set()
     for path in map(os.fspath, inputs):
@@ -186,7 +229,9 @@ def plan_jobs(inputs, output, masks=None):
         mask_files = data.match_mask_files(masks, sources, name="--mask")
     except (ValueError, FileNotFoundError) as error:
         raise RestoreError(str(error)) from None
-    outputs = [os.path.join(output, *name.split("/")) for name in output_names(names)]
+    outputs = [
+        os.path.join(output, *name.split("/")) for name in output_names(names, output_extension)
+    ]
     mask_files = mask_files or [None] * len(sources)
     return [RestoreJob(*job) for job in zip(sources, outputs, mask_files, strict=True)]
 
@@ -248,14 +293,27 @@ def restore_image(restorer, image, mask=None):
         ) from None
 
 
-def _restore_job(restorer, job):
+def _restore_job(restorer, job, jpeg_quality):
+    """Restores `job`: upright, at the input's bit depth, gray if it is gray, with its ICC
+    profile, EXIF and alpha channel."""
     if isinstance(job.mask, Exception):
         raise job.mask
-    image = data.read_image(job.source)
+    photo = data.read_photo(job.source)
     mask = None
     if job.mask is not None:
-        mask = data.read_mask(job.mask, image.shape[:2])
-    data.write_image(job.output, restore_image(restorer, image, mask))
+        mask = data.read_mask(job.mask, photo.pixels.shape[:2])
+    restored = restore_image(restorer, photo.pixels, mask)
+    if photo.gray:  # the model sees and returns RGB; a gray photo stays gray (BT.601 luma)
+        restored = restored @ np.asarray(data.GRAY_WEIGHTS, np.float32)
+    data.write_image(
+        job.output,
+        restored,
+        bit_depth=photo.bit_depth,
+        icc_profile=photo.icc_profile,
+        quality=jpeg_quality,
+        exif=photo.exif,
+        alpha=photo.alpha,
+    )
 
 
 def _check_mask_use(restorer, model, masks_given):
@@ -272,12 +330,21 @@ def _check_mask_use(restorer, model, masks_given):
         )
 
 
-def restore_files(model, inputs, output, masks=None, overwrite=False, on_file=None):
-    """Restores image files and folders into `output` as PNGs of the same size.
+def restore_files(
+    model,
+    inputs,
+    output,
+    masks=None,
+    overwrite=False,
+    on_file=None,
+    output_extension=None,
+    jpeg_quality=95,
+):
+    """Restores image files and folders into `output` as images of the same size.
 
-    See the module docstring for output names, skipping and what is checked first. Everything
-    that can be checked without the model is checked before it is loaded: inputs, masks and
-    the output folder.
+    See the module docstring for output formats and names, skipping and what is checked
+    first. Everything that can be checked without the model is checked before it is loaded:
+    inputs, masks, output format and quality, and the output folder.
 
     Args:
         model: a `.keras` file, SavedModel folder or `.tflite` file, or a `Restorer`.
@@ -288,19 +355,27 @@ def restore_files(model, inputs, output, masks=None, overwrite=False, on_file=No
         overwrite: bool (default False), replace existing outputs instead of skipping them.
         on_file: optional callable `(index, total, job, outcome)` after each image, in order;
             `outcome` is "written", "skipped" or the one-line reason it failed.
+        output_extension: str such as ".png", the format of every output; None (default)
+            keeps each input's format (a GIF gives a PNG).
+        jpeg_quality: int from 1 to 100 (default 95), the quality of JPEG (and WebP) outputs.
 
     Returns:
         A `RestoreReport`.
 
     Raises:
         RestoreError: unusable inputs, masks (given to a model that takes none, or missing for
-            an inpainting model) or output folder; nothing is restored.
+            an inpainting model), output extension, JPEG quality or output folder; nothing is
+            restored.
         ValueError, FileNotFoundError: `model` cannot be loaded
             (`tfrestore.inference.load_restorer`).
         KeyboardInterrupt: stops between two files or during one; finished outputs are
             complete (written atomically), so the same call again goes on from there.
     """
-    jobs = plan_jobs(inputs, output, masks)
+    jobs = plan_jobs(inputs, output, masks, output_extension)
+    try:
+        jpeg_quality = data.check_quality(jpeg_quality, "JPEG quality")
+    except ValueError as error:
+        raise RestoreError(str(error)) from None
     check_output_folder(output)
     restorer = model if isinstance(model, Restorer) else load_restorer(model)
     _check_mask_use(restorer, restorer.path or restorer.describe(), masks)
@@ -311,7 +386,7 @@ def restore_files(model, inputs, output, masks=None, overwrite=False, on_file=No
             outcome = "skipped"
         else:
             try:
-                _restore_job(restorer, job)
+                _restore_job(restorer, job, jpeg_quality)
             except Exception as error:  # one bad file must not stop the others
                 outcome = error_reason(error)
                 report.failed.append((job.source, outcome))

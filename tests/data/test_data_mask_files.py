@@ -45,6 +45,19 @@ def test_read_mask_checks_the_size_and_names_the_file(tmp_path):
         read_mask(str(tmp_path / "broken.png"))
 
 
+def test_read_mask_applies_exif_orientation(tmp_path):
+    # Stored 2x3 with the missing pixel top-left; tag 8 ("turn 90 degrees counter-clockwise")
+    # shows it 3x2 with that pixel bottom-left, where the upright photo's hole is.
+    stored = np.zeros((2, 3), np.uint8)
+    stored[0, 0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    path = tmp_path / "rotated.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    mask = read_mask(str(path), (3, 2))
+    np.testing.assert_array_equal(mask[..., 0], [[0, 0], [0, 0], [1, 0]])
+
+
 def test_mask_folder_finds_masks_by_stem_in_sub_folders(tmp_path):
     folder = tmp_path / "masks"
     a = write_png(folder / "a.png", np.zeros((2, 2)))

@@ -6,9 +6,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from tfrestore.data import (
     center_crop_pair,
+    image_size,
     paired_dataset,
     paired_files,
     random_crop_pair,
@@ -229,3 +231,24 @@ def test_pair_helpers_reject_different_sizes():
         flip(tf.zeros([8, 8, 3]), tf.zeros([8, 9, 3]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than the crop size 9"):
         center_crop_pair(tf.zeros([8, 10, 3]), tf.zeros([8, 10, 3]), 9)
+
+
+def test_pairs_are_read_upright_by_their_exif_orientation(tmp_path):
+    # The degraded photo as a phone stores it (turned, with tag 6 "rotate 90 clockwise"), the
+    # target upright: sizes are compared and pixels decoded upright, so the pair aligns.
+    upright = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    for folder in ("degraded", "target"):
+        (tmp_path / folder).mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.rot90(upright, 1)).save(tmp_path / "degraded" / "a.png", exif=exif)
+    Image.fromarray(upright).save(tmp_path / "target" / "a.png")
+    assert image_size(tmp_path / "degraded" / "a.png") == (20, 24)  # upright width x height
+
+    dataset = paired_dataset(
+        tmp_path / "degraded", tmp_path / "target", crop_size=None, augment=False
+    )
+
+    [(degraded, target)] = _batches(dataset)
+    np.testing.assert_array_equal(degraded, target)
+    np.testing.assert_allclose(target[0], upright / 255.0, atol=1e-6)

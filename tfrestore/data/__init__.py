@@ -7,13 +7,18 @@ from tfrestore.data.augment import crop_and_flip
 from tfrestore.data.inpainting import inpainting_dataset
 from tfrestore.data.io import (
     IMAGE_EXTENSIONS,
+    WRITE_FORMATS,
     ImageReadError,
     ImageTooLargeError,
+    Photo,
+    check_quality,
     decode_image_tensor,
     image_size,
     list_images,
     pixel_limit,
     read_image,
+    read_photo,
+    upright_reader,
     write_image,
 )
 from tfrestore.data.low_light import (
@@ -64,11 +69,14 @@ __all__ = [
     "ImageTooLargeError",
     "MASK_KINDS",
     "MaskFolder",
+    "Photo",
     "SAMPLE_NAMES",
+    "WRITE_FORMATS",
     "blur_image",
     "center_psf",
     "center_crop_pair",
     "center_mask",
+    "check_quality",
     "clock_motion",
     "crop_and_flip",
     "decode_image_tensor",
@@ -95,6 +103,7 @@ __all__ = [
     "random_trajectory",
     "read_image",
     "read_mask",
+    "read_photo",
     "rtv_smooth",
     "sample_images",
     "synthetic_low_light",
@@ -103,5 +112,6 @@ __all__ = [
     "synthetic_raindrops",
     "trajectory_psfs",
     "unpaired_dataset",
+    "upright_reader",
     "write_image",
 ]

@@ -19,7 +19,7 @@ from tfrestore.data.augment import (
     random_crop_pair,
     random_flip_pair,
 )
-from tfrestore.data.io import image_size, list_images, read_image_tensor
+from tfrestore.data.io import image_size, list_images, upright_reader
 
 __all__ = [
     "paired_files",
@@ -193,7 +193,7 @@ def paired_dataset(
 ):
     """A `tf.data.Dataset` of aligned (degraded, target) batches from two paired folders.
 
-    Each pair is decoded with `decode_image_tensor` (float32 RGB in [0, 1]), then cropped and
+    Each pair is decoded upright (`upright_reader`: float32 RGB in [0, 1]), then cropped and
     flipped identically (`crop_and_flip`): with `augment=True` a random `crop_size` window and a
     random left-right flip, with `augment=False` the central window and no flip. Sizes are
     checked from the file headers before the pipeline is built.
@@ -234,10 +234,8 @@ def paired_dataset(
             f"{degraded_dir}; the last incomplete batch is dropped, so the dataset would be empty"
         )
 
-    sources = [
-        ([degraded for degraded, _ in pairs], read_image_tensor),
-        ([target for _, target in pairs], read_image_tensor),
-    ]
+    degraded, target = ([pair[side] for pair in pairs] for side in (0, 1))
+    sources = [(degraded, upright_reader(degraded)), (target, upright_reader(target))]
     dataset = cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment)
     dataset = dataset.map(lambda pair, _: pair)  # the element seeds were for the crop and flip
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrestore.data.augment import cropped_dataset, map_options
-from tfrestore.data.io import list_images, read_image_tensor
+from tfrestore.data.io import list_images, upright_reader
 from tfrestore.data.paired import (
     check_full_image_batches,
     image_size,
@@ -187,7 +187,7 @@ def source_images(images, argument="images"):
 def _loader(kind, sources):
     """(keys, load): one dataset element per image, and the graph function that reads it."""
     if kind == "files":
-        return sources, read_image_tensor
+        return sources, upright_reader(sources)
     lookup = _array_loader(sources)
 
     def load(index):
