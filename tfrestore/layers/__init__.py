@@ -5,10 +5,16 @@ from tfrestore.layers.channel_wise_dense import ChannelWiseDense
 from tfrestore.layers.holes import DATASET_MEAN, DATASET_MEAN_FLOAT, fill_holes
 from tfrestore.layers.initializers import upstream_normal
 from tfrestore.layers.normalization import InstanceNormalization, batch_norm
-from tfrestore.layers.padding import ReflectionPadding2D, crop_to_size, pad_to_multiple
+from tfrestore.layers.padding import (
+    ReflectionPadding2D,
+    crop_to_size,
+    pad_to_multiple,
+    reflect_pad,
+)
 from tfrestore.layers.partial_conv import PartialConv2D
 from tfrestore.layers.resize import BilinearUpsampling2D
 from tfrestore.layers.squeeze_excitation import SqueezeExcitation
+from tfrestore.layers.transposed_conv import SubpixelConv2DTranspose
 
 __all__ = [
     "BilateralPropagation",
@@ -20,9 +26,11 @@ __all__ = [
     "PartialConv2D",
     "ReflectionPadding2D",
     "SqueezeExcitation",
+    "SubpixelConv2DTranspose",
     "batch_norm",
     "crop_to_size",
     "fill_holes",
     "pad_to_multiple",
+    "reflect_pad",
     "upstream_normal",
 ]

@@ -9,6 +9,7 @@ from tfrestore.layers import (
     PartialConv2D,
     ReflectionPadding2D,
     SqueezeExcitation,
+    SubpixelConv2DTranspose,
     upstream_normal,
 )
 from tfrestore.models.network import Network
@@ -242,7 +243,7 @@ class MEDFEGenerator(Network):
     @staticmethod
     def _up_conv(filters, name):
         # PyTorch ConvTranspose2d(k4, s2, p1) equals Keras 'same' (checked numerically).
-        return keras.layers.Conv2DTranspose(
+        return SubpixelConv2DTranspose(
             filters, 4, strides=2, padding="same", kernel_initializer=upstream_normal(), name=name
         )
 
