@@ -2,6 +2,7 @@
 
 from tfrestore.layers.bilateral_propagation import BilateralPropagation
 from tfrestore.layers.channel_wise_dense import ChannelWiseDense
+from tfrestore.layers.convolution import DilatedConv2D, SubpixelConv2DTranspose
 from tfrestore.layers.holes import DATASET_MEAN, DATASET_MEAN_FLOAT, fill_holes
 from tfrestore.layers.initializers import upstream_normal
 from tfrestore.layers.normalization import InstanceNormalization, batch_norm
@@ -14,7 +15,6 @@ from tfrestore.layers.padding import (
 from tfrestore.layers.partial_conv import PartialConv2D
 from tfrestore.layers.resize import BilinearUpsampling2D
 from tfrestore.layers.squeeze_excitation import SqueezeExcitation
-from tfrestore.layers.transposed_conv import SubpixelConv2DTranspose
 
 __all__ = [
     "BilateralPropagation",
@@ -22,6 +22,7 @@ __all__ = [
     "ChannelWiseDense",
     "DATASET_MEAN",
     "DATASET_MEAN_FLOAT",
+    "DilatedConv2D",
     "InstanceNormalization",
     "PartialConv2D",
     "ReflectionPadding2D",

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tfrestore.layers import SubpixelConv2DTranspose, reflect_pad
+from tfrestore.layers import DilatedConv2D, SubpixelConv2DTranspose, reflect_pad
 from tfrestore.models.network import Network
 
 NUM_STEPS = 4  # upstream ITERATION
@@ -11,7 +11,7 @@ NUM_STEPS = 4  # upstream ITERATION
 
 def _conv(filters, name, kernel_size=3, strides=1, dilation_rate=1, activation="relu"):
     """A conv with PyTorch's padding (k // 2 * dilation); stride 2 pads explicitly."""
-    return keras.layers.Conv2D(
+    return (DilatedConv2D if dilation_rate != 1 else keras.layers.Conv2D)(
         filters,
         kernel_size,
         strides=strides,

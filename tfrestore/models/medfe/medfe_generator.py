@@ -5,6 +5,7 @@ import keras
 from tfrestore.layers import (
     BilateralPropagation,
     BilinearUpsampling2D,
+    DilatedConv2D,
     InstanceNormalization,
     PartialConv2D,
     ReflectionPadding2D,
@@ -27,7 +28,7 @@ FEATURE_SCALE = 8
 
 def conv(filters, kernel_size, name, strides=1, use_bias=False, dilation_rate=1):
     """A Conv2D with upstream's N(0, 0.02) init and no padding (padding layers come first)."""
-    return keras.layers.Conv2D(
+    return (DilatedConv2D if dilation_rate != 1 else keras.layers.Conv2D)(
         filters,
         kernel_size,
         strides=strides,

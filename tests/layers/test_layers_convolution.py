@@ -1,8 +1,9 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfrestore.layers import SubpixelConv2DTranspose
+from tfrestore.layers import DilatedConv2D, SubpixelConv2DTranspose
 
 
 @pytest.mark.parametrize(
@@ -35,3 +36,23 @@ def test_subpixel_transposed_conv_config_round_trip():
     layer = SubpixelConv2DTranspose(4, 3, strides=2, name="up")
     clone = SubpixelConv2DTranspose.from_config(layer.get_config())
     assert (clone.filters, clone.kernel_size, clone.strides) == (4, (3, 3), (2, 2))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_dilated_conv_equals_keras_values_and_gradients(padding):
+    rng = np.random.default_rng(1)
+    x = tf.Variable(rng.random((1, 11, 9, 3)).astype("float32"))
+    reference = keras.layers.Conv2D(4, 3, dilation_rate=2, padding=padding)
+    layer = DilatedConv2D(4, 3, dilation_rate=2, padding=padding)
+    reference.build(x.shape)
+    layer.build(x.shape)
+    layer.set_weights(reference.get_weights())
+    results = []
+    for conv in (reference, layer):
+        with tf.GradientTape() as tape:
+            y = conv(x)
+            loss = tf.reduce_sum(y * y)
+        gradients = tape.gradient(loss, [x, conv.kernel])
+        results.append([y.numpy()] + [g.numpy() for g in gradients])
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)

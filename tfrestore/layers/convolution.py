@@ -1,4 +1,5 @@
-"""Transposed convolution computed as a convolution followed by depth-to-space."""
+"""Keras convolutions with the same weights and values, written so that TFLite converts them
+to ops LiteRT's XNNPACK delegate runs when height and width are dynamic."""
 
 import math
 
@@ -80,3 +81,30 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class DilatedConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` whose dilated convolution is one `tf.nn.conv2d(dilations=...)`.
+
+    Keras (through `tf.nn.convolution`) computes a dilated convolution as SPACE_TO_BATCH_ND,
+    a convolution and BATCH_TO_SPACE_ND; the TFLite converter folds those back into one
+    dilated CONV_2D only when the shapes are static, so with dynamic height and width the two
+    reshuffles ran outside the XNNPACK delegate around every dilated conv. Same arguments,
+    weights and values as `keras.layers.Conv2D`.
+
+    Example:
+        >>> DilatedConv2D(8, 3, dilation_rate=2, padding="same")(tf.zeros([1, 9, 9, 4])).shape
+        TensorShape([1, 9, 9, 8])
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if self.data_format != "channels_last" or self.dilation_rate == (1, 1):
+            return super().convolution_op(inputs, kernel)
+        return tf.nn.conv2d(
+            inputs,
+            kernel,
+            strides=self.strides,
+            padding=self.padding.upper(),
+            dilations=self.dilation_rate,
+        )
