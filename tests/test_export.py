@@ -122,6 +122,25 @@ def test_tflite_has_builtin_ops_only(tflite_float32):
     assert not [op for op in ops if op.startswith("CUSTOM")], ops
 
 
+def test_tflite_float32_runs_in_few_delegate_partitions(tflite_float32):
+    # Measured on this tiny DeblurGAN: 3 partitions (input scaling, the network, output
+    # scaling) and 20 scalar ops of the dynamic pad-to-a-multiple logic outside (its MIRROR_PAD
+    # and RESHAPE of the 3-channel input among them); before the layers were lowered, 21
+    # MIRROR_PADs and 2 TRANSPOSE_CONVs ran outside, splitting the graph into many partitions.
+    path, report = tflite_float32
+    split = report.delegation
+    assert split.partitions <= 3 and split.ops_outside <= 20, split
+    assert split.ops_outside == sum(split.outside.values()) < split.ops
+    assert split.outside.get("MIRROR_PAD", 0) <= 1 and "TRANSPOSE_CONV" not in split.outside
+    heavy = {"CONV_2D", "MEAN", "CONCATENATION", "DEPTH_TO_SPACE", "RSQRT"}
+    assert not heavy & set(split.outside), split
+    assert f"{split.ops_outside} of {split.ops} ops outside the XNNPACK delegate" in str(report)
+    # The same count from a fresh interpreter that has run once, as `delegation` documents.
+    restorer = load_restorer(path)
+    restorer(image=images(1, 32, 40))
+    assert export.delegation(restorer) == split
+
+
 def test_tflite_records_the_input_limits_as_metadata(tflite_float32):
     recorded = tflite_metadata(tflite_float32[0], "tfrestore_input_limits")
     assert json.loads(recorded) == {"model": "DeblurGAN"}  # no limits beyond its name

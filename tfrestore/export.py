@@ -87,6 +87,8 @@ class ExportReport:
         psnr: float, PSNR in dB between exported and Keras outputs on the probe (lowest over
             outputs; inf when identical; None if skipped).
         size_bytes: int, file size (total of the folder for a SavedModel).
+        delegation: `Delegation`, how LiteRT's CPU delegate split the `.tflite` graph when
+            the check ran it (None for a SavedModel or an unchecked export).
     """
 
     path: str
@@ -95,13 +97,83 @@ class ExportReport:
     max_abs_error: float | None
     psnr: float | None
     size_bytes: int
+    delegation: "Delegation | None" = None
 
     def __str__(self):
         precision = self.quantize or "float32"
         text = f"{self.format} {precision} {self.path}: {_human_size(self.size_bytes)}"
         if self.max_abs_error is None:
             return text + ", not checked"
-        return text + f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
+        text += f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
+        if self.delegation is not None:
+            text += f"; {self.delegation}"
+        return text
+
+
+@dataclasses.dataclass
+class Delegation:
+    """How LiteRT's default CPU delegate (XNNPACK) split a `.tflite` model's graph.
+
+    Operators inside the delegate run as a few fused partitions on XNNPACK's optimized
+    kernels; those outside run one by one on LiteRT's reference kernels between partitions,
+    so a fast model has few partitions and only cheap operators outside (with dynamic height
+    and width, the scalar shape arithmetic of the pad-to-a-multiple logic stays outside).
+
+    Attributes:
+        ops: int, operators in the model's main graph.
+        partitions: int, delegate partitions (XNNPACK nodes in the execution plan).
+        outside: {operator name: count} of the operators left outside the delegate.
+    """
+
+    ops: int
+    partitions: int
+    outside: dict
+
+    @property
+    def ops_outside(self):
+        """int, operators run outside the delegate."""
+        return sum(self.outside.values())
+
+    def __str__(self):
+        listed = ", ".join(f"{count} {name}" for name, count in self.outside.items())
+        return (
+            f"{self.ops_outside} of {self.ops} ops outside the XNNPACK delegate"
+            + (f" ({listed})" if listed else "")
+            + f", {self.partitions} delegate partition{'s' * (self.partitions != 1)}"
+        )
+
+
+def delegation(interpreter):
+    """The `Delegation` of an `ai_edge_litert` Interpreter (or a `TFLiteRestorer`) that has
+    run (LiteRT applies its default delegate when tensors are first allocated).
+
+    Delegate nodes (op name DELEGATE) follow the model's own nodes in the node list; each
+    lists the tensors entering and leaving its partition, so the operators inside are those
+    reached by walking back from its outputs to its inputs.
+    """
+    interpreter = getattr(interpreter, "interpreter", interpreter)
+    nodes = interpreter._get_ops_details()  # noqa: SLF001 (LiteRT's only per-node listing)
+    delegates = [node for node in nodes if node["op_name"] == "DELEGATE"]
+    ops = [node for node in nodes if node["op_name"] != "DELEGATE"]
+    producer = {int(t): op["index"] for op in ops for t in op["outputs"]}
+    by_index = {op["index"]: op for op in ops}
+    inside = set()
+    for node in delegates:
+        entering = {int(t) for t in node["inputs"]}
+        pending = [int(t) for t in node["outputs"]]
+        while pending:
+            tensor = pending.pop()
+            index = producer.get(tensor)
+            if tensor in entering or index is None or index in inside:
+                continue
+            inside.add(index)
+            pending.extend(int(t) for t in by_index[index]["inputs"] if t >= 0)
+    outside = {}
+    for op in ops:
+        if op["index"] not in inside:
+            outside[op["op_name"]] = outside.get(op["op_name"], 0) + 1
+    outside = dict(sorted(outside.items(), key=lambda item: (-item[1], item[0])))
+    return Delegation(len(ops), len(delegates), outside)
 
 
 def _human_size(size):
@@ -518,7 +590,7 @@ def export_tflite(
     with atomic_output(path) as temporary:
         with open(temporary, "wb") as file:
             file.write(flatbuffer)
-        error = psnr = None
+        error = psnr = split = None
         if check:
             candidate = load_restorer(temporary)
             dynamic = {
@@ -529,8 +601,9 @@ def export_tflite(
                 raise ExportError(f"{label}: height and width are not dynamic: {dynamic}")
             probe = probe_inputs(reference.channels, _probe_size(reference, probe_size))
             error, psnr = _check(label, reference, candidate, probe, atol, min_psnr)
+            split = delegation(candidate)
             del candidate  # release the mapped file before it is renamed
-    return ExportReport(path, "tflite", quantize, error, psnr, len(flatbuffer))
+    return ExportReport(path, "tflite", quantize, error, psnr, len(flatbuffer), split)
 
 
 def representative_images(paths, crop_size=256, limit=64):

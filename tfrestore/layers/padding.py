@@ -90,6 +90,13 @@ def pad_to_multiple(images, multiple):
     needs the pad to be smaller than the image: any image of at least `multiple` pixels a side
     works.
     """
+    static_height, static_width = images.shape[1:3]
+    if static_height is not None and static_width is not None:
+        # Known sizes (a fixed-size export): constant pads, as slices XNNPACK delegates, and
+        # none of the shape arithmetic below in the graph.
+        pad_h = -static_height % multiple
+        pad_w = -static_width % multiple
+        return reflect_pad(images, ((0, pad_h), (0, pad_w))), (static_height, static_width)
     shape = tf.shape(images)
     height, width = shape[1], shape[2]
     pad_h = (multiple - height % multiple) % multiple
