@@ -345,7 +345,11 @@ def test_benchmark_script_prints_a_row_per_form(capsys):
     forms = {"keras": "-", "saved_model float32": f"{number} MB", "tflite float32": f"{number} MB"}
     for form, size in forms.items():
         row = next(line for line in lines if line.startswith(f"{form}  "))
-        assert re.fullmatch(rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB", row), row
+        partitions = r"\d+ \(\d+ ops out\)" if form.startswith("tflite") else "-"
+        assert re.fullmatch(
+            rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB +{number} MB +{partitions}",
+            row,
+        ), row
 
 
 @pytest.mark.parametrize("size,side", [((45, 38), 19), ((256, 300), 64)])
