@@ -15,6 +15,7 @@ from tfrestore.layers import DilatedConv2D, SubpixelConv2DTranspose
         (3, 2, "same"),
         (5, 3, "valid"),
         (3, 1, "same"),
+        (4, 1, "valid"),
     ],
 )
 def test_subpixel_transposed_conv_equals_keras(kernel_size, strides, padding):

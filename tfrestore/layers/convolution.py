@@ -16,16 +16,21 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
     and kernel taps `a + s*m`: for each of the s*s output phases it is an ordinary
     convolution of the input. Stacking the phases as output channels makes it one CONV_2D
     with a ceil(k/s)-wide kernel, then DEPTH_TO_SPACE interleaves them and a slice with
-    static bounds trims the border. Why: with dynamic height and width the converter gives
-    TRANSPOSE_CONV a computed output-shape tensor, which LiteRT's XNNPACK delegate refuses, so
-    the op ran on the reference kernel; CONV_2D, DEPTH_TO_SPACE and the slice are delegated.
+    static bounds trims the border (stride 1: one convolution with the flipped kernel).
+
+    Why: with dynamic height and width the converter gives TRANSPOSE_CONV a computed
+    output-shape tensor, which LiteRT's XNNPACK delegate refuses, so the op ran on the
+    reference kernel; CONV_2D, DEPTH_TO_SPACE and the slice are delegated. With int8 weights
+    and float activations (dynamic-range quantization) XNNPACK has no TRANSPOSE_CONV at all,
+    even with static shapes; it has CONV_2D (measured on the Context Encoder: 10x slower than
+    float32 before, as fast after).
     The kernel keeps Keras' `(kh, kw, out, in)` layout (so PyTorch weights load as before); its
     rearrangement is a function of the weights only, which the TFLite converter folds into a
     constant.
 
     Takes the arguments of `keras.layers.Conv2DTranspose`. Configurations the rewrite does not
-    cover (dilation, `output_padding`, channels-first, stride 1, unequal strides or a stride
-    larger than the kernel) fall back to the parent's computation.
+    cover (dilation, `output_padding`, channels-first, unequal strides or a stride larger than
+    the kernel) fall back to the parent's computation.
 
     Example:
         >>> layer = SubpixelConv2DTranspose(8, 3, strides=2)
@@ -38,7 +43,7 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
             self.data_format == "channels_last"
             and self.dilation_rate == (1, 1)
             and self.output_padding is None
-            and self.strides[0] == self.strides[1] >= 2
+            and self.strides[0] == self.strides[1]
             and all(s <= k for s, k in zip(self.strides, self.kernel_size, strict=True))
         )
 
@@ -68,7 +73,7 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         phases = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
         if self.use_bias:
             phases = phases + tf.tile(tf.cast(self.bias, inputs.dtype), [sh * sw])
-        full = tf.nn.depth_to_space(phases, sh)  # (H + K - 1) * s rows
+        full = tf.nn.depth_to_space(phases, sh) if sh > 1 else phases  # (H + K - 1) * s rows
         # 'valid' keeps the first (H - 1) * s + k rows; 'same' keeps H * s of them, starting
         # where TensorFlow's 'same' transposed convolution does: floor((k - s) / 2).
         crops = []
