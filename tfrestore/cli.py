@@ -78,7 +78,11 @@ def _export_options(parser):
     parser.add_argument("--saved-model", help="output SavedModel folder")
     parser.add_argument("--tflite", help="output .tflite file")
     parser.add_argument(
-        "--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization (default float32)"
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        help="TFLite weights (default float32): float16 halves the size, for the GPU delegate; "
+        "dynamic (int8 weights, float activations) quarters it and runs fastest on the CPU; "
+        "int8 (full integer, needs --representative) for integer-only accelerators",
     )
     parser.add_argument(
         "--representative",

@@ -21,8 +21,8 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
     Why: with dynamic height and width the converter gives TRANSPOSE_CONV a computed
     output-shape tensor, which LiteRT's XNNPACK delegate refuses, so the op ran on the
     reference kernel; CONV_2D, DEPTH_TO_SPACE and the slice are delegated. With int8 weights
-    and float activations (dynamic-range quantization) XNNPACK has no TRANSPOSE_CONV at all,
-    even with static shapes; it has CONV_2D (measured on the Context Encoder: 10x slower than
+    and float activations (dynamic-range quantization) the TRANSPOSE_CONV was slow even with
+    static shapes, the CONV_2D is fast (measured on the Context Encoder: 10x slower than
     float32 before, as fast after).
     The kernel keeps Keras' `(kh, kw, out, in)` layout (so PyTorch weights load as before); its
     rearrangement is a function of the weights only, which the TFLite converter folds into a
