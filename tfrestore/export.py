@@ -673,11 +673,11 @@ def export_tflite(
         quantize: None (float32, default), "float16" (float16 weights: half the size, the
             GPU delegate's format; on the CPU no faster than float32), "dynamic"
             (dynamic-range: int8 weights, float activations; a quarter of the size, and on
-            the CPU the fastest mode measured for all five methods, 2-3x faster than float32
-            at 256x256, at a small quality cost: 32-61 dB PSNR vs float32 with random
-            weights) or "int8" (full integer quantization calibrated on
-            `representative_data`, for integer-only accelerators; inputs and outputs stay
-            float32; check its PSNR on real images).
+            the CPU the fastest mode measured for all five methods (tied with int8 for
+            AttentiveGAN), 1.9-3.4x faster than float32 at 256x256, at a quality cost: from
+            32 dB PSNR vs float32 (DeblurGAN, random weights) up) or "int8" (full integer
+            quantization calibrated on `representative_data`, for integer-only
+            accelerators; inputs and outputs stay float32; check its PSNR on real images).
         representative_data: for "int8": an iterable of input batches, each an array
             [B, H, W, C] in [0, 1] (single-input models), a tuple in `serving_inputs` order or
             a dict {input name: array}. A few dozen real images cropped to the deployment size
