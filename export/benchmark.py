@@ -1,16 +1,28 @@
-"""Latency, size and parity of a tfrestore model in each exported form, on CPU.
+"""Latency, size, parity, memory and delegation of tfrestore models in each exported form, on CPU.
 
     python export/benchmark.py [--model deblur_gan] [--filters N] [--kwargs '{"num_blocks": 9}']
-        [--size 256 256] [--runs 5] [--threads 2] [--quantize float32 float16 dynamic]
+        [--size 256 256] [--runs 5] [--threads 2] [--quantize float32 float16 dynamic int8]
+    python export/benchmark.py --all [--sizes 256x256 720x1280] [--filters N] [--runs 5] ...
 
 Builds the model (random weights: latency does not depend on them; VGG-based models get no
 VGG weights, as the loss network is not exported) at the given width, exports a SavedModel and
-float32/float16/dynamic-range TFLite files to a temporary folder, and prints one row per form:
-file size, median latency of `--runs` single-image runs after warm-up (the Keras serving graph,
-the SavedModel signature, LiteRT with `--threads` threads; TensorFlow is limited to the same
-number of threads), and the max abs error / PSNR against Keras at the benchmark size, worst over
-the outputs. The inputs are `tfrestore.export.probe_inputs` at that size: a smooth random image,
-and for inpainting models a mask with a centered square hole of half the shorter side.
+the TFLite files (`--quantize`; int8 is calibrated on four smooth random images of the
+benchmark size) to a temporary folder, and prints one row per form:
+- size: the file (or SavedModel folder);
+- latency: median of `--runs` single-image runs after warm-up, the forms interleaved run by
+  run so that a change in the machine's load hits them alike (the Keras serving graph, the
+  SavedModel signature, LiteRT with `--threads` threads; TensorFlow gets the same number);
+- max abs error / PSNR against the Keras float32 output at the benchmark size, worst over the
+  outputs (a quality floor for quantized modes, not a quality measure: the weights are random);
+- peak RSS: the peak resident memory of a fresh process that loads that form alone and runs
+  it once (`--no-rss` skips it); it includes the runtime itself (TensorFlow for Keras and
+  SavedModel, only LiteRT for TFLite);
+- partitions: for TFLite, LiteRT's XNNPACK delegate partitions and the operators left outside
+  them (`tfrestore.export.Delegation`).
+The inputs are `tfrestore.export.probe_inputs` at that size: a smooth random image, and for
+inpainting models a mask with a centered square hole of half the shorter side. `--all` runs
+every model of `tfrestore.models.MODELS` at each `--sizes` (the Context Encoder too: it takes
+any size of at least 64x64 whose hole fits in 64x64, and the probe's hole does).
 """
 
 import argparse
@@ -18,23 +30,30 @@ import inspect
 import json
 import os
 import re
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+QUANTIZE = ("float32", "float16", "dynamic", "int8")
 
-def median_ms(run, runs, warmup):
-    for _ in range(warmup):
-        run()
-    times = []
+
+def interleaved_median_ms(runs_by_name, runs, warmup):
+    """{name: median ms} of calling each function `runs` times, the functions taking turns."""
+    for run in runs_by_name.values():
+        for _ in range(warmup):
+            run()
+    times = {name: [] for name in runs_by_name}
     for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, run in runs_by_name.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 def json_object(text):
@@ -47,11 +66,19 @@ def json_object(text):
     return value
 
 
+def image_size(text):
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match or min(int(v) for v in match.groups()) < 1:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH like 256x256, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model", default="deblur_gan", help="a name in tfrestore.models.MODELS (deblur_gan)"
     )
+    parser.add_argument("--all", action="store_true", help="every model, at each of --sizes")
     parser.add_argument("--filters", type=int, help="base width (default: the paper's)")
     parser.add_argument(
         "--kwargs",
@@ -60,16 +87,21 @@ def parse_args(argv):
         help="other constructor arguments as a JSON object, e.g. '{\"num_blocks\": 9}'",
     )
     parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    parser.add_argument(
+        "--sizes", type=image_size, nargs="+", metavar="HxW", help="with --all (256x256)"
+    )
     parser.add_argument("--runs", type=int, default=5, help="timed runs per form (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument(
         "--quantize",
         nargs="+",
-        choices=("float32", "float16", "dynamic"),
-        default=("float32", "float16", "dynamic"),
-        help="TFLite variants",
+        choices=QUANTIZE,
+        default=QUANTIZE,
+        help="TFLite variants (all by default)",
     )
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--rss-of", nargs=3, help=argparse.SUPPRESS)  # worker: FORM PATH HxW
     args = parser.parse_args(argv)
     if "filters" in args.kwargs and args.filters is not None:
         parser.error("give the width with --filters or in --kwargs, not both")
@@ -77,6 +109,8 @@ def parse_args(argv):
         args.kwargs["filters"] = args.filters
     if args.runs < 1 or args.warmup < 0 or args.threads < 1:
         parser.error("--runs and --threads must be >= 1, --warmup >= 0")
+    if args.sizes and not args.all:
+        parser.error("--sizes goes with --all (one model: --size H W)")
     return args
 
 
@@ -108,8 +142,128 @@ def warn_if_rejected(restorer, inputs):
         print(f"warning: the Keras model rejects these inputs: {reason}", file=sys.stderr)
 
 
+def peak_rss_worker(form, path, size, threads):
+    """Worker process: loads one form, runs it once on the probe, prints its peak RSS in MB.
+
+    A `.tflite` file runs on LiteRT alone (no TensorFlow import), as on a phone.
+    """
+    import numpy as np
+
+    height, width = image_size(size)
+    if form == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        runner = Interpreter(model_path=path, num_threads=threads).get_signature_runner()
+        details = runner.get_input_details()
+        rng = np.random.default_rng(0)
+        shapes = {name: (1, height, width, d["shape_signature"][-1]) for name, d in details.items()}
+        runner(**{name: rng.random(shape, np.float32) for name, shape in shapes.items()})
+    else:
+        from tfrestore import export
+        from tfrestore.inference import load_restorer
+
+        restorer = load_restorer(path)
+        restorer(**export.probe_inputs(restorer.channels, (height, width)))
+    print(peak_rss_of_this_process_mb())
+
+
+def peak_rss_of_this_process_mb():
+    """This process's peak resident memory in MB: Linux's VmHWM, which starts afresh at
+    exec (`ru_maxrss` does not: a child started from a large parent inherits its peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def peak_rss_mb(form, path, size, threads):
+    """Peak RSS in MB of a fresh process running `form` once (None if it failed)."""
+    command = [sys.executable, os.path.abspath(__file__), "--rss-of", form, path]
+    command += ["{}x{}".format(*size), "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"warning: peak RSS of {path} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return float(done.stdout.split()[-1])
+
+
+def benchmark(name, kwargs, size, args):
+    """Rows (form, size bytes, ms, max abs error, PSNR, peak RSS MB, delegation) of a model."""
+    from tfrestore import export
+    from tfrestore.inference import load_restorer
+
+    model = build_model(name, kwargs)
+    keras_model = load_restorer(model)
+    inputs = export.probe_inputs(keras_model.channels, size)
+    warn_if_rejected(keras_model, inputs)
+    expected = keras_model(**inputs)
+
+    with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as folder:
+        # The table measures parity at the benchmark size, so the exports' own checks on the
+        # small probe are skipped: a form over their default bounds still gets its row.
+        keras_file = os.path.join(folder, "model.keras")
+        model.save(keras_file)
+        saved_model = os.path.join(folder, "saved_model")
+        reports = [export.export_saved_model(model, saved_model, check=False)]
+        calibration = [
+            export.probe_inputs(keras_model.channels, size, seed=seed) for seed in range(1, 5)
+        ]
+        for precision in args.quantize:
+            reports.append(
+                export.export_tflite(
+                    model,
+                    os.path.join(folder, f"model_{precision}.tflite"),
+                    quantize=None if precision == "float32" else precision,
+                    representative_data=calibration if precision == "int8" else None,
+                    check=False,
+                    saved_model_dir=saved_model,
+                )
+            )
+        forms = {"keras": (None, keras_file, keras_model)}
+        for report in reports:
+            form = f"{report.format} {report.quantize or 'float32'}"
+            forms[form] = (report.size_bytes, report.path, load_restorer(report.path, args.threads))
+        outputs = {form: restorer(**inputs) for form, (_, _, restorer) in forms.items()}
+        latency = interleaved_median_ms(
+            {form: (lambda r=restorer: r(**inputs)) for form, (_, _, restorer) in forms.items()},
+            args.runs,
+            args.warmup,
+        )
+        rows = []
+        for form, (size_bytes, path, restorer) in forms.items():
+            error, psnr = export.compare(expected, outputs[form])
+            kind = form.split()[0]
+            rss = None if args.no_rss else peak_rss_mb(kind, path, size, args.threads)
+            split = export.delegation(restorer) if restorer.form == "tflite" else None
+            rows.append((form, size_bytes, latency[form], error, psnr, rss, split))
+    return model, rows
+
+
+def print_table(title, rows):
+    print(title)
+    print(
+        f"{'form':<20}{'size':>10}{'latency':>12}{'max abs err':>13}{'PSNR':>10}"
+        f"{'peak RSS':>11}  partitions"
+    )
+    for form, size, latency, error, psnr, rss, split in rows:
+        size_text = "-" if size is None else f"{size / 1e6:.1f} MB"
+        rss_text = "-" if rss is None else f"{rss:.0f} MB"
+        split_text = "-" if split is None else f"{split.partitions} ({split.ops_outside} ops out)"
+        print(
+            f"{form:<20}{size_text:>10}{latency:>9.0f} ms{error:>13.1e}{psnr:>7.1f} dB"
+            f"{rss_text:>11}  {split_text}"
+        )
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.rss_of:
+        peak_rss_worker(*args.rss_of, args.threads)
+        return 0
 
     import tensorflow as tf
 
@@ -119,54 +273,30 @@ def main(argv=None):
     except RuntimeError:  # TensorFlow already ran in this process (e.g. under pytest)
         print("warning: TensorFlow already initialized, thread count unchanged", file=sys.stderr)
 
-    from tfrestore import export
-    from tfrestore.inference import load_restorer
+    from tfrestore import models
 
-    try:
-        model = build_model(args.model, args.kwargs)
-    except (TypeError, ValueError) as error:
-        print(f"error: --model {args.model} with {args.kwargs}: {error}", file=sys.stderr)
-        return 2
-    keras_model = load_restorer(model)
-    inputs = export.probe_inputs(keras_model.channels, tuple(args.size))
-    warn_if_rejected(keras_model, inputs)
-    expected = keras_model(**inputs)
-
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as folder:
-        # The table measures parity at the benchmark size, so the exports' own checks on the
-        # small probe are skipped: a form over their default bounds still gets its row.
-        saved_model = os.path.join(folder, "saved_model")
-        reports = [export.export_saved_model(model, saved_model, check=False)]
-        for precision in args.quantize:
-            reports.append(
-                export.export_tflite(
-                    model,
-                    os.path.join(folder, f"model_{precision}.tflite"),
-                    quantize=None if precision == "float32" else precision,
-                    check=False,
-                    saved_model_dir=saved_model,
-                )
-            )
-        forms = [("keras", None, keras_model)]
-        for report in reports:
-            name = f"{report.format} {report.quantize or 'float32'}"
-            forms.append((name, report.size_bytes, load_restorer(report.path, args.threads)))
-        for name, size, restorer in forms:
-            error, psnr = export.compare(expected, restorer(**inputs))
-            latency = median_ms(lambda r=restorer: r(**inputs), args.runs, args.warmup)
-            rows.append((name, size, latency, error, psnr))
-
-    height, width = args.size
-    settings = " ".join(f"{key}={value}" for key, value in args.kwargs.items() if key != "filters")
-    print(
-        f"{args.model} filters={model.get_config()['filters']} {settings}".rstrip()
-        + f", {height}x{width}, {args.threads} threads, median of {args.runs} runs"
-    )
-    print(f"{'form':<20}{'size':>10}{'latency':>12}{'max abs err':>13}{'PSNR':>10}")
-    for name, size, latency, error, psnr in rows:
-        size_text = "-" if size is None else f"{size / 1e6:.1f} MB"
-        print(f"{name:<20}{size_text:>10}{latency:>9.0f} ms{error:>13.1e}{psnr:>7.1f} dB")
+    if args.all:
+        jobs = [
+            (name, size) for name in sorted(models.MODELS) for size in args.sizes or [(256, 256)]
+        ]
+    else:
+        jobs = [(args.model, tuple(args.size))]
+    for name, size in jobs:
+        try:
+            model, rows = benchmark(name, dict(args.kwargs), size, args)
+        except (TypeError, ValueError) as error:
+            print(f"error: --model {name} with {args.kwargs}: {error}", file=sys.stderr)
+            if args.all:  # e.g. a size below one model's minimum: the others still run
+                continue
+            return 2
+        config = model.get_config()
+        settings = " ".join(
+            f"{key}={value}" for key, value in args.kwargs.items() if key != "filters"
+        )
+        title = f"{name} filters={config['filters']} {settings}".rstrip()
+        title += f", {size[0]}x{size[1]}, {args.threads} threads"
+        print_table(f"{title}, median of {args.runs} interleaved runs", rows)
+        sys.stdout.flush()
     return 0
 
 

@@ -125,9 +125,34 @@ def test_export_script_runs_the_export_command(model_file, tmp_path, monkeypatch
     with pytest.raises(SystemExit) as exit:
         runpy.run_path(script, run_name="__main__")
     assert exit.value.code == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"tflite float32 {tflite}: ") and out.endswith(", not checked\n")
+    report, *snippet = capsys.readouterr().out.splitlines()
+    assert report.startswith(f"tflite float32 {tflite}: ") and report.endswith(", not checked")
+    assert snippet[0].startswith('Using m.tflite with LiteRT (any binding): signature runner "')
     assert tflite.stat().st_size > 0
+
+
+def test_export_fixed_input_size_prints_the_integration_snippet(model_file, tmp_path, capsys):
+    tflite = tmp_path / "fixed.tflite"
+    argv = ["export", model_file, "--tflite", str(tflite), "--input-size", "40x28"]
+    assert cli.main(argv) == 0
+    report, *snippet = capsys.readouterr().out.splitlines()
+    assert report.startswith(f"tflite float32 40x28 {tflite}: ")
+    assert "0 of " in report and "1 delegate partition" in report
+    assert '  input  "image": [1, 40, 28, 3] RGB in [0, 1]' in snippet
+    assert '  output "restored": [1, 40, 28, 3] RGB in [0, 1]' in snippet
+    for bad, message in (("40", "must be HEIGHTxWIDTH"), ("0x28", "must be HEIGHTxWIDTH")):
+        assert cli.main(["export", model_file, "--tflite", str(tflite), "--input-size", bad]) == 2
+        assert capsys.readouterr().err == (
+            f"tfrestore export: error: --input-size {message}, e.g. 256x256; got {bad!r}\n"
+        )
+    assert (
+        cli.main(
+            ["export", model_file, "--saved-model", str(tmp_path / "sm"), "--input-size", "8x8"]
+        )
+        == 2
+    )
+    assert "--input-size needs --tflite FILE" in capsys.readouterr().err
+    assert not (tmp_path / "sm").exists()
 
 
 # -- inpainting models: restore --mask ---------------------------------------------------------

@@ -122,6 +122,109 @@ def test_tflite_has_builtin_ops_only(tflite_float32):
     assert not [op for op in ops if op.startswith("CUSTOM")], ops
 
 
+def test_tflite_float32_runs_in_few_delegate_partitions(tflite_float32):
+    # Measured on this tiny DeblurGAN: 3 partitions (input scaling, the network, output
+    # scaling) and 20 scalar ops of the dynamic pad-to-a-multiple logic outside (its MIRROR_PAD
+    # and RESHAPE of the 3-channel input among them); before the layers were lowered, 21
+    # MIRROR_PADs and 2 TRANSPOSE_CONVs ran outside, splitting the graph into many partitions.
+    path, report = tflite_float32
+    split = report.delegation
+    assert split.partitions <= 3 and split.ops_outside <= 20, split
+    assert split.ops_outside == sum(split.outside.values()) < split.ops
+    assert split.outside.get("MIRROR_PAD", 0) <= 1 and "TRANSPOSE_CONV" not in split.outside
+    heavy = {"CONV_2D", "MEAN", "CONCATENATION", "DEPTH_TO_SPACE", "RSQRT"}
+    assert not heavy & set(split.outside), split
+    assert f"{split.ops_outside} of {split.ops} ops outside the XNNPACK delegate" in str(report)
+    # The same count from a fresh interpreter that has run once, as `delegation` documents.
+    restorer = load_restorer(path)
+    restorer(image=images(1, 32, 40))
+    assert export.delegation(restorer) == split
+
+
+@pytest.mark.parametrize(("quantize", "atol"), [(None, 1e-4), ("float16", 1e-2)])
+def test_fixed_size_tflite_has_static_shapes_and_matches_keras(model, tmp_path, quantize, atol):
+    path = tmp_path / "fixed.tflite"
+    report = export.export_tflite(model, path, quantize=quantize, input_size=(40, 28))
+    assert report.input_size == (40, 28) and report.max_abs_error < atol
+    # Static shapes fold the pad-to-a-multiple logic away: one partition, nothing outside
+    # (measured on this tiny DeblurGAN).
+    assert report.delegation.partitions == 1 and report.delegation.outside == {}
+    interpreter = Interpreter(model_path=str(path))
+    (details,) = interpreter.get_input_details()
+    assert list(details["shape"]) == list(details["shape_signature"]) == [1, 40, 28, 3]
+    interpreter.allocate_tensors()
+    x = images(1, 40, 28, seed=5)
+    interpreter.set_tensor(details["index"], x)
+    interpreter.invoke()
+    restored = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert np.abs(restored - model.predict(x, verbose=0)).max() < atol
+    description = export.read_model_description(path)
+    assert description["input_size"] == [40, 28] and description["quantize"] == quantize
+    with pytest.raises(ValueError, match=r"fixed input size: 'image' must be \[1, 40, 28, 3\]"):
+        load_restorer(path)(image=images(1, 40, 32))
+    assert description["inputs"][0]["shape"] == description["outputs"][0]["shape"] == [1, 40, 28, 3]
+
+
+def test_tflite_describes_itself_for_app_developers(tflite_float32):
+    path = tflite_float32[0]
+    description = export.read_model_description(path)
+
+    def rgb(name):
+        entry = {"name": name, "shape": [-1, -1, -1, 3], "dtype": "float32", "layout": "NHWC"}
+        return {**entry, "range": [0.0, 1.0], "channels": "RGB"}
+
+    assert description == {
+        "version": 1,
+        "model": "DeblurGAN",
+        "method": "deblur_gan",
+        "signature": "serving_default",
+        "inputs": [rgb("image")],
+        "outputs": [rgb("restored")],
+        "input_size": None,
+        "quantize": None,
+        "limits": {"model": "DeblurGAN"},
+    }
+    # the signature names it gives are the ones LiteRT exposes
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    assert list(runner.get_input_details()) == ["image"]
+    assert list(runner.get_output_details()) == ["restored"]
+    snippet = export.integration_snippet(path).splitlines()
+    assert snippet[1:3] == [
+        '  input  "image": [?, ?, ?, 3] RGB in [0, 1]',
+        '  output "restored": [?, ?, ?, 3] RGB in [0, 1]',
+    ]
+    assert "height and width are dynamic" in snippet[3]
+
+
+def test_bad_input_size_names_it_and_writes_nothing(tmp_path):
+    model = tfrestore.models.ContextEncoder(filters=4)
+    with pytest.raises(ValueError, match="input_size 60x64: ContextEncoder takes images of at le"):
+        export.export_tflite(model, tmp_path / "m.tflite", input_size=(60, 64))
+    for bad in ((0, 64), (64,), "64x64", (64.0, 64)):
+        with pytest.raises(ValueError, match="input_size must be"):
+            export.export_tflite(model, tmp_path / "m.tflite", input_size=bad)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_inpainting_description_gives_the_mask_convention_and_limits(tmp_path):
+    model = tfrestore.models.ContextEncoder(filters=4)
+    path = tmp_path / "context_encoder.tflite"
+    export.export_tflite(model, path, input_size=(128, 128))
+    description = export.read_model_description(path)
+    assert description["method"] == "context_encoder"
+    assert description["limits"]["max_hole"] == [64, 64]
+    (mask,) = [entry for entry in description["inputs"] if entry["name"] == "mask"]
+    assert mask["shape"] == [1, 128, 128, 1] and mask["channels"] == "mask"
+    assert mask["mask"] == "1 = missing pixel to fill, 0 = known"
+    snippet = export.integration_snippet(path).splitlines()
+    assert "  max hole: 64x64" in snippet
+    assert (
+        '  input  "mask": [1, 128, 128, 1] mask in [0, 1] (1 = missing pixel to fill, 0 = known)'
+        in snippet
+    )
+
+
 def test_tflite_records_the_input_limits_as_metadata(tflite_float32):
     recorded = tflite_metadata(tflite_float32[0], "tfrestore_input_limits")
     assert json.loads(recorded) == {"model": "DeblurGAN"}  # no limits beyond its name
@@ -242,7 +345,11 @@ def test_benchmark_script_prints_a_row_per_form(capsys):
     forms = {"keras": "-", "saved_model float32": f"{number} MB", "tflite float32": f"{number} MB"}
     for form, size in forms.items():
         row = next(line for line in lines if line.startswith(f"{form}  "))
-        assert re.fullmatch(rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB", row), row
+        partitions = r"\d+ \(\d+ ops out\)" if form.startswith("tflite") else "-"
+        assert re.fullmatch(
+            rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB +{number} MB +{partitions}",
+            row,
+        ), row
 
 
 @pytest.mark.parametrize("size,side", [((45, 38), 19), ((256, 300), 64)])

@@ -19,6 +19,7 @@ complete photos) and `masks/`. Mask files are read as gray; pixels > 0.5 are mis
 
 import argparse
 import os
+import re
 import sys
 import warnings
 
@@ -77,13 +78,24 @@ def _export_options(parser):
     parser.add_argument("--saved-model", help="output SavedModel folder")
     parser.add_argument("--tflite", help="output .tflite file")
     parser.add_argument(
-        "--quantize", choices=QUANTIZE_CHOICES, help="TFLite quantization (default float32)"
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        help="TFLite weights (default float32): float16 halves the size, for the GPU delegate; "
+        "dynamic (int8 weights, float activations) quarters it and runs fastest on the CPU; "
+        "int8 (full integer, needs --representative) for integer-only accelerators",
     )
     parser.add_argument(
         "--representative",
         nargs="+",
         metavar="IMAGES",
         help="image files or folders to calibrate --quantize int8 (center crops of 256 px)",
+    )
+    parser.add_argument(
+        "--input-size",
+        metavar="HxW",
+        help="TFLite with a fixed input size (static [1, H, W, C] shapes, as GPU and NPU "
+        "delegates want; with --quantize float16 for the GPU delegate), e.g. 256x256; default: "
+        "any size",
     )
 
 
@@ -339,11 +351,27 @@ def _run_export(args):
         raise UsageError(f"export takes a .keras model file, got {args.model}")
     if args.quantize == "int8" and not args.representative:
         raise UsageError("--quantize int8 needs --representative IMAGES")
+    _input_size(args)
     for path in (args.saved_model, args.tflite):
         if path:  # before the model loads: the folder the export is renamed into
             check_output_folder(os.path.dirname(os.path.abspath(path)))
     _export(export, load_keras_model(args.model), args)
     return 0
+
+
+def _input_size(args):
+    """--input-size as (height, width), None when not given; UsageError when malformed or
+    given without --tflite."""
+    if args.input_size is None:
+        return None
+    match = re.fullmatch(r"(\d+)x(\d+)", args.input_size.strip().lower())
+    if not match or min(int(v) for v in match.groups()) < 1:
+        raise UsageError(
+            f"--input-size must be HEIGHTxWIDTH, e.g. 256x256; got {args.input_size!r}"
+        )
+    if not args.tflite:
+        raise UsageError("--input-size needs --tflite FILE (a SavedModel keeps any size)")
+    return int(match.group(1)), int(match.group(2))
 
 
 def _export(export, model, args):
@@ -361,8 +389,10 @@ def _export(export, model, args):
             representative_data=representative,
             check=check,
             saved_model_dir=args.saved_model,
+            input_size=_input_size(args),
         )
         print(report)
+        print(export.integration_snippet(args.tflite))
 
 
 def _run_convert(args):
@@ -377,6 +407,7 @@ def _run_convert(args):
         raise UsageError("--quantize needs --tflite FILE")
     if args.quantize == "int8" and not args.representative:
         raise UsageError("--quantize int8 needs --representative IMAGES")
+    _input_size(args)
     conversion = convert_pytorch(args.method, *args.checkpoints, discriminator=args.discriminator)
     for path in (args.output, args.saved_model, args.tflite):  # once the file is known good
         if path:

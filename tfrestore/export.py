@@ -13,7 +13,14 @@ What an export writes:
 - TFLite: converted from such a SavedModel with TFLITE_BUILTINS only (no Flex/select TF ops;
   an op without a builtin fails the export instead of failing on the phone) and verified to
   contain no custom op. Height and width stay dynamic (shape signature -1): resize the inputs
-  at run time (`tfrestore.inference` does).
+  at run time (`tfrestore.inference` does); or, with `input_size=(H, W)`, every shape is
+  static ([1, H, W, C]), as GPU and NPU delegates want. The report counts the operators that
+  LiteRT's CPU delegate (XNNPACK) leaves to its reference kernels (`Delegation`): the layers
+  are written so that a model runs as a few large delegate partitions.
+- Each `.tflite` file also describes itself for app developers in the metadata entry
+  `tfrestore_model` (JSON: method, signature, input and output names, shapes, value ranges,
+  channels, mask convention, fixed size; `model_description`), which `integration_snippet`
+  prints as a few lines; `tfrestore export` prints them after the report.
 
 Both record the model's input limits (`tfrestore.models.limits`, e.g. MEDFE's minimum size
 or the Context Encoder's largest hole) as JSON, because the exported graphs cannot check them
@@ -34,6 +41,7 @@ existing file or folder at `path` is kept intact.
 """
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -52,6 +60,8 @@ from tfrestore.inference import (
     KerasRestorer,
     Restorer,
     load_restorer,
+    model_serving_outputs,
+    tflite_metadata,
 )
 from tfrestore.models import limits as input_limits
 
@@ -87,6 +97,10 @@ class ExportReport:
         psnr: float, PSNR in dB between exported and Keras outputs on the probe (lowest over
             outputs; inf when identical; None if skipped).
         size_bytes: int, file size (total of the folder for a SavedModel).
+        delegation: `Delegation`, how LiteRT's CPU delegate split the `.tflite` graph when
+            the check ran it (None for a SavedModel or an unchecked export).
+        input_size: (height, width) of a fixed-size (static-shape, batch 1) `.tflite` model,
+            None when height and width are dynamic.
     """
 
     path: str
@@ -95,13 +109,86 @@ class ExportReport:
     max_abs_error: float | None
     psnr: float | None
     size_bytes: int
+    delegation: "Delegation | None" = None
+    input_size: tuple | None = None
 
     def __str__(self):
         precision = self.quantize or "float32"
+        if self.input_size is not None:
+            precision += " {}x{}".format(*self.input_size)
         text = f"{self.format} {precision} {self.path}: {_human_size(self.size_bytes)}"
         if self.max_abs_error is None:
             return text + ", not checked"
-        return text + f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
+        text += f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
+        if self.delegation is not None:
+            text += f"; {self.delegation}"
+        return text
+
+
+@dataclasses.dataclass
+class Delegation:
+    """How LiteRT's default CPU delegate (XNNPACK) split a `.tflite` model's graph.
+
+    Operators inside the delegate run as a few fused partitions on XNNPACK's optimized
+    kernels; those outside run one by one on LiteRT's reference kernels between partitions,
+    so a fast model has few partitions and only cheap operators outside (with dynamic height
+    and width, the scalar shape arithmetic of the pad-to-a-multiple logic stays outside).
+
+    Attributes:
+        ops: int, operators in the model's main graph.
+        partitions: int, delegate partitions (XNNPACK nodes in the execution plan).
+        outside: {operator name: count} of the operators left outside the delegate.
+    """
+
+    ops: int
+    partitions: int
+    outside: dict
+
+    @property
+    def ops_outside(self):
+        """int, operators run outside the delegate."""
+        return sum(self.outside.values())
+
+    def __str__(self):
+        listed = ", ".join(f"{count} {name}" for name, count in self.outside.items())
+        return (
+            f"{self.ops_outside} of {self.ops} ops outside the XNNPACK delegate"
+            + (f" ({listed})" if listed else "")
+            + f", {self.partitions} delegate partition{'s' * (self.partitions != 1)}"
+        )
+
+
+def delegation(interpreter):
+    """The `Delegation` of an `ai_edge_litert` Interpreter (or a `TFLiteRestorer`) that has
+    run (LiteRT applies its default delegate when tensors are first allocated).
+
+    Delegate nodes (op name DELEGATE) follow the model's own nodes in the node list; each
+    lists the tensors entering and leaving its partition, so the operators inside are those
+    reached by walking back from its outputs to its inputs.
+    """
+    interpreter = getattr(interpreter, "interpreter", interpreter)
+    nodes = interpreter._get_ops_details()  # noqa: SLF001 (LiteRT's only per-node listing)
+    delegates = [node for node in nodes if node["op_name"] == "DELEGATE"]
+    ops = [node for node in nodes if node["op_name"] != "DELEGATE"]
+    producer = {int(t): op["index"] for op in ops for t in op["outputs"]}
+    by_index = {op["index"]: op for op in ops}
+    inside = set()
+    for node in delegates:
+        entering = {int(t) for t in node["inputs"]}
+        pending = [int(t) for t in node["outputs"]]
+        while pending:
+            tensor = pending.pop()
+            index = producer.get(tensor)
+            if tensor in entering or index is None or index in inside:
+                continue
+            inside.add(index)
+            pending.extend(int(t) for t in by_index[index]["inputs"] if t >= 0)
+    outside = {}
+    for op in ops:
+        if op["index"] not in inside:
+            outside[op["op_name"]] = outside.get(op["op_name"], 0) + 1
+    outside = dict(sorted(outside.items(), key=lambda item: (-item[1], item[0])))
+    return Delegation(len(ops), len(delegates), outside)
 
 
 def _human_size(size):
@@ -239,12 +326,31 @@ def _reference(model):
     return KerasRestorer(model)
 
 
-def _write_saved_model(reference, path):
+def _fixed_size_function(reference, input_size):
+    """The serving function of `reference` (Keras or SavedModel) with static [1, H, W, C]
+    inputs, so every shape in the converted graph is a constant."""
+    height, width = input_size
+    specs = [
+        tf.TensorSpec([1, height, width, channels], tf.float32, name=name)
+        for name, channels in reference.channels.items()
+    ]
+
+    @tf.function(input_signature=specs)
+    def serve(*inputs):
+        if reference.form == "keras":
+            return model_serving_outputs(reference.model, *inputs)
+        return reference.function(**dict(zip(reference.inputs, inputs, strict=True)))
+
+    return serve
+
+
+def _write_saved_model(reference, path, function=None):
     # Track exactly the variables the serving graph reads, so the SavedModel holds the
     # generator only and loads without any Keras or tfrestore class.
-    concrete = reference.function.get_concrete_function()
+    function = function or reference.function
+    concrete = function.get_concrete_function()
     module = tf.Module()
-    module.serve = reference.function
+    module.serve = function
     module.serving_variables = list(concrete.variables)
     with tempfile.TemporaryDirectory(prefix="tfrestore-limits-") as scratch:
         limits_file = os.path.join(scratch, LIMITS_FILE)
@@ -255,8 +361,9 @@ def _write_saved_model(reference, path):
         tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: concrete})
 
 
-def _with_limits(flatbuffer, limits):
-    """The `.tflite` flatbuffer with `limits` as its metadata entry `LIMITS_NAME` (JSON).
+def _with_metadata(flatbuffer, entries):
+    """The `.tflite` flatbuffer with metadata entries {name: text} added (replacing entries
+    of the same names), each stored as a UTF-8 buffer.
 
     Unpacks and repacks the model with TensorFlow's flatbuffer utilities, as the converter
     itself does to add its conversion metadata.
@@ -265,14 +372,129 @@ def _with_limits(flatbuffer, limits):
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(input_limits.to_json(limits).encode("utf-8"), np.uint8)
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = LIMITS_NAME, len(model.buffers) - 1
-    model.metadata = [m for m in model.metadata or [] if m.name != LIMITS_NAME.encode()]
-    model.metadata.append(entry)
+    names = {name.encode() for name in entries}
+    model.metadata = [m for m in model.metadata or [] if m.name not in names]
+    for name, text in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(text.encode("utf-8"), np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = name, len(model.buffers) - 1
+        model.metadata.append(entry)
     return flatbuffer_utils.convert_object_to_bytearray(model)
+
+
+# -- mobile metadata --------------------------------------------------------------------------
+
+# The `.tflite` metadata entry that describes the model to an app developer (JSON, see
+# `model_description`), next to the input limits.
+DESCRIPTION_NAME = "tfrestore_model"
+DESCRIPTION_VERSION = 1
+
+
+def _method_name(model_name):
+    """The `tfrestore.models.get` name of a model class name ("DeblurGAN" -> "deblur_gan")."""
+    from tfrestore import models
+
+    return next((key for key, cls in models.MODELS.items() if cls.__name__ == model_name), None)
+
+
+def _tensor_description(name, shape):
+    channels = int(shape[-1])
+    entry = {"name": name, "shape": [int(d) for d in shape], "dtype": "float32", "layout": "NHWC"}
+    entry["range"] = [0.0, 1.0]
+    if channels == 3:
+        entry["channels"] = "RGB"
+    elif "mask" in name:
+        entry["channels"] = "mask"
+        entry["mask"] = "1 = missing pixel to fill, 0 = known"
+    else:
+        entry["channels"] = "gray"
+    return entry
+
+
+def model_description(flatbuffer, limits, quantize, input_size):
+    """The JSON-able description recorded as the `.tflite` metadata entry `DESCRIPTION_NAME`.
+
+    Keys: `version`, `model` (class name) and `method` (`tfrestore.models.get` name, None for
+    a model of another library), `signature` (the signature key), `inputs` and `outputs`
+    (lists of {name, shape (-1 = dynamic), dtype, layout, range, channels ("RGB", "mask" or
+    "gray"), and for masks their convention}), `input_size` ([height, width] of a fixed-size
+    model, else None), `quantize` (None for float32 weights; inputs and outputs are float32
+    in every mode) and `limits` (the input limits, also in `tfrestore_input_limits`).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_content=bytes(flatbuffer)).get_signature_runner(SIGNATURE_KEY)
+    model = (limits or {}).get("model")
+    return {
+        "version": DESCRIPTION_VERSION,
+        "model": model,
+        "method": _method_name(model) if model else None,
+        "signature": SIGNATURE_KEY,
+        "inputs": [
+            _tensor_description(name, details["shape_signature"])
+            for name, details in runner.get_input_details().items()
+        ],
+        "outputs": [
+            _tensor_description(name, details["shape_signature"])
+            for name, details in runner.get_output_details().items()
+        ],
+        "input_size": None if input_size is None else list(input_size),
+        "quantize": quantize,
+        "limits": limits,
+    }
+
+
+def read_model_description(path):
+    """The `model_description` recorded in a `.tflite` file, or None (not written by
+    tfrestore, or by a version before it recorded one)."""
+    recorded = tflite_metadata(path, DESCRIPTION_NAME)
+    return None if recorded is None else json.loads(recorded.decode("utf-8"))
+
+
+def integration_snippet(path):
+    """A few lines telling an app developer how to call a `.tflite` file written by
+    `export_tflite`: signature, input and output names, shapes and value ranges (for any
+    LiteRT binding: Kotlin, Swift, C++ or Python)."""
+    description = read_model_description(path)
+    if description is None:
+        return f"{path} carries no {DESCRIPTION_NAME} metadata (not exported by tfrestore)"
+    name = os.path.basename(os.fspath(path))
+    lines = [
+        f"Using {name} with LiteRT (any binding): signature runner "
+        f'"{description["signature"]}", float32 NHWC tensors, batch 1 per call',
+    ]
+
+    def shape_text(shape):
+        return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+    for kind, entries in (("input ", description["inputs"]), ("output", description["outputs"])):
+        for entry in entries:
+            low, high = entry["range"]
+            text = f'  {kind} "{entry["name"]}": {shape_text(entry["shape"])} '
+            text += f"{entry['channels']} in [{low:g}, {high:g}]"
+            if "mask" in entry:
+                text += f" ({entry['mask']})"
+            lines.append(text)
+    if description["input_size"] is None:
+        lines.append(
+            "  height and width are dynamic: resize the input tensors to the image's "
+            "[1, H, W, C], allocate tensors, then invoke; outputs have the input's H and W"
+        )
+    else:
+        height, width = description["input_size"]
+        lines.append(
+            f"  fixed size: scale or tile images to {height}x{width} (static shapes, for the "
+            "GPU and NPU delegates)"
+        )
+    limits = {k: v for k, v in (description.get("limits") or {}).items() if k != "model"}
+    for key, value in limits.items():
+        lines.append(f"  {key.replace('_', ' ')}: {value[0]}x{value[1]}")
+    lines.append(
+        "  convert pixels: float = byte / 255 (RGB order); byte = round(clamp(float, 0, 1) * 255)"
+    )
+    return "\n".join(lines)
 
 
 def _probe_size(reference, probe_size):
@@ -437,8 +659,10 @@ def export_tflite(
     min_psnr=None,
     saved_model_dir=None,
     probe_size=None,
+    input_size=None,
 ):
-    """Converts `model` to a `.tflite` file with builtin ops only and dynamic height and width.
+    """Converts `model` to a `.tflite` file with builtin ops only and dynamic height and width
+    (or a fixed `input_size`).
 
     Args:
         model: a tfrestore model (or any Keras model with one image input), a path to a
@@ -446,9 +670,14 @@ def export_tflite(
             (then converted directly and checked against itself).
         path: output file, ending in .tflite. An existing file is replaced only if the export
             succeeds.
-        quantize: None (float32, default), "float16" (float16 weights), "dynamic"
-            (dynamic-range int8 weights) or "int8" (full integer quantization calibrated on
-            `representative_data`; inputs and outputs stay float32).
+        quantize: None (float32, default), "float16" (float16 weights: half the size, the
+            GPU delegate's format; on the CPU no faster than float32), "dynamic"
+            (dynamic-range: int8 weights, float activations; a quarter of the size, and on
+            the CPU the fastest mode measured for all five methods (tied with int8 for
+            AttentiveGAN), 1.9-3.4x faster than float32 at 256x256, at a quality cost: from
+            32 dB PSNR vs float32 (DeblurGAN, random weights) up) or "int8" (full integer
+            quantization calibrated on `representative_data`, for integer-only
+            accelerators; inputs and outputs stay float32; check its PSNR on real images).
         representative_data: for "int8": an iterable of input batches, each an array
             [B, H, W, C] in [0, 1] (single-input models), a tuple in `serving_inputs` order or
             a dict {input name: array}. A few dozen real images cropped to the deployment size
@@ -464,12 +693,21 @@ def export_tflite(
         probe_size: (height, width) of the check's probe (default 45x38, or the model's
             `serving_size` for fixed-size models, or at least an export's recorded minimum
             size).
+        input_size: (height, width) for a fixed-size model: static [1, H, W, C] inputs and
+            outputs, which GPU and NPU delegates need (combine with quantize="float16" for the
+            GPU delegate's float16 weights); the check probes at this size. None (default)
+            keeps batch, height and width dynamic.
+
+    The file records the model's input limits (metadata `tfrestore_input_limits`) and a
+    description for app developers (metadata `tfrestore_model`: `model_description`,
+    printed readably by `integration_snippet`).
 
     Returns:
         ExportReport.
 
     Raises:
-        ValueError: unknown `quantize`, "int8" without `representative_data`, bad `path`.
+        ValueError: unknown `quantize`, "int8" without `representative_data`, bad `path`,
+            an `input_size` that is not two positive ints or that the model refuses.
         ExportError: conversion failed (e.g. an op with no TFLite builtin), the result has
             custom ops, or the parity check failed; nothing is written.
 
@@ -492,13 +730,18 @@ def export_tflite(
         raise ValueError(f"cannot export a .tflite model again: {reference.path}")
     if reference.form == "saved_model" and saved_model_dir is None:
         saved_model_dir = reference.path
+    if input_size is not None:
+        input_size = _checked_input_size(reference, input_size)
     atol = DEFAULT_ATOL[quantize] if atol is None else atol
     min_psnr = DEFAULT_MIN_PSNR[quantize] if min_psnr is None else min_psnr
     label = f"TFLite {quantize or 'float32'} export {path}"
 
     with tempfile.TemporaryDirectory(prefix="tfrestore-export-") as scratch:
         source = os.fspath(saved_model_dir) if saved_model_dir else None
-        if source is None:
+        if input_size is not None:  # the dynamic SavedModel cannot be reused
+            source = os.path.join(scratch, "saved_model")
+            _write_saved_model(reference, source, _fixed_size_function(reference, input_size))
+        elif source is None:
             source = os.path.join(scratch, "saved_model")
             _write_saved_model(reference, source)
         converter = _converter(source, quantize, representative_data, reference.inputs)
@@ -513,24 +756,55 @@ def export_tflite(
     custom = [op for op in tflite_ops(flatbuffer) if op.startswith("CUSTOM:")]
     if custom:
         raise ExportError(f"{label}: the converted model has non-builtin ops {custom}")
+    description = model_description(flatbuffer, reference.limits, quantize, input_size)
+    entries = {DESCRIPTION_NAME: json.dumps(description)}
     if reference.limits is not None:
-        flatbuffer = _with_limits(flatbuffer, reference.limits)
+        entries[LIMITS_NAME] = input_limits.to_json(reference.limits)
+    flatbuffer = _with_metadata(flatbuffer, entries)
     with atomic_output(path) as temporary:
         with open(temporary, "wb") as file:
             file.write(flatbuffer)
-        error = psnr = None
+        error = psnr = split = None
         if check:
             candidate = load_restorer(temporary)
-            dynamic = {
+            shapes = {
                 name: list(details["shape_signature"])
                 for name, details in candidate.runner.get_input_details().items()
             }
-            if any(shape[1:3] != [-1, -1] for shape in dynamic.values()):
-                raise ExportError(f"{label}: height and width are not dynamic: {dynamic}")
-            probe = probe_inputs(reference.channels, _probe_size(reference, probe_size))
+            if input_size is None and any(s[1:3] != [-1, -1] for s in shapes.values()):
+                raise ExportError(f"{label}: height and width are not dynamic: {shapes}")
+            if input_size is not None and any(
+                s != [1, *input_size, candidate.channels[name]] for name, s in shapes.items()
+            ):
+                raise ExportError(f"{label}: inputs are not [1, {input_size}, C]: {shapes}")
+            size = input_size or _probe_size(reference, probe_size)
+            probe = probe_inputs(reference.channels, size)
             error, psnr = _check(label, reference, candidate, probe, atol, min_psnr)
+            split = delegation(candidate)
             del candidate  # release the mapped file before it is renamed
-    return ExportReport(path, "tflite", quantize, error, psnr, len(flatbuffer))
+    return ExportReport(path, "tflite", quantize, error, psnr, len(flatbuffer), split, input_size)
+
+
+def _checked_input_size(reference, input_size):
+    """`input_size` as (height, width) ints; ValueError if malformed or refused by the model
+    (e.g. smaller than its minimum size)."""
+    if (
+        not isinstance(input_size, (tuple, list))
+        or len(input_size) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in input_size)
+        or min(input_size) < 1
+    ):
+        raise ValueError(f"input_size must be (height, width), two ints >= 1; got {input_size!r}")
+    input_size = tuple(int(v) for v in input_size)
+    blank = {
+        name: np.zeros([1, *input_size, channels], np.float32)
+        for name, channels in reference.channels.items()
+    }
+    try:
+        reference.check_inputs(**blank)
+    except ValueError as error:
+        raise ValueError(f"input_size {input_size[0]}x{input_size[1]}: {error}") from None
+    return input_size
 
 
 def representative_images(paths, crop_size=256, limit=64):

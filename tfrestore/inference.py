@@ -291,10 +291,26 @@ class TFLiteRestorer(Restorer):
         self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
         details = self.runner.get_input_details()
         channels = {name: int(details[name]["shape_signature"][-1]) for name in details}
+        # A fixed-size export (`input_size`) has static shapes: LiteRT would resize them
+        # anyway and run a graph whose shapes were folded for another size.
+        self.fixed_shapes = {
+            name: [int(d) for d in details[name]["shape_signature"]]
+            for name in details
+            if min(details[name]["shape_signature"]) > 0
+        }
         recorded = tflite_metadata(path, LIMITS_NAME)
         limits = None if recorded is None else input_limits.from_json(recorded, f"{path} metadata")
         super().__init__(channels, list(self.runner.get_output_details()), path, limits)
         self._ran = False
+
+    def check_inputs(self, **arrays):
+        super().check_inputs(**arrays)
+        for name, shape in self.fixed_shapes.items():
+            if list(arrays[name].shape) != shape:
+                raise ValueError(
+                    f"{self.describe()} has a fixed input size: {name!r} must be {shape}, got "
+                    f"{list(arrays[name].shape)} (export without input_size for any size)"
+                )
 
     def _run(self, batch):
         if not self._ran:

@@ -7,6 +7,7 @@ from tfrestore.layers import (
     ReflectionPadding2D,
     crop_to_size,
     pad_to_multiple,
+    reflect_pad,
 )
 
 
@@ -48,3 +49,9 @@ def test_instance_norm_affine_has_scale_and_offset():
     layer.build((None, 4, 4, 3))
     assert [tuple(w.shape) for w in layer.weights] == [(3,), (3,)]
     assert InstanceNormalization.from_config(layer.get_config()).affine
+
+
+def test_reflect_pad_uneven_sides_matches_numpy():
+    x = np.random.default_rng(2).random((1, 9, 7, 2)).astype("float32")
+    expected = np.pad(x, ((0, 0), (1, 0), (6, 2), (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(reflect_pad(x, ((1, 0), (6, 2))), expected)

@@ -2,10 +2,16 @@
 
 from tfrestore.layers.bilateral_propagation import BilateralPropagation
 from tfrestore.layers.channel_wise_dense import ChannelWiseDense
+from tfrestore.layers.convolution import DilatedConv2D, SubpixelConv2DTranspose
 from tfrestore.layers.holes import DATASET_MEAN, DATASET_MEAN_FLOAT, fill_holes
 from tfrestore.layers.initializers import upstream_normal
 from tfrestore.layers.normalization import InstanceNormalization, batch_norm
-from tfrestore.layers.padding import ReflectionPadding2D, crop_to_size, pad_to_multiple
+from tfrestore.layers.padding import (
+    ReflectionPadding2D,
+    crop_to_size,
+    pad_to_multiple,
+    reflect_pad,
+)
 from tfrestore.layers.partial_conv import PartialConv2D
 from tfrestore.layers.resize import BilinearUpsampling2D
 from tfrestore.layers.squeeze_excitation import SqueezeExcitation
@@ -16,13 +22,16 @@ __all__ = [
     "ChannelWiseDense",
     "DATASET_MEAN",
     "DATASET_MEAN_FLOAT",
+    "DilatedConv2D",
     "InstanceNormalization",
     "PartialConv2D",
     "ReflectionPadding2D",
     "SqueezeExcitation",
+    "SubpixelConv2DTranspose",
     "batch_norm",
     "crop_to_size",
     "fill_holes",
     "pad_to_multiple",
+    "reflect_pad",
     "upstream_normal",
 ]

@@ -8,7 +8,10 @@ import tensorflow as tf
 class ReflectionPadding2D(keras.layers.Layer):
     """Reflection padding of the spatial axes, like PyTorch's `nn.ReflectionPad2d`.
 
-    Exports to TFLite as the builtin MIRROR_PAD op.
+    Built from slices and concatenations (`reflect_pad`) rather than `tf.pad(mode="REFLECT")`:
+    the same values, but LiteRT's XNNPACK delegate runs STRIDED_SLICE and CONCATENATION and
+    not MIRROR_PAD, which ran on the reference kernels between partitions (DeblurGAN's 21
+    MIRROR_PADs split its float32 graph into 24 partitions).
 
     Args:
         padding: int, pixels added on each side of height and width (default 1). Must be
@@ -26,8 +29,7 @@ class ReflectionPadding2D(keras.layers.Layer):
         self.padding = int(padding)
 
     def call(self, inputs):
-        p = self.padding
-        return tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+        return reflect_pad(inputs, self.padding)
 
     def compute_output_shape(self, input_shape):
         def grow(size):
@@ -39,6 +41,47 @@ class ReflectionPadding2D(keras.layers.Layer):
         return {**super().get_config(), "padding": self.padding}
 
 
+def _reflect_axis(images, axis, before, after):
+    """Reflects `before` rows (or columns) at the start of `axis` and `after` at its end."""
+
+    def row(start):  # one row as a slice with static bounds (negative from the end)
+        index = [slice(None)] * 4
+        index[axis] = slice(start, start + 1 if start != -1 else None)
+        return images[tuple(index)]
+
+    top = _concat([row(i) for i in range(before, 0, -1)], axis)
+    bottom = _concat([row(-1 - i) for i in range(1, after + 1)], axis)
+    return _concat([piece for piece in (top, images, bottom) if piece is not None], axis)
+
+
+def _concat(pieces, axis, most=4):
+    """`tf.concat` as a tree of concatenations of at most `most` tensors each (XNNPACK
+    delegates CONCATENATION of up to 4 inputs only); None for no pieces."""
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else None
+    while len(pieces) > most:
+        pieces = [_concat(pieces[i : i + most], axis) for i in range(0, len(pieces), most)]
+    return tf.concat(pieces, axis)
+
+
+def reflect_pad(images, padding):
+    """`tf.pad(images, ..., mode="REFLECT")` of NHWC `images` on height and width, written as
+    slices with static bounds and concatenations.
+
+    Each slice takes one row or column (`images[:, i:i + 1]`, `images[:, -1 - i:-i]`), so the
+    bounds are constants even when height and width are dynamic, which XNNPACK needs to
+    delegate the slices. Like MIRROR_PAD, each amount must be smaller than the padded side.
+
+    Args:
+        images: [B, H, W, C] tensor.
+        padding: int (the same on all four sides) or ((top, bottom), (left, right)).
+    """
+    if isinstance(padding, int):
+        padding = ((padding, padding), (padding, padding))
+    (top, bottom), (left, right) = padding
+    return _reflect_axis(_reflect_axis(images, 1, top, bottom), 2, left, right)
+
+
 def pad_to_multiple(images, multiple):
     """Reflect-pads NHWC `images` at the bottom and right so H and W are multiples of `multiple`.
 
@@ -47,6 +90,13 @@ def pad_to_multiple(images, multiple):
     needs the pad to be smaller than the image: any image of at least `multiple` pixels a side
     works.
     """
+    static_height, static_width = images.shape[1:3]
+    if static_height is not None and static_width is not None:
+        # Known sizes (a fixed-size export): constant pads, as slices XNNPACK delegates, and
+        # none of the shape arithmetic below in the graph.
+        pad_h = -static_height % multiple
+        pad_w = -static_width % multiple
+        return reflect_pad(images, ((0, pad_h), (0, pad_w))), (static_height, static_width)
     shape = tf.shape(images)
     height, width = shape[1], shape[2]
     pad_h = (multiple - height % multiple) % multiple

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tfrestore.layers import DilatedConv2D, SubpixelConv2DTranspose, reflect_pad
 from tfrestore.models.network import Network
 
 NUM_STEPS = 4  # upstream ITERATION
@@ -10,7 +11,7 @@ NUM_STEPS = 4  # upstream ITERATION
 
 def _conv(filters, name, kernel_size=3, strides=1, dilation_rate=1, activation="relu"):
     """A conv with PyTorch's padding (k // 2 * dilation); stride 2 pads explicitly."""
-    return keras.layers.Conv2D(
+    return (DilatedConv2D if dilation_rate != 1 else keras.layers.Conv2D)(
         filters,
         kernel_size,
         strides=strides,
@@ -29,7 +30,7 @@ def _strided(x, filters, name):
 def _upsample(x, filters, name):
     """ConvTranspose 4x4 s2 p1, then upstream's ReflectionPad((1, 0, 1, 0)) + AvgPool(2, 1)
     smoothing and ReLU (`deconv<i>`)."""
-    x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=f"{name}_0")(x)
+    x = SubpixelConv2DTranspose(filters, 4, strides=2, padding="same", name=f"{name}_0")(x)
     x = _top_left_reflection(x, name)
     x = keras.layers.AveragePooling2D(2, strides=1, name=f"{name}_2")(x)
     return keras.layers.ReLU(name=f"{name}_3")(x)
@@ -37,9 +38,7 @@ def _upsample(x, filters, name):
 
 def _top_left_reflection(x, name):
     # ReflectionPad2d((1, 0, 1, 0)): one reflected row on top and one column on the left.
-    return keras.layers.Lambda(
-        lambda t: tf.pad(t, [[0, 0], [1, 0], [1, 0], [0, 0]], mode="REFLECT"), name=f"{name}_1"
-    )(x)
+    return keras.layers.Lambda(lambda t: reflect_pad(t, ((1, 0), (1, 0))), name=f"{name}_1")(x)
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")

@@ -2,7 +2,12 @@
 
 import keras
 
-from tfrestore.layers import ChannelWiseDense, batch_norm, upstream_normal
+from tfrestore.layers import (
+    ChannelWiseDense,
+    SubpixelConv2DTranspose,
+    batch_norm,
+    upstream_normal,
+)
 from tfrestore.models.network import Network
 
 BOTTLENECKS = ("conv", "channel_wise")
@@ -84,7 +89,7 @@ class ContextEncoderGenerator(Network):
             )(x)  # 4x4 -> 1x1
             x = batch_norm("main_15", sync)(x)
             x = keras.layers.LeakyReLU(0.2, name="main_16")(x)
-            x = keras.layers.Conv2DTranspose(
+            x = SubpixelConv2DTranspose(
                 filters * 8,
                 4,
                 use_bias=False,
@@ -104,7 +109,7 @@ class ContextEncoderGenerator(Network):
         x = keras.layers.ReLU(name="main_19")(x)
         for index, multiple in zip((20, 23, 26), (4, 2, 1)):
             # PyTorch ConvTranspose2d(k4, s2, p1) equals Keras 'same' (checked numerically).
-            x = keras.layers.Conv2DTranspose(
+            x = SubpixelConv2DTranspose(
                 filters * multiple,
                 4,
                 strides=2,
@@ -115,7 +120,7 @@ class ContextEncoderGenerator(Network):
             )(x)
             x = batch_norm(f"main_{index + 1}", sync)(x)
             x = keras.layers.ReLU(name=f"main_{index + 2}")(x)
-        x = keras.layers.Conv2DTranspose(
+        x = SubpixelConv2DTranspose(
             3,
             4,
             strides=2,

@@ -4,7 +4,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrestore.layers import InstanceNormalization, ReflectionPadding2D, upstream_normal
+from tfrestore.layers import (
+    InstanceNormalization,
+    ReflectionPadding2D,
+    SubpixelConv2DTranspose,
+    upstream_normal,
+)
 from tfrestore.models.network import Network
 
 
@@ -92,7 +97,7 @@ class DeblurGANGenerator(Network):
         for i in range(2):
             # PyTorch ConvTranspose2d(k3, s2, p1, output_padding=1) == Keras 'valid' transposed
             # conv (2H + 1 rows) without its first row and column.
-            x = keras.layers.Conv2DTranspose(
+            x = SubpixelConv2DTranspose(
                 filters * 2 ** (1 - i),
                 3,
                 strides=2,

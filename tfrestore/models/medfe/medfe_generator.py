@@ -5,10 +5,12 @@ import keras
 from tfrestore.layers import (
     BilateralPropagation,
     BilinearUpsampling2D,
+    DilatedConv2D,
     InstanceNormalization,
     PartialConv2D,
     ReflectionPadding2D,
     SqueezeExcitation,
+    SubpixelConv2DTranspose,
     upstream_normal,
 )
 from tfrestore.models.network import Network
@@ -26,7 +28,7 @@ FEATURE_SCALE = 8
 
 def conv(filters, kernel_size, name, strides=1, use_bias=False, dilation_rate=1):
     """A Conv2D with upstream's N(0, 0.02) init and no padding (padding layers come first)."""
-    return keras.layers.Conv2D(
+    return (DilatedConv2D if dilation_rate != 1 else keras.layers.Conv2D)(
         filters,
         kernel_size,
         strides=strides,
@@ -242,7 +244,7 @@ class MEDFEGenerator(Network):
     @staticmethod
     def _up_conv(filters, name):
         # PyTorch ConvTranspose2d(k4, s2, p1) equals Keras 'same' (checked numerically).
-        return keras.layers.Conv2DTranspose(
+        return SubpixelConv2DTranspose(
             filters, 4, strides=2, padding="same", kernel_initializer=upstream_normal(), name=name
         )
 

@@ -1,0 +1,115 @@
+"""Keras convolutions with the same weights and values, written so that TFLite converts them
+to ops LiteRT's XNNPACK delegate runs when height and width are dynamic."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose` with the same weights and outputs, computed as one
+    convolution over the input followed by `tf.nn.depth_to_space` (sub-pixel convolution).
+
+    A stride-s transposed convolution gives output pixel `s*i + a` from input pixels `i - m`
+    and kernel taps `a + s*m`: for each of the s*s output phases it is an ordinary
+    convolution of the input. Stacking the phases as output channels makes it one CONV_2D
+    with a ceil(k/s)-wide kernel, then DEPTH_TO_SPACE interleaves them and a slice with
+    static bounds trims the border (stride 1: one convolution with the flipped kernel).
+
+    Why: with dynamic height and width the converter gives TRANSPOSE_CONV a computed
+    output-shape tensor, which LiteRT's XNNPACK delegate refuses, so the op ran on the
+    reference kernel; CONV_2D, DEPTH_TO_SPACE and the slice are delegated. With int8 weights
+    and float activations (dynamic-range quantization) the TRANSPOSE_CONV was slow even with
+    static shapes, the CONV_2D is fast (measured on the Context Encoder: 10x slower than
+    float32 before, as fast after).
+    The kernel keeps Keras' `(kh, kw, out, in)` layout (so PyTorch weights load as before); its
+    rearrangement is a function of the weights only, which the TFLite converter folds into a
+    constant.
+
+    Takes the arguments of `keras.layers.Conv2DTranspose`. Configurations the rewrite does not
+    cover (dilation, `output_padding`, channels-first, unequal strides or a stride larger than
+    the kernel) fall back to the parent's computation.
+
+    Example:
+        >>> layer = SubpixelConv2DTranspose(8, 3, strides=2)
+        >>> layer(tf.zeros([1, 16, 12, 4])).shape
+        TensorShape([1, 33, 25, 8])
+    """
+
+    def _rewritable(self):
+        return (
+            self.data_format == "channels_last"
+            and self.dilation_rate == (1, 1)
+            and self.output_padding is None
+            and self.strides[0] == self.strides[1]
+            and all(s <= k for s, k in zip(self.strides, self.kernel_size, strict=True))
+        )
+
+    def _subpixel_kernel(self):
+        """[K, K', in, s*s*out] convolution kernel whose channel (a*s + b)*out + o computes
+        output phase (a, b), with K = ceil(k/s) taps per axis."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        th, tw = math.ceil(kh / sh), math.ceil(kw / sw)
+        kernel = tf.pad(self.kernel, [[0, th * sh - kh], [0, tw * sw - kw], [0, 0], [0, 0]])
+        out, inp = self.filters, kernel.shape[-1]
+        # tap a + s*m of the transposed kernel -> [m, a, n, b, out, in]
+        kernel = tf.reshape(kernel, [th, sh, tw, sw, out, inp])
+        # the convolution reads input pixel i - m at its tap K - 1 - m
+        kernel = tf.reverse(kernel, axis=[0, 2])
+        kernel = tf.transpose(kernel, [0, 2, 5, 1, 3, 4])  # [m, n, in, a, b, out]
+        return tf.reshape(kernel, [th, tw, inp, sh * sw * out])
+
+    def call(self, inputs):
+        if not self._rewritable():
+            return super().call(inputs)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        th, tw = math.ceil(kh / sh), math.ceil(kw / sw)
+        # Input pixel i reaches output rows s*i .. s*i + k - 1, so the phases cover
+        # H + K - 1 input positions: pad K - 1 zeros on each side.
+        padded = tf.pad(inputs, [[0, 0], [th - 1, th - 1], [tw - 1, tw - 1], [0, 0]])
+        kernel = tf.cast(self._subpixel_kernel(), inputs.dtype)
+        phases = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
+        if self.use_bias:
+            phases = phases + tf.tile(tf.cast(self.bias, inputs.dtype), [sh * sw])
+        full = tf.nn.depth_to_space(phases, sh) if sh > 1 else phases  # (H + K - 1) * s rows
+        # 'valid' keeps the first (H - 1) * s + k rows; 'same' keeps H * s of them, starting
+        # where TensorFlow's 'same' transposed convolution does: floor((k - s) / 2).
+        crops = []
+        for k, s, taps in ((kh, sh, th), (kw, sw, tw)):
+            start = (k - s) // 2 if self.padding == "same" else 0
+            extra = (taps - 1) * s + s - k  # rows past the 'valid' output
+            end = extra + (k - s - start if self.padding == "same" else 0)
+            crops.append(slice(start, -end if end else None))
+        outputs = full[:, crops[0], crops[1], :]
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class DilatedConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` whose dilated convolution is one `tf.nn.conv2d(dilations=...)`.
+
+    Keras (through `tf.nn.convolution`) computes a dilated convolution as SPACE_TO_BATCH_ND,
+    a convolution and BATCH_TO_SPACE_ND; the TFLite converter folds those back into one
+    dilated CONV_2D only when the shapes are static, so with dynamic height and width the two
+    reshuffles ran outside the XNNPACK delegate around every dilated conv. Same arguments,
+    weights and values as `keras.layers.Conv2D`.
+
+    Example:
+        >>> DilatedConv2D(8, 3, dilation_rate=2, padding="same")(tf.zeros([1, 9, 9, 4])).shape
+        TensorShape([1, 9, 9, 8])
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if self.data_format != "channels_last" or self.dilation_rate == (1, 1):
+            return super().convolution_op(inputs, kernel)
+        return tf.nn.conv2d(
+            inputs,
+            kernel,
+            strides=self.strides,
+            padding=self.padding.upper(),
+            dilations=self.dilation_rate,
+        )
