@@ -87,6 +87,17 @@ def _export_options(parser):
     )
 
 
+def _pixels(text):
+    """argparse type: a whole number of pixels >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels >= 0, got {text!r}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="tfrestore", description=__doc__.splitlines()[0], parents=[_global_options(False)]
@@ -139,6 +150,20 @@ def _parser():
         metavar="MASK",
         help="inpainting models: mask files in input order, or one folder of masks named like "
         "the inputs (photo.jpg <-> FOLDER/photo.png); gray > 0.5 = missing",
+    )
+
+    restore.add_argument(
+        "--tile",
+        type=_pixels,
+        metavar="N",
+        help="restore in overlapping N x N pixel tiles (bounded memory for large photos); "
+        "default: 1024 for images above 2 megapixels, whole below; 0: never tile",
+    )
+    restore.add_argument(
+        "--overlap",
+        type=_pixels,
+        metavar="M",
+        help="pixels neighbouring tiles share, blended smoothly (default 64, at most N/4)",
     )
 
     export = commands.add_parser(
@@ -266,6 +291,8 @@ def _run_restore(args):
         masks=args.mask,
         overwrite=args.overwrite,
         on_file=show,
+        tile=args.tile,
+        overlap=args.overlap,
     )
     print(report)
     return 1 if report.failed else 0

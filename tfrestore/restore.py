@@ -26,13 +26,14 @@ Example:
 
 import collections
 import dataclasses
+import functools
 import os
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from tfrestore import data
+from tfrestore import data, tiling
 from tfrestore.inference import Restorer, load_restorer
 
 __all__ = [
@@ -228,8 +229,11 @@ def error_reason(error):
     return lines[0] if lines else type(error).__name__
 
 
-def restore_image(restorer, image, mask=None):
+def restore_image(restorer, image, mask=None, tile=None, overlap=None, on_tile=None):
     """Restores one image: float32 [H, W, 3] (and mask [H, W, 1]) in, [H, W, 3] out.
+
+    `tile`, `overlap` and `on_tile` are the restorer's (`tfrestore.inference.Restorer`):
+    large images are restored in overlapping tiles (None: above 2 MP; 0: never).
 
     Raises:
         ValueError: the image is outside the model's input limits (its message), or the model
@@ -240,7 +244,7 @@ def restore_image(restorer, image, mask=None):
     if mask is not None:
         inputs["mask"] = np.asarray(mask, np.float32)[None]
     try:  # the call checks the model's input limits first (a ValueError in its own words)
-        return restorer(**inputs)["restored"][0]
+        return restorer(**inputs, tile=tile, overlap=overlap, on_tile=on_tile)["restored"][0]
     except (tf.errors.OpError, RuntimeError) as error:  # TensorFlow, LiteRT
         height, width = image.shape[:2]
         raise ValueError(
@@ -248,14 +252,14 @@ def restore_image(restorer, image, mask=None):
         ) from None
 
 
-def _restore_job(restorer, job):
+def _restore_job(restorer, job, **options):
     if isinstance(job.mask, Exception):
         raise job.mask
     image = data.read_image(job.source)
     mask = None
     if job.mask is not None:
         mask = data.read_mask(job.mask, image.shape[:2])
-    data.write_image(job.output, restore_image(restorer, image, mask))
+    data.write_image(job.output, restore_image(restorer, image, mask, **options))
 
 
 def _check_mask_use(restorer, model, masks_given):
@@ -272,7 +276,17 @@ def _check_mask_use(restorer, model, masks_given):
         )
 
 
-def restore_files(model, inputs, output, masks=None, overwrite=False, on_file=None):
+def restore_files(
+    model,
+    inputs,
+    output,
+    masks=None,
+    overwrite=False,
+    on_file=None,
+    tile=None,
+    overlap=None,
+    on_tile=None,
+):
     """Restores image files and folders into `output` as PNGs of the same size.
 
     See the module docstring for output names, skipping and what is checked first. Everything
@@ -288,19 +302,27 @@ def restore_files(model, inputs, output, masks=None, overwrite=False, on_file=No
         overwrite: bool (default False), replace existing outputs instead of skipping them.
         on_file: optional callable `(index, total, job, outcome)` after each image, in order;
             `outcome` is "written", "skipped" or the one-line reason it failed.
+        tile, overlap: tiled restore of large images (`restore_image`): None (default)
+            tiles images above 2 MP, 0 never tiles, N tiles in N x N windows.
+        on_tile: optional callable `(job, done, total)` after each batch of tiles of a tiled
+            image.
 
     Returns:
         A `RestoreReport`.
 
     Raises:
         RestoreError: unusable inputs, masks (given to a model that takes none, or missing for
-            an inpainting model) or output folder; nothing is restored.
+            an inpainting model), tile or overlap, or output folder; nothing is restored.
         ValueError, FileNotFoundError: `model` cannot be loaded
             (`tfrestore.inference.load_restorer`).
         KeyboardInterrupt: stops between two files or during one; finished outputs are
             complete (written atomically), so the same call again goes on from there.
     """
     jobs = plan_jobs(inputs, output, masks)
+    try:  # a bad tile or overlap, before any work
+        tiling.choose_tiling(1, 1, tile, overlap)
+    except ValueError as error:
+        raise RestoreError(str(error)) from None
     check_output_folder(output)
     restorer = model if isinstance(model, Restorer) else load_restorer(model)
     _check_mask_use(restorer, restorer.path or restorer.describe(), masks)
@@ -310,8 +332,9 @@ def restore_files(model, inputs, output, masks=None, overwrite=False, on_file=No
             report.skipped.append(job.output)
             outcome = "skipped"
         else:
+            progress = None if on_tile is None else functools.partial(on_tile, job)
             try:
-                _restore_job(restorer, job)
+                _restore_job(restorer, job, tile=tile, overlap=overlap, on_tile=progress)
             except Exception as error:  # one bad file must not stop the others
                 outcome = error_reason(error)
                 report.failed.append((job.source, outcome))
