@@ -181,3 +181,48 @@ def test_bad_tile_or_overlap_is_refused_naming_it(tile, overlap, message):
     restorer = Restorer.from_model(local_network())
     with pytest.raises(ValueError, match=message):
         restorer(images(1, 40, 40), tile=tile, overlap=overlap)
+
+
+@pytest.mark.slow
+def test_exports_tile_with_image_wide_statistics_like_the_keras_model(tmp_path, monkeypatch):
+    from tfrestore import export
+
+    model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+    x = images(1, 150, 190)
+    model(x[:, :32, :32])
+    export.export_saved_model(model, tmp_path / "saved_model")
+    export.export_tflite(model, tmp_path / "model.tflite", saved_model_dir=tmp_path / "saved_model")
+    whole = Restorer.from_model(model)(x, tile=0)["restored"]
+    monkeypatch.setattr(inference, "STATISTICS_PIXELS", 10**9)
+    for form in ("saved_model", "model.tflite"):
+        restorer = inference.load_restorer(tmp_path / form)
+        assert restorer.has_statistics
+        np.testing.assert_allclose(restorer(x, tile=128, overlap=96)["restored"], whole, atol=1e-5)
+
+
+def test_restore_command_tiles_and_shows_tile_progress(tmp_path, capsys):
+    from tfrestore import cli, data
+
+    model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+    model.save(tmp_path / "model.keras")
+    data.write_image(str(tmp_path / "x.png"), images(1, 70, 90)[0])
+    base = ["restore", str(tmp_path / "model.keras"), str(tmp_path / "x.png")]
+    base += ["-o", str(tmp_path / "out")]
+    assert cli.main([*base, "--tile", "32", "--overlap", "8"]) == 0
+    tiles = len(tiling.plan_tiles(70, 90, 32, 8, multiple=4))
+    assert f"x.png: tiles {tiles}/{tiles}" in capsys.readouterr().out  # plain lines: no TTY
+    image = data.read_image(str(tmp_path / "x.png"))
+    expected = Restorer.from_model(model)(image[None], tile=32, overlap=8)["restored"][0]
+    restored = data.read_image(str(tmp_path / "out" / "x.png"))
+    np.testing.assert_allclose(restored, expected, atol=0.5 / 255 + 1e-6)
+
+    assert cli.main([*base, "--tile", "32", "--overlap", "32"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("error: overlap (32) must be smaller than the tile (32)")
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*base, "--tile", "-1"])
+    assert exit_info.value.code == 2
+    assert "expected a whole number of pixels >= 0, got '-1'" in capsys.readouterr().err

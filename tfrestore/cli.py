@@ -253,36 +253,46 @@ def _process_files(files, work):
     A file whose `work` raises is reported on stderr by path and the others go on. Returns
     the number of files that failed.
     """
-    import keras
+    from tfrestore.progress import Progress
 
     failed = 0
-    progress = keras.utils.Progbar(len(files), unit_name="image") if len(files) > 1 else None
+    progress = Progress(len(files), "images") if len(files) > 1 else None
     for index, path in enumerate(files):
         try:
             work(index, path)
         except Exception as error:  # one bad file must not stop the others
             failed += 1
-            print(f"\nerror: {path}: {error}", file=sys.stderr)
+            if progress is not None:
+                progress.message(f"error: {path}: {error}")
+            else:
+                print(f"error: {path}: {error}", file=sys.stderr)
         if progress is not None:
-            progress.update(index + 1)
+            progress.update(index + 1, os.path.basename(path))
+    if progress is not None:
+        progress.close()
     return failed
 
 
 def _run_restore(args):
-    import keras
-
     from tfrestore import restore
+    from tfrestore.progress import Progress
 
     progress = None
 
-    def show(index, total, job, outcome):
+    def bar(total):
         nonlocal progress
+        progress = progress or Progress(total, "images")
+        return progress
+
+    def show(index, total, job, outcome):
         if outcome not in ("written", "skipped"):
-            start = "\n" if progress else ""  # after the progress bar's line
-            print(f"{start}error: {job.source}: {outcome}", file=sys.stderr)
+            bar(total).message(f"error: {job.source}: {outcome}")  # on stderr
         if total > 1:
-            progress = progress or keras.utils.Progbar(total, unit_name="image")
-            progress.update(index + 1)
+            bar(total).update(index + 1, f"{os.path.basename(job.source)} {outcome}")
+
+    def show_tiles(index, total, job, done, tiles):
+        name = os.path.basename(job.source)
+        bar(total).detail(job.source, done, tiles, f"{name}: tiles {done}/{tiles}")
 
     report = restore.restore_files(
         args.model,
@@ -293,7 +303,10 @@ def _run_restore(args):
         on_file=show,
         tile=args.tile,
         overlap=args.overlap,
+        on_tile=show_tiles,
     )
+    if progress is not None:
+        progress.close()
     print(report)
     return 1 if report.failed else 0
 

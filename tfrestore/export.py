@@ -14,6 +14,12 @@ What an export writes:
   an op without a builtin fails the export instead of failing on the phone) and verified to
   contain no custom op. Height and width stay dynamic (shape signature -1): resize the inputs
   at run time (`tfrestore.inference` does).
+- Models with instance norm (DeblurGAN, MEDFE) get two more signatures in both forms, for tiled
+  inference with image-wide statistics (`tfrestore.inference.statistics_functions`):
+  `norm_statistics` (the serving inputs in, {"statistics": [B, K]} out) and
+  `serving_with_statistics` (the serving inputs and `statistics` in, the serving outputs out).
+  They share the weights; full-int8 TFLite files leave them out (calibration would have to
+  cover them), so their tiles normalize with their own statistics.
 
 Both record the model's input limits (`tfrestore.models.limits`, e.g. MEDFE's minimum size
 or the Context Encoder's largest hole) as JSON, because the exported graphs cannot check them
@@ -49,6 +55,8 @@ from tfrestore.inference import (
     LIMITS_FILE,
     LIMITS_NAME,
     SIGNATURE_KEY,
+    STATISTICS_KEY,
+    WITH_STATISTICS_KEY,
     KerasRestorer,
     Restorer,
     load_restorer,
@@ -244,15 +252,22 @@ def _write_saved_model(reference, path):
     # generator only and loads without any Keras or tfrestore class.
     concrete = reference.function.get_concrete_function()
     module = tf.Module()
-    module.serve = reference.function
+    # Not named `serve`: the TFLite converter takes a module with a `serve` attribute for a
+    # Keras `model.export` artefact and then converts `serving_default` only.
+    module.restore = reference.function
     module.serving_variables = list(concrete.variables)
+    signatures = {SIGNATURE_KEY: concrete}
+    # Models with instance norm: the signatures tiled inference uses (image-wide statistics).
+    for key, function in reference.statistics_functions.items():
+        setattr(module, key, function)
+        signatures[key] = function.get_concrete_function()
     with tempfile.TemporaryDirectory(prefix="tfrestore-limits-") as scratch:
         limits_file = os.path.join(scratch, LIMITS_FILE)
         with open(limits_file, "w", encoding="utf-8") as file:
             file.write(input_limits.to_json(reference.limits))
         # An asset is copied into assets/ and tracked, so plain tf.saved_model.load finds it.
         setattr(module, LIMITS_NAME, tf.saved_model.Asset(limits_file))
-        tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: concrete})
+        tf.saved_model.save(module, path, signatures=signatures)
 
 
 def _with_limits(flatbuffer, limits):
@@ -381,8 +396,13 @@ def _as_input_dicts(batches, names):
             yield {name: value[i : i + 1] for name, value in arrays.items()}
 
 
-def _converter(source, quantize, representative_data, names):
-    converter = tf.lite.TFLiteConverter.from_saved_model(source, signature_keys=[SIGNATURE_KEY])
+def _converter(source, quantize, representative_data, names, statistics=False):
+    # The instance-norm statistics signatures too, except for int8, whose calibration data
+    # would have to cover each signature.
+    keys = [SIGNATURE_KEY]
+    if statistics and quantize != "int8":
+        keys += [STATISTICS_KEY, WITH_STATISTICS_KEY]
+    converter = tf.lite.TFLiteConverter.from_saved_model(source, signature_keys=keys)
     # Builtins only: with Flex (select TF) ops allowed, an op without a builtin would convert
     # and then fail on a stock mobile runtime; it must fail here instead.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -501,7 +521,9 @@ def export_tflite(
         if source is None:
             source = os.path.join(scratch, "saved_model")
             _write_saved_model(reference, source)
-        converter = _converter(source, quantize, representative_data, reference.inputs)
+        converter = _converter(
+            source, quantize, representative_data, reference.inputs, reference.has_statistics
+        )
         try:
             with warnings.catch_warnings():
                 # Int8 calibration runs TF's own (deprecated) interpreter; not ours to fix.

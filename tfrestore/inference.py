@@ -211,6 +211,7 @@ class Restorer:
     form = None
     # Runs `_run_with_statistics` (the form has the `statistics_functions` signatures).
     has_statistics = False
+    statistics_functions = {}
 
     def __init__(self, channels, outputs, path=None, limits=None):
         self.channels = dict(channels)
@@ -383,10 +384,22 @@ class SavedModelRestorer(Restorer):
         channels = {name: spec.shape[-1] for name, spec in specs.items()}
         limits = saved_model_limits(self.module, path)
         super().__init__(channels, list(self.function.structured_outputs), path, limits)
+        keys = (STATISTICS_KEY, WITH_STATISTICS_KEY)
+        self.has_statistics = all(key in self.module.signatures for key in keys)
+
+    def _call(self, function, arrays):
+        outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        return {name: t.numpy() for name, t in outputs.items()}
 
     def _run(self, batch):
-        outputs = self.function(**{name: tf.constant(value) for name, value in batch.items()})
-        return {name: t.numpy() for name, t in outputs.items()}
+        return self._call(self.function, batch)
+
+    def _statistics(self, batch):
+        return self._call(self.module.signatures[STATISTICS_KEY], batch)["statistics"]
+
+    def _run_with_statistics(self, batch, statistics):
+        function = self.module.signatures[WITH_STATISTICS_KEY]
+        return self._call(function, {**batch, "statistics": statistics})
 
 
 class TFLiteRestorer(Restorer):
@@ -419,20 +432,36 @@ class TFLiteRestorer(Restorer):
         recorded = tflite_metadata(path, LIMITS_NAME)
         limits = None if recorded is None else input_limits.from_json(recorded, f"{path} metadata")
         super().__init__(channels, list(self.runner.get_output_details()), path, limits)
-        self._ran = False
+        self.has_statistics = all(
+            key in signatures for key in (STATISTICS_KEY, WITH_STATISTICS_KEY)
+        )
+        self._runners = {SIGNATURE_KEY: self.runner}
+        self._ran = set()
 
-    def _run(self, batch):
-        if not self._ran:
+    def _call(self, key, arrays):
+        if key not in self._runners:
+            self._runners[key] = self.interpreter.get_signature_runner(key)
+        runner = self._runners[key]
+        if key not in self._ran:
             # LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight
             # to the process's stderr when the first call applies its default delegate, with no
             # setting to silence it; keep that line, LiteRT's and no error, off the terminal.
             with native_stderr_captured():
-                outputs = self.runner(**batch)
-            self._ran = True
+                outputs = runner(**arrays)
+            self._ran.add(key)
         else:
-            outputs = self.runner(**batch)
+            outputs = runner(**arrays)
         # The runner's outputs alias interpreter buffers: copy before the next call.
         return {name: np.array(value) for name, value in outputs.items()}
+
+    def _run(self, batch):
+        return self._call(SIGNATURE_KEY, batch)
+
+    def _statistics(self, batch):
+        return self._call(STATISTICS_KEY, batch)["statistics"]
+
+    def _run_with_statistics(self, batch, statistics):
+        return self._call(WITH_STATISTICS_KEY, {**batch, "statistics": statistics})
 
 
 def load_keras_model(path):

@@ -304,8 +304,8 @@ def restore_files(
             `outcome` is "written", "skipped" or the one-line reason it failed.
         tile, overlap: tiled restore of large images (`restore_image`): None (default)
             tiles images above 2 MP, 0 never tiles, N tiles in N x N windows.
-        on_tile: optional callable `(job, done, total)` after each batch of tiles of a tiled
-            image.
+        on_tile: optional callable `(index, total, job, done, tiles)` after each batch of
+            tiles of a tiled image: `done` of its `tiles` tiles are restored.
 
     Returns:
         A `RestoreReport`.
@@ -332,7 +332,9 @@ def restore_files(
             report.skipped.append(job.output)
             outcome = "skipped"
         else:
-            progress = None if on_tile is None else functools.partial(on_tile, job)
+            progress = None
+            if on_tile is not None:
+                progress = functools.partial(on_tile, index, len(jobs), job)
             try:
                 _restore_job(restorer, job, tile=tile, overlap=overlap, on_tile=progress)
             except Exception as error:  # one bad file must not stop the others
