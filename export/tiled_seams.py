@@ -1,7 +1,7 @@
 """Seams of tiled restore: the tiled result against the whole-image result on a real photo.
 
-    python export/tiled_seams.py MODEL [--photo motorcycle] [--size 1536 2048]
-        [--tiles 512 1024] [--overlap 64]
+    python export/tiled_seams.py MODEL [--photo retina] [--size 1536 2048]
+        [--tiles 256 512] [--overlap 32] [--statistics-pixels N]
 
 Restores the centre crop (`--size`, H W) of a scikit-image sample photo whole (`tile=0`), then
 in tiles, and prints the PSNR (dB, peak 1) of each tiled result against the whole one: for
@@ -27,10 +27,10 @@ def psnr(a, b):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
-    parser.add_argument("--photo", default="motorcycle", help="scikit-image sample name")
+    parser.add_argument("--photo", default="retina", help="scikit-image sample name")
     parser.add_argument("--size", type=int, nargs=2, default=(1536, 2048), metavar=("H", "W"))
-    parser.add_argument("--tiles", type=int, nargs="+", default=(512, 1024))
-    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--tiles", type=int, nargs="+", default=(256, 512))
+    parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument(
         "--statistics-pixels",
         type=int,
@@ -62,7 +62,7 @@ def main(argv=None):
     whole = restorer(**inputs, tile=0)["restored"]
     print(
         f"{restorer.describe()}, {args.photo} {width}x{height}, overlap {args.overlap}, "
-        f"statistics from at most {inference.STATISTICS_PIXELS} px"
+        f"statistics from at most {inference.STATISTICS_PIXELS or 'one tile of'} px"
     )
     print("| tile | tiles | PSNR vs whole (dB) |")
     print("|---|---|---|")

@@ -66,6 +66,15 @@ def test_tile_starts_are_spread_evenly():
     assert tiling.tile_starts(400, 512, 64) == [0]
 
 
+def test_windows_shrink_to_cover_the_image_evenly_with_as_few_as_the_tile_allows():
+    grid = tiling.plan_tiles(3000, 4000, tile=512, overlap=32, multiple=4)
+    # ceil((3000 - 32) / 480) = 7 rows, ceil((4000 - 32) / 480) = 9 columns of 512 px, shrunk
+    # to ceil((3000 + 6 * 32) / 7) = 456 and ceil((4000 + 8 * 32) / 9) = 473 -> 476 (x4).
+    assert (len(grid.rows), len(grid.cols)) == (7, 9)
+    assert grid.tile_size == (456, 476)
+    assert grid.rows[-1] + 456 == 3000 and grid.cols[-1] + 476 == 4000
+
+
 def test_a_grid_of_odd_size_adds_up_to_one_in_two_dimensions():
     grid = tiling.plan_tiles(45, 71, tile=20, overlap=8, multiple=4)
     assert (grid.height, grid.width) == (48, 72) and grid.tile_size == (20, 20)
@@ -175,6 +184,7 @@ def test_recorded_statistics_are_each_instance_norm_mean_and_variance():
         (-1, None, "tile must be a whole number of pixels >= 0, got -1"),
         (32, 32, r"overlap \(32\) must be smaller than the tile \(32\)"),
         (2.5, None, "tile must be a whole number of pixels >= 0, got 2.5"),
+        (None, 600, r"overlap \(600\) must be smaller than the tile \(512\)"),  # even when small
     ],
 )
 def test_bad_tile_or_overlap_is_refused_naming_it(tile, overlap, message):

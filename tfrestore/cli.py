@@ -156,14 +156,14 @@ def _parser():
         "--tile",
         type=_pixels,
         metavar="N",
-        help="restore in overlapping N x N pixel tiles (bounded memory for large photos); "
-        "default: 1024 for images above 2 megapixels, whole below; 0: never tile",
+        help="restore in overlapping tiles of at most N x N pixels (bounded memory for large "
+        "photos); default: 512 for images above 512 x 512 pixels, whole below; 0: never tile",
     )
     restore.add_argument(
         "--overlap",
         type=_pixels,
         metavar="M",
-        help="pixels neighbouring tiles share, blended smoothly (default 64, at most N/4)",
+        help="pixels neighbouring tiles share, blended smoothly (default 32, at most N/4)",
     )
 
     export = commands.add_parser(

@@ -19,12 +19,13 @@ as the asset `assets/tfrestore_input_limits.json`, tracked as the root attribute
 `tfrestore_input_limits`; a `.tflite` file as the TFLite metadata entry of that name), since
 exported graphs cannot check them (TFLite has no Assert op).
 
-Large images are restored in overlapping tiles (`tfrestore.tiling`): `restorer(x, tile=1024,
-overlap=64)`; by default (`tile=None`) images of more than `tiling.AUTO_TILE_PIXELS` pixels
-(2 MP) are tiled and smaller ones run whole, `tile=0` never tiles. Models with instance norm
+Large images are restored in overlapping tiles (`tfrestore.tiling`): `restorer(x, tile=512,
+overlap=32)`; by default (`tile=None`) images of more than `tiling.AUTO_TILE_PIXELS` pixels
+(512 x 512) are tiled and smaller ones run whole, `tile=0` never tiles. Models with instance norm
 (DeblurGAN, MEDFE) normalize each feature map with statistics of the whole image, which one
 tile does not have: their tiles use image-wide statistics, recorded in a first pass over the
-image downscaled to at most `STATISTICS_PIXELS` (`statistics_functions`).
+image downscaled to as many pixels as one tile has (`STATISTICS_PIXELS`,
+`statistics_functions`).
 """
 
 import mmap
@@ -50,8 +51,8 @@ SIGNATURE_KEY = "serving_default"
 STATISTICS_KEY = "norm_statistics"
 WITH_STATISTICS_KEY = "serving_with_statistics"
 # Tiled models with instance norm take its statistics from the image downscaled to at most
-# this many pixels (a pass costing about one 1024 x 1024 tile).
-STATISTICS_PIXELS = 1024 * 1024
+# this many pixels; None: as many as one tile has, so that pass costs what a tile costs.
+STATISTICS_PIXELS = None
 # Where exports record the model's input limits (JSON, `tfrestore.models.limits`): the SavedModel
 # root attribute and TFLite metadata name, and the SavedModel asset file.
 LIMITS_NAME = "tfrestore_input_limits"
@@ -196,7 +197,7 @@ class Restorer:
     ValueError before anything runs (`check_inputs`).
 
     Keyword arguments of the call besides the inputs:
-        tile: int or None, restore in overlapping windows of this many pixels a side
+        tile: int or None, restore in overlapping windows of at most this many pixels a side
             (`tfrestore.tiling`); None (default) tiles images of more than
             `tiling.AUTO_TILE_PIXELS` pixels with `tiling.DEFAULT_TILE`; 0 never tiles.
         overlap: int or None, pixels neighbouring windows share (default
@@ -285,7 +286,7 @@ class Restorer:
         function, statistics = self._run, None
         if self.has_statistics:
             function = self._run_with_statistics
-            statistics = self._statistics(self._statistics_inputs(batch))
+            statistics = self._statistics(self._statistics_inputs(batch, tile * tile))
         return tiling.tiled_apply(
             function,
             batch,
@@ -298,11 +299,11 @@ class Restorer:
             on_tile=on_tile,
         )
 
-    def _statistics_inputs(self, batch):
-        """The inputs the statistics pass sees: downscaled (area) to `STATISTICS_PIXELS`,
-        no smaller than the model's minimum size."""
+    def _statistics_inputs(self, batch, pixels):
+        """The inputs the statistics pass sees: downscaled (area) to `STATISTICS_PIXELS` or
+        else `pixels`, no smaller than the model's minimum size."""
         height, width = next(iter(batch.values())).shape[1:3]
-        scale = (STATISTICS_PIXELS / (height * width)) ** 0.5
+        scale = ((STATISTICS_PIXELS or pixels) / (height * width)) ** 0.5
         if scale >= 1:
             return batch
         smallest = (self.limits or {}).get("min_size", (1, 1))
@@ -414,6 +415,7 @@ class TFLiteRestorer(Restorer):
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
+        self.num_threads = num_threads
         try:
             self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
         except Exception as error:
@@ -458,7 +460,14 @@ class TFLiteRestorer(Restorer):
         return self._call(SIGNATURE_KEY, batch)
 
     def _statistics(self, batch):
-        return self._call(STATISTICS_KEY, batch)["statistics"]
+        # A separate interpreter, dropped after the pass: LiteRT keeps each signature's
+        # buffers at the largest size it ran, which the tiles that follow do not need.
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=self.path, num_threads=self.num_threads)
+        runner = interpreter.get_signature_runner(STATISTICS_KEY)
+        with native_stderr_captured():  # LiteRT's delegate note (see `_call`)
+            return np.array(runner(**batch)["statistics"])
 
     def _run_with_statistics(self, batch, statistics):
         return self._call(WITH_STATISTICS_KEY, {**batch, "statistics": statistics})
