@@ -6,13 +6,14 @@
 
 For each model (paper width, random weights: time and memory do not depend on them) the model
 is saved as `.keras` and exported to float32 TFLite in a temporary folder; then each form
-restores one synthetic 4:3 photo of each size (`tfrestore.export.probe_inputs`: smooth random
-content) in a fresh process, `--runs` times after one untimed 256x256 warm-up run, with the
-defaults a user gets (`tile=None`: whole up to 2 MP, 1024 px tiles above; or `--tile`). Printed
-per row: the process's peak RSS (everything: TensorFlow, the model, the photo, the result),
-the median wall time of the runs and the time per megapixel, and at the end the ratio of time
-per megapixel at the largest size to that at the smallest. TensorFlow and LiteRT get
-`--threads` threads.
+restores one synthetic 4:3 photo of each size (`synthetic_photo`: smooth random waves plus
+noise, made strip by strip so that making it takes little memory) in a fresh process, `--runs`
+times after one untimed 256x256 warm-up run, with the defaults a user gets (`tile=None`: whole
+up to 448 x 448 pixels, tiles of at most 448 px above; or `--tile`). Printed per row: the
+process's peak RSS before restoring (TensorFlow, the model, the warm-up, the photo) and at the
+end (everything, the result too), the median wall time of the runs and the time per
+megapixel; then the ratio of time per megapixel at the largest size to that at the smallest.
+TensorFlow and LiteRT get `--threads` threads.
 """
 
 import argparse
@@ -76,6 +77,26 @@ def prepare(name, folder, threads):
     export.export_tflite(model, os.path.join(folder, "model.tflite"), check=False)
 
 
+def synthetic_photo(height, width, seed=0, strip=256):
+    """float32 [1, H, W, 3] in [0, 1]: a few random waves per channel plus noise, made in strips
+    of `strip` rows, so the peak memory is the image's plus one strip's."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    waves = rng.uniform([0.002, 0.002, 0.0], [0.05, 0.05, 6.3], size=(3, 4, 3)).astype(np.float32)
+    image = np.empty([1, height, width, 3], np.float32)
+    x = np.arange(width, dtype=np.float32)[None, :]
+    for top in range(0, height, strip):
+        y = np.arange(top, min(top + strip, height), dtype=np.float32)[:, None]
+        for channel in range(3):
+            value = np.full((len(y), width), 0.5, np.float32)
+            for fx, fy, phase in waves[channel]:
+                value += 0.12 * np.sin(fx * x + fy * y + phase)
+            value += rng.standard_normal(value.shape, dtype=np.float32) * 0.03
+            image[0, top : top + len(y), :, channel] = np.clip(value, 0.0, 1.0)
+    return image
+
+
 def measure(path, height, width, args):
     """Restores one height x width photo `args.runs` times; prints {"rss": bytes, "times": s}."""
     import resource
@@ -87,14 +108,15 @@ def measure(path, height, width, args):
     restorer = load_restorer(path, num_threads=args.threads)
     options = {"tile": args.tile, "overlap": args.overlap}
     restorer(**export.probe_inputs(restorer.channels, (256, 256)), **options)  # warm-up
-    inputs = export.probe_inputs(restorer.channels, (height, width))
+    inputs = {"image": synthetic_photo(height, width)}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     times = []
     for _ in range(args.runs):
         start = time.perf_counter()
         restorer(**inputs, **options)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
-    print(json.dumps({"rss": peak, "times": times}))
+    print(json.dumps({"rss": peak, "before": before, "times": times}))
 
 
 def child(argv):
@@ -122,7 +144,10 @@ def main(argv=None):
 
     tiling = f"tile {args.tile}" if args.tile is not None else "default tiling"
     print(f"{args.threads} threads, median of {args.runs} runs, {tiling}")
-    print(f"{'model':<15}{'form':<8}{'size':>11}{'MP':>6}{'peak RSS':>11}{'time':>10}{'s/MP':>8}")
+    print(
+        f"{'model':<15}{'form':<8}{'size':>11}{'MP':>6}{'RSS before':>13}{'peak RSS':>11}"
+        f"{'time':>10}{'s/MP':>8}"
+    )
     for name in args.models:
         with tempfile.TemporaryDirectory(prefix="tfrestore-tiled-benchmark-") as folder:
             child(["--prepare", name, folder, *common])
@@ -138,10 +163,11 @@ def main(argv=None):
                     megapixels = height * width / 1e6
                     seconds = statistics.median(row["times"])
                     per_megapixel.append(seconds / megapixels)
-                    rss = row["rss"] / 2**30
+                    rss, before = row["rss"] / 2**30, row["before"] / 2**30
                     print(
                         f"{name:<15}{form:<8}{f'{height}x{width}':>11}{megapixels:>6.1f}"
-                        f"{rss:>8.2f} GiB{seconds:>8.1f} s{seconds / megapixels:>8.2f}",
+                        f"{before:>9.2f} GiB{rss:>7.2f} GiB{seconds:>8.1f} s"
+                        f"{seconds / megapixels:>8.2f}",
                         flush=True,
                     )
                 if len(per_megapixel) > 1:

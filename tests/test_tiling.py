@@ -184,7 +184,7 @@ def test_recorded_statistics_are_each_instance_norm_mean_and_variance():
         (-1, None, "tile must be a whole number of pixels >= 0, got -1"),
         (32, 32, r"overlap \(32\) must be smaller than the tile \(32\)"),
         (2.5, None, "tile must be a whole number of pixels >= 0, got 2.5"),
-        (None, 600, r"overlap \(600\) must be smaller than the tile \(512\)"),  # even when small
+        (None, 600, r"overlap \(600\) must be smaller than the tile \(448\)"),  # even when small
     ],
 )
 def test_bad_tile_or_overlap_is_refused_naming_it(tile, overlap, message):

@@ -157,7 +157,7 @@ def _parser():
         type=_pixels,
         metavar="N",
         help="restore in overlapping tiles of at most N x N pixels (bounded memory for large "
-        "photos); default: 512 for images above 512 x 512 pixels, whole below; 0: never tile",
+        "photos); default: 448 for images above 448 x 448 pixels, whole below; 0: never tile",
     )
     restore.add_argument(
         "--overlap",

@@ -19,9 +19,9 @@ as the asset `assets/tfrestore_input_limits.json`, tracked as the root attribute
 `tfrestore_input_limits`; a `.tflite` file as the TFLite metadata entry of that name), since
 exported graphs cannot check them (TFLite has no Assert op).
 
-Large images are restored in overlapping tiles (`tfrestore.tiling`): `restorer(x, tile=512,
+Large images are restored in overlapping tiles (`tfrestore.tiling`): `restorer(x, tile=448,
 overlap=32)`; by default (`tile=None`) images of more than `tiling.AUTO_TILE_PIXELS` pixels
-(512 x 512) are tiled and smaller ones run whole, `tile=0` never tiles. Models with instance norm
+(448 x 448) are tiled and smaller ones run whole, `tile=0` never tiles. Models with instance norm
 (DeblurGAN, MEDFE) normalize each feature map with statistics of the whole image, which one
 tile does not have: their tiles use image-wide statistics, recorded in a first pass over the
 image downscaled to as many pixels as one tile has (`STATISTICS_PIXELS`,

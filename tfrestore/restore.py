@@ -233,7 +233,7 @@ def restore_image(restorer, image, mask=None, tile=None, overlap=None, on_tile=N
     """Restores one image: float32 [H, W, 3] (and mask [H, W, 1]) in, [H, W, 3] out.
 
     `tile`, `overlap` and `on_tile` are the restorer's (`tfrestore.inference.Restorer`):
-    large images are restored in overlapping tiles (None: above 512 x 512 pixels; 0: never).
+    large images are restored in overlapping tiles (None: above 448 x 448 pixels; 0: never).
 
     Raises:
         ValueError: the image is outside the model's input limits (its message), or the model
@@ -303,7 +303,7 @@ def restore_files(
         on_file: optional callable `(index, total, job, outcome)` after each image, in order;
             `outcome` is "written", "skipped" or the one-line reason it failed.
         tile, overlap: tiled restore of large images (`restore_image`): None (default)
-            tiles images above 512 x 512 pixels, 0 never tiles, N tiles in windows of at
+            tiles images above 448 x 448 pixels, 0 never tiles, N tiles in windows of at
             most N x N.
         on_tile: optional callable `(index, total, job, done, tiles)` after each batch of
             tiles of a tiled image: `done` of its `tiles` tiles are restored.
