@@ -37,7 +37,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfrestore import tiling
-from tfrestore.layers.normalization import fixed_statistics, pack_statistics, recording_statistics
+from tfrestore.layers.normalization import (
+    InstanceNormalization,
+    fixed_statistics,
+    pack_statistics,
+    recording_statistics,
+)
 from tfrestore.models import limits as input_limits
 from tfrestore.quiet import native_stderr_captured
 
@@ -153,6 +158,9 @@ def statistics_functions(model):
     and `statistics` rows and returns the serving outputs with every instance norm using them
     (`tfrestore.layers.normalization.fixed_statistics`). Exports save both as signatures.
     """
+    walk = getattr(model, "_flatten_layers", None)  # Keras' recursive walk (not public API)
+    if walk is not None and not any(isinstance(layer, InstanceNormalization) for layer in walk()):
+        return {}  # skips tracing the model to find out
     specs = serving_function(model).input_signature
 
     @tf.function(input_signature=specs)
