@@ -94,7 +94,8 @@ def test_saved_model_runs_without_tfrestore_in_a_fresh_process(model, saved_mode
     )
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
-    assert printed == {"tfrestore_loaded": False, "limits": {"model": "DeblurGAN"}}
+    limits = {"model": "DeblurGAN", "multiple": [4, 4]}
+    assert printed == {"tfrestore_loaded": False, "limits": limits}
     for name, batch in batches.items():
         restored = np.load(tmp_path / f"{name}.out.npy")
         expected = model.predict(batch, verbose=0)
@@ -182,7 +183,7 @@ def test_tflite_describes_itself_for_app_developers(tflite_float32):
         "outputs": [rgb("restored")],
         "input_size": None,
         "quantize": None,
-        "limits": {"model": "DeblurGAN"},
+        "limits": {"model": "DeblurGAN", "multiple": [4, 4]},
     }
     # the signature names it gives are the ones LiteRT exposes
     runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
@@ -227,7 +228,8 @@ def test_inpainting_description_gives_the_mask_convention_and_limits(tmp_path):
 
 def test_tflite_records_the_input_limits_as_metadata(tflite_float32):
     recorded = tflite_metadata(tflite_float32[0], "tfrestore_input_limits")
-    assert json.loads(recorded) == {"model": "DeblurGAN"}  # no limits beyond its name
+    # No limits beyond its name and the multiple it pads to inside (for tiling).
+    assert json.loads(recorded) == {"model": "DeblurGAN", "multiple": [4, 4]}
     assert tflite_metadata(tflite_float32[0], "no such entry") is None
 
 
@@ -240,7 +242,7 @@ def test_tflite_from_a_saved_model_probes_at_its_recorded_minimum_size(tmp_path)
     report = export.export_tflite(tmp_path / "saved_model", tmp_path / "medfe.tflite")
     assert report.max_abs_error < 1e-4
     restorer = load_restorer(tmp_path / "medfe.tflite")
-    assert restorer.limits == {"model": "MEDFE", "min_size": [65, 65]}
+    assert restorer.limits == {"model": "MEDFE", "min_size": [65, 65], "multiple": [64, 64]}
 
 
 @pytest.mark.parametrize(("quantize", "atol"), [("float16", 1e-2), ("dynamic", 0.1)])

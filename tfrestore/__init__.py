@@ -21,6 +21,7 @@ _SUBMODULES = (
     "metrics",
     "models",
     "restore",
+    "tiling",
     "train",
 )
 

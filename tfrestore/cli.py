@@ -99,6 +99,17 @@ def _export_options(parser):
     )
 
 
+def _pixels(text):
+    """argparse type: a whole number of pixels >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels >= 0, got {text!r}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="tfrestore", description=__doc__.splitlines()[0], parents=[_global_options(False)]
@@ -160,6 +171,20 @@ def _parser():
         metavar="MASK",
         help="inpainting models: mask files in input order, or one folder of masks named like "
         "the inputs (photo.jpg <-> FOLDER/photo.png); gray > 0.5 = missing",
+    )
+
+    restore.add_argument(
+        "--tile",
+        type=_pixels,
+        metavar="N",
+        help="restore in overlapping tiles of at most N x N pixels (bounded memory for large "
+        "photos); default: 448 for images above 448 x 448 pixels, whole below; 0: never tile",
+    )
+    restore.add_argument(
+        "--overlap",
+        type=_pixels,
+        metavar="M",
+        help="pixels neighbouring tiles share, blended smoothly (default 32, at most N/4)",
     )
 
     export = commands.add_parser(
@@ -249,36 +274,46 @@ def _process_files(files, work):
     A file whose `work` raises is reported on stderr by path and the others go on. Returns
     the number of files that failed.
     """
-    import keras
+    from tfrestore.progress import Progress
 
     failed = 0
-    progress = keras.utils.Progbar(len(files), unit_name="image") if len(files) > 1 else None
+    progress = Progress(len(files), "images") if len(files) > 1 else None
     for index, path in enumerate(files):
         try:
             work(index, path)
         except Exception as error:  # one bad file must not stop the others
             failed += 1
-            print(f"\nerror: {path}: {error}", file=sys.stderr)
+            if progress is not None:
+                progress.message(f"error: {path}: {error}")
+            else:
+                print(f"error: {path}: {error}", file=sys.stderr)
         if progress is not None:
-            progress.update(index + 1)
+            progress.update(index + 1, os.path.basename(path))
+    if progress is not None:
+        progress.close()
     return failed
 
 
 def _run_restore(args):
-    import keras
-
     from tfrestore import restore
+    from tfrestore.progress import Progress
 
     progress = None
 
-    def show(index, total, job, outcome):
+    def bar(total):
         nonlocal progress
+        progress = progress or Progress(total, "images")
+        return progress
+
+    def show(index, total, job, outcome):
         if outcome not in ("written", "skipped"):
-            start = "\n" if progress else ""  # after the progress bar's line
-            print(f"{start}error: {job.source}: {outcome}", file=sys.stderr)
+            bar(total).message(f"error: {job.source}: {outcome}")  # on stderr
         if total > 1:
-            progress = progress or keras.utils.Progbar(total, unit_name="image")
-            progress.update(index + 1)
+            bar(total).update(index + 1, f"{os.path.basename(job.source)} {outcome}")
+
+    def show_tiles(index, total, job, done, tiles):
+        name = os.path.basename(job.source)
+        bar(total).detail(job.source, done, tiles, f"{name}: tiles {done}/{tiles}")
 
     report = restore.restore_files(
         args.model,
@@ -288,7 +323,12 @@ def _run_restore(args):
         overwrite=args.overwrite,
         on_file=show,
         jpeg_quality=args.jpeg_quality,
+        tile=args.tile,
+        overlap=args.overlap,
+        on_tile=show_tiles,
     )
+    if progress is not None:
+        progress.close()
     print(report)
     return 1 if report.failed else 0
 

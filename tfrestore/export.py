@@ -21,6 +21,13 @@ What an export writes:
   `tfrestore_model` (JSON: method, signature, input and output names, shapes, value ranges,
   channels, mask convention, fixed size; `model_description`), which `integration_snippet`
   prints as a few lines; `tfrestore export` prints them after the report.
+- Models with instance norm (DeblurGAN, MEDFE) get two more signatures in both forms, for tiled
+  inference with image-wide statistics (`tfrestore.inference.statistics_functions`):
+  `serving_statistics` (the serving inputs in, {"statistics": [B, K]} out) and
+  `serving_with_statistics` (the serving inputs and `statistics` in, the serving outputs out).
+  They share the weights; full-int8 and fixed-size TFLite files leave them out (calibration
+  would have to cover them; a fixed size has static shapes only), so their tiles normalize with
+  their own statistics.
 
 Both record the model's input limits (`tfrestore.models.limits`, e.g. MEDFE's minimum size
 or the Context Encoder's largest hole) as JSON, because the exported graphs cannot check them
@@ -57,6 +64,8 @@ from tfrestore.inference import (
     LIMITS_FILE,
     LIMITS_NAME,
     SIGNATURE_KEY,
+    STATISTICS_KEY,
+    WITH_STATISTICS_KEY,
     KerasRestorer,
     Restorer,
     load_restorer,
@@ -350,15 +359,24 @@ def _write_saved_model(reference, path, function=None):
     function = function or reference.function
     concrete = function.get_concrete_function()
     module = tf.Module()
-    module.serve = function
+    # Not named `serve`: the TFLite converter takes a module with a `serve` attribute for a
+    # Keras `model.export` artefact and then converts `serving_default` only.
+    module.restore = function
     module.serving_variables = list(concrete.variables)
+    signatures = {SIGNATURE_KEY: concrete}
+    # Models with instance norm: the signatures tiled inference uses (image-wide statistics);
+    # not for a fixed-size model, whose every shape is static.
+    if function is reference.function:
+        for key, statistics in reference.statistics_functions.items():
+            setattr(module, key, statistics)
+            signatures[key] = statistics.get_concrete_function()
     with tempfile.TemporaryDirectory(prefix="tfrestore-limits-") as scratch:
         limits_file = os.path.join(scratch, LIMITS_FILE)
         with open(limits_file, "w", encoding="utf-8") as file:
             file.write(input_limits.to_json(reference.limits))
         # An asset is copied into assets/ and tracked, so plain tf.saved_model.load finds it.
         setattr(module, LIMITS_NAME, tf.saved_model.Asset(limits_file))
-        tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: concrete})
+        tf.saved_model.save(module, path, signatures=signatures)
 
 
 def _with_metadata(flatbuffer, entries):
@@ -603,8 +621,13 @@ def _as_input_dicts(batches, names):
             yield {name: value[i : i + 1] for name, value in arrays.items()}
 
 
-def _converter(source, quantize, representative_data, names):
-    converter = tf.lite.TFLiteConverter.from_saved_model(source, signature_keys=[SIGNATURE_KEY])
+def _converter(source, quantize, representative_data, names, statistics=False):
+    # The instance-norm statistics signatures too, except for int8, whose calibration data
+    # would have to cover each signature.
+    keys = [SIGNATURE_KEY]
+    if statistics and quantize != "int8":
+        keys += [STATISTICS_KEY, WITH_STATISTICS_KEY]
+    converter = tf.lite.TFLiteConverter.from_saved_model(source, signature_keys=keys)
     # Builtins only: with Flex (select TF) ops allowed, an op without a builtin would convert
     # and then fail on a stock mobile runtime; it must fail here instead.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -744,7 +767,8 @@ def export_tflite(
         elif source is None:
             source = os.path.join(scratch, "saved_model")
             _write_saved_model(reference, source)
-        converter = _converter(source, quantize, representative_data, reference.inputs)
+        statistics = reference.has_statistics and input_size is None  # see the module doc
+        converter = _converter(source, quantize, representative_data, reference.inputs, statistics)
         try:
             with warnings.catch_warnings():
                 # Int8 calibration runs TF's own (deprecated) interpreter; not ours to fix.

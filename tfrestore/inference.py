@@ -18,6 +18,14 @@ for every form: a Keras model declares them (`input_limits`), exports record the
 as the asset `assets/tfrestore_input_limits.json`, tracked as the root attribute
 `tfrestore_input_limits`; a `.tflite` file as the TFLite metadata entry of that name), since
 exported graphs cannot check them (TFLite has no Assert op).
+
+Large images are restored in overlapping tiles (`tfrestore.tiling`): `restorer(x, tile=448,
+overlap=32)`; by default (`tile=None`) images of more than `tiling.AUTO_TILE_PIXELS` pixels
+(448 x 448) are tiled and smaller ones run whole, `tile=0` never tiles. Models with instance norm
+(DeblurGAN, MEDFE) normalize each feature map with statistics of the whole image, which one
+tile does not have: their tiles use image-wide statistics, recorded in a first pass over the
+image downscaled to as many pixels as one tile has (`STATISTICS_PIXELS`,
+`statistics_functions`).
 """
 
 import mmap
@@ -28,6 +36,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrestore import tiling
+from tfrestore.layers.normalization import (
+    InstanceNormalization,
+    fixed_statistics,
+    pack_statistics,
+    recording_statistics,
+)
 from tfrestore.models import limits as input_limits
 from tfrestore.quiet import native_stderr_captured
 
@@ -36,6 +51,16 @@ ACCEPTED_FORMS = (
     "or a .tflite file (LiteRT)"
 )
 SIGNATURE_KEY = "serving_default"
+# Models with instance norm: the signatures that record its statistics ({"statistics": [B, K]})
+# and that restore with given ones (the serving inputs and "statistics").
+# The TFLite converter orders a file's subgraphs by signature key: these sort after
+# `serving_default`, which stays subgraph 0, the graph LiteRT's Python API lists the ops of
+# (`tfrestore.export.delegation`).
+STATISTICS_KEY = "serving_statistics"
+WITH_STATISTICS_KEY = "serving_with_statistics"
+# Tiled models with instance norm take its statistics from the image downscaled to at most
+# this many pixels; None: as many as one tile has, so that pass costs what a tile costs.
+STATISTICS_PIXELS = None
 # Where exports record the model's input limits (JSON, `tfrestore.models.limits`): the SavedModel
 # root attribute and TFLite metadata name, and the SavedModel asset file.
 LIMITS_NAME = "tfrestore_input_limits"
@@ -127,6 +152,40 @@ def serving_function(model):
     return serve
 
 
+def statistics_functions(model):
+    """{STATISTICS_KEY: record, WITH_STATISTICS_KEY: serve} for a model with instance norm
+    (`tfrestore.layers.InstanceNormalization`), else {}.
+
+    `record` takes the serving inputs and returns {"statistics": [B, K] float32}, every
+    instance norm's per-channel mean and variance on them; `serve` takes the serving inputs
+    and `statistics` rows and returns the serving outputs with every instance norm using them
+    (`tfrestore.layers.normalization.fixed_statistics`). Exports save both as signatures.
+    """
+    walk = getattr(model, "_flatten_layers", None)  # Keras' recursive walk (not public API)
+    if walk is not None and not any(isinstance(layer, InstanceNormalization) for layer in walk()):
+        return {}  # skips tracing the model to find out
+    specs = serving_function(model).input_signature
+
+    @tf.function(input_signature=specs)
+    def record(*inputs):
+        with recording_statistics() as recorded:
+            model_serving_outputs(model, *inputs)
+        return {"statistics": pack_statistics(recorded, tf.shape(inputs[0])[0])}
+
+    width = record.get_concrete_function().structured_outputs["statistics"].shape[-1]
+    if not width:
+        return {}
+
+    @tf.function(
+        input_signature=[*specs, tf.TensorSpec([None, width], tf.float32, name="statistics")]
+    )
+    def serve(*inputs):
+        with fixed_statistics(inputs[-1]):
+            return model_serving_outputs(model, *inputs[:-1])
+
+    return {STATISTICS_KEY: record, WITH_STATISTICS_KEY: serve}
+
+
 class Restorer:
     """A restoration model in one of its forms, called with named NHWC float32 batches.
 
@@ -147,9 +206,24 @@ class Restorer:
     float32 arrays [B, H, W, C] of any B, H and W; images in [0, 1], masks 1 = missing.
     It returns {output name: float32 numpy array}. Inputs outside the model's limits raise
     ValueError before anything runs (`check_inputs`).
+
+    Keyword arguments of the call besides the inputs:
+        tile: int or None, restore in overlapping windows of at most this many pixels a side
+            (`tfrestore.tiling`); None (default) tiles images of more than
+            `tiling.AUTO_TILE_PIXELS` pixels with `tiling.DEFAULT_TILE`; 0 never tiles.
+        overlap: int or None, pixels neighbouring windows share (default
+            `tiling.DEFAULT_OVERLAP`, at most a quarter of the tile).
+        on_tile: optional callable(done, total) after each batch of windows.
+    An image no larger than one tile runs whole. Inpainting models run only the windows that
+    contain hole pixels. Models with instance norm use image-wide statistics in every window
+    (`statistics_functions`) when their form has them (every Keras model; exports written by
+    this tfrestore); otherwise each window normalizes with its own.
     """
 
     form = None
+    # Runs `_run_with_statistics` (the form has the `statistics_functions` signatures).
+    has_statistics = False
+    statistics_functions = {}
 
     def __init__(self, channels, outputs, path=None, limits=None):
         self.channels = dict(channels)
@@ -163,7 +237,7 @@ class Restorer:
         """Wraps an in-memory Keras model (a tfrestore model or a single-input Keras model)."""
         return KerasRestorer(model)
 
-    def __call__(self, *args, **arrays):
+    def __call__(self, *args, tile=None, overlap=None, on_tile=None, **arrays):
         if args:
             if len(args) > len(self.inputs):
                 raise ValueError(
@@ -195,11 +269,63 @@ class Restorer:
         if len(sizes) > 1:
             raise ValueError(f"inputs must share batch, height and width, got {sorted(sizes)}")
         self.check_inputs(**batch)
-        outputs = self._run(batch)
+        height, width = next(iter(sizes))[1:]
+        plan = tiling.choose_tiling(height, width, tile, overlap)
+        if plan is None:
+            outputs = self._run(batch)
+        else:
+            outputs = self._run_tiled(batch, *plan, on_tile=on_tile)
         return {name: np.asarray(outputs[name], dtype=np.float32) for name in self.outputs}
 
     def _run(self, batch):
         raise NotImplementedError
+
+    def _run_with_statistics(self, batch, statistics):
+        raise NotImplementedError
+
+    def _statistics(self, batch):
+        raise NotImplementedError
+
+    def _run_tiled(self, batch, tile, overlap, on_tile=None):
+        limits = self.limits or {}
+        passthrough = None
+        if "mask" in batch and self.outputs == ("restored",):
+
+            def passthrough(window):  # no hole: the model returns the image as it is
+                return None if window["mask"].any() else {"restored": window["image"]}
+
+        function, statistics = self._run, None
+        if self.has_statistics:
+            function = self._run_with_statistics
+            statistics = self._statistics(self._statistics_inputs(batch, tile * tile))
+        return tiling.tiled_apply(
+            function,
+            batch,
+            tile,
+            overlap,
+            multiple=limits.get("multiple", 1),
+            min_size=limits.get("min_size"),
+            passthrough=passthrough,
+            extra=statistics,
+            on_tile=on_tile,
+        )
+
+    def _statistics_inputs(self, batch, pixels):
+        """The inputs the statistics pass sees: downscaled (area) to `STATISTICS_PIXELS` or
+        else `pixels`, no smaller than the model's minimum size."""
+        height, width = next(iter(batch.values())).shape[1:3]
+        scale = ((STATISTICS_PIXELS or pixels) / (height * width)) ** 0.5
+        if scale >= 1:
+            return batch
+        smallest = (self.limits or {}).get("min_size", (1, 1))
+        size = [
+            min(length, max(round(length * scale), least))
+            for length, least in zip((height, width), smallest, strict=True)
+        ]
+        return {
+            name: tf.image.resize(value, size, method="area").numpy()
+            for name, value in batch.items()
+        }
 
     def check_inputs(self, **arrays):
         """Raises ValueError, with the Keras model's message, when these inputs ([B, H, W, C]
@@ -232,10 +358,22 @@ class KerasRestorer(Restorer):
         outputs = list(self.function.get_concrete_function().structured_outputs)
         limits = input_limits.model_limits(model)
         super().__init__(model_serving_inputs(model), outputs, path, limits)
+        self.statistics_functions = statistics_functions(model)
+        self.has_statistics = bool(self.statistics_functions)
+
+    def _call(self, function, batch, *extra):
+        outputs = function(*[tf.constant(batch[name]) for name in self.inputs], *extra)
+        return {name: t.numpy() for name, t in outputs.items()}
 
     def _run(self, batch):
-        outputs = self.function(*[tf.constant(batch[name]) for name in self.inputs])
-        return {name: t.numpy() for name, t in outputs.items()}
+        return self._call(self.function, batch)
+
+    def _statistics(self, batch):
+        return self._call(self.statistics_functions[STATISTICS_KEY], batch)["statistics"]
+
+    def _run_with_statistics(self, batch, statistics):
+        function = self.statistics_functions[WITH_STATISTICS_KEY]
+        return self._call(function, batch, tf.constant(statistics))
 
 
 class SavedModelRestorer(Restorer):
@@ -258,10 +396,22 @@ class SavedModelRestorer(Restorer):
         channels = {name: spec.shape[-1] for name, spec in specs.items()}
         limits = saved_model_limits(self.module, path)
         super().__init__(channels, list(self.function.structured_outputs), path, limits)
+        keys = (STATISTICS_KEY, WITH_STATISTICS_KEY)
+        self.has_statistics = all(key in self.module.signatures for key in keys)
+
+    def _call(self, function, arrays):
+        outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        return {name: t.numpy() for name, t in outputs.items()}
 
     def _run(self, batch):
-        outputs = self.function(**{name: tf.constant(value) for name, value in batch.items()})
-        return {name: t.numpy() for name, t in outputs.items()}
+        return self._call(self.function, batch)
+
+    def _statistics(self, batch):
+        return self._call(self.module.signatures[STATISTICS_KEY], batch)["statistics"]
+
+    def _run_with_statistics(self, batch, statistics):
+        function = self.module.signatures[WITH_STATISTICS_KEY]
+        return self._call(function, {**batch, "statistics": statistics})
 
 
 class TFLiteRestorer(Restorer):
@@ -276,6 +426,7 @@ class TFLiteRestorer(Restorer):
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
+        self.num_threads = num_threads
         try:
             self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
         except Exception as error:
@@ -301,7 +452,11 @@ class TFLiteRestorer(Restorer):
         recorded = tflite_metadata(path, LIMITS_NAME)
         limits = None if recorded is None else input_limits.from_json(recorded, f"{path} metadata")
         super().__init__(channels, list(self.runner.get_output_details()), path, limits)
-        self._ran = False
+        self.has_statistics = all(
+            key in signatures for key in (STATISTICS_KEY, WITH_STATISTICS_KEY)
+        )
+        self._runners = {SIGNATURE_KEY: self.runner}
+        self._ran = set()
 
     def check_inputs(self, **arrays):
         super().check_inputs(**arrays)
@@ -312,18 +467,37 @@ class TFLiteRestorer(Restorer):
                     f"{list(arrays[name].shape)} (export without input_size for any size)"
                 )
 
-    def _run(self, batch):
-        if not self._ran:
+    def _call(self, key, arrays):
+        if key not in self._runners:
+            self._runners[key] = self.interpreter.get_signature_runner(key)
+        runner = self._runners[key]
+        if key not in self._ran:
             # LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight
             # to the process's stderr when the first call applies its default delegate, with no
             # setting to silence it; keep that line, LiteRT's and no error, off the terminal.
             with native_stderr_captured():
-                outputs = self.runner(**batch)
-            self._ran = True
+                outputs = runner(**arrays)
+            self._ran.add(key)
         else:
-            outputs = self.runner(**batch)
+            outputs = runner(**arrays)
         # The runner's outputs alias interpreter buffers: copy before the next call.
         return {name: np.array(value) for name, value in outputs.items()}
+
+    def _run(self, batch):
+        return self._call(SIGNATURE_KEY, batch)
+
+    def _statistics(self, batch):
+        # A separate interpreter, dropped after the pass: LiteRT keeps each signature's
+        # buffers at the largest size it ran, which the tiles that follow do not need.
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=self.path, num_threads=self.num_threads)
+        runner = interpreter.get_signature_runner(STATISTICS_KEY)
+        with native_stderr_captured():  # LiteRT's delegate note (see `_call`)
+            return np.array(runner(**batch)["statistics"])
+
+    def _run_with_statistics(self, batch, statistics):
+        return self._call(WITH_STATISTICS_KEY, {**batch, "statistics": statistics})
 
 
 def load_keras_model(path):

@@ -40,13 +40,14 @@ Example:
 
 import collections
 import dataclasses
+import functools
 import os
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from tfrestore import data
+from tfrestore import data, tiling
 from tfrestore.inference import Restorer, load_restorer
 
 __all__ = [
@@ -273,8 +274,11 @@ def error_reason(error):
     return lines[0] if lines else type(error).__name__
 
 
-def restore_image(restorer, image, mask=None):
+def restore_image(restorer, image, mask=None, tile=None, overlap=None, on_tile=None):
     """Restores one image: float32 [H, W, 3] (and mask [H, W, 1]) in, [H, W, 3] out.
+
+    `tile`, `overlap` and `on_tile` are the restorer's (`tfrestore.inference.Restorer`):
+    large images are restored in overlapping tiles (None: above 448 x 448 pixels; 0: never).
 
     Raises:
         ValueError: the image is outside the model's input limits (its message), or the model
@@ -285,7 +289,7 @@ def restore_image(restorer, image, mask=None):
     if mask is not None:
         inputs["mask"] = np.asarray(mask, np.float32)[None]
     try:  # the call checks the model's input limits first (a ValueError in its own words)
-        return restorer(**inputs)["restored"][0]
+        return restorer(**inputs, tile=tile, overlap=overlap, on_tile=on_tile)["restored"][0]
     except (tf.errors.OpError, RuntimeError) as error:  # TensorFlow, LiteRT
         height, width = image.shape[:2]
         raise ValueError(
@@ -293,16 +297,16 @@ def restore_image(restorer, image, mask=None):
         ) from None
 
 
-def _restore_job(restorer, job, jpeg_quality):
+def _restore_job(restorer, job, jpeg_quality, **tiling_options):
     """Restores `job`: upright, at the input's bit depth, gray if it is gray, with its ICC
-    profile, EXIF and alpha channel."""
+    profile, EXIF and alpha channel; `tiling_options` go to `restore_image`."""
     if isinstance(job.mask, Exception):
         raise job.mask
     photo = data.read_photo(job.source)
     mask = None
     if job.mask is not None:
         mask = data.read_mask(job.mask, photo.pixels.shape[:2])
-    restored = restore_image(restorer, photo.pixels, mask)
+    restored = restore_image(restorer, photo.pixels, mask, **tiling_options)
     if photo.gray:  # the model sees and returns RGB; a gray photo stays gray (BT.601 luma)
         restored = restored @ np.asarray(data.GRAY_WEIGHTS, np.float32)
     data.write_image(
@@ -339,6 +343,9 @@ def restore_files(
     on_file=None,
     output_extension=None,
     jpeg_quality=95,
+    tile=None,
+    overlap=None,
+    on_tile=None,
 ):
     """Restores image files and folders into `output` as images of the same size.
 
@@ -358,22 +365,28 @@ def restore_files(
         output_extension: str such as ".png", the format of every output; None (default)
             keeps each input's format (a GIF gives a PNG).
         jpeg_quality: int from 1 to 100 (default 95), the quality of JPEG (and WebP) outputs.
+        tile, overlap: tiled restore of large images (`restore_image`): None (default)
+            tiles images above 448 x 448 pixels, 0 never tiles, N tiles in windows of at
+            most N x N.
+        on_tile: optional callable `(index, total, job, done, tiles)` after each batch of
+            tiles of a tiled image: `done` of its `tiles` tiles are restored.
 
     Returns:
         A `RestoreReport`.
 
     Raises:
         RestoreError: unusable inputs, masks (given to a model that takes none, or missing for
-            an inpainting model), output extension, JPEG quality or output folder; nothing is
-            restored.
+            an inpainting model), output extension, JPEG quality, tile or overlap, or output
+            folder; nothing is restored.
         ValueError, FileNotFoundError: `model` cannot be loaded
             (`tfrestore.inference.load_restorer`).
         KeyboardInterrupt: stops between two files or during one; finished outputs are
             complete (written atomically), so the same call again goes on from there.
     """
     jobs = plan_jobs(inputs, output, masks, output_extension)
-    try:
+    try:  # a bad JPEG quality, tile or overlap, before any work
         jpeg_quality = data.check_quality(jpeg_quality, "JPEG quality")
+        tiling.choose_tiling(1, 1, tile, overlap)
     except ValueError as error:
         raise RestoreError(str(error)) from None
     check_output_folder(output)
@@ -385,8 +398,13 @@ def restore_files(
             report.skipped.append(job.output)
             outcome = "skipped"
         else:
+            progress = None
+            if on_tile is not None:
+                progress = functools.partial(on_tile, index, len(jobs), job)
             try:
-                _restore_job(restorer, job, jpeg_quality)
+                _restore_job(
+                    restorer, job, jpeg_quality, tile=tile, overlap=overlap, on_tile=progress
+                )
             except Exception as error:  # one bad file must not stop the others
                 outcome = error_reason(error)
                 report.failed.append((job.source, outcome))

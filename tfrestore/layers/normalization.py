@@ -1,7 +1,73 @@
-"""Normalization layers."""
+"""Normalization layers, and image-wide statistics for instance norm on tiles."""
+
+import contextlib
+import threading
 
 import keras
 import tensorflow as tf
+
+_statistics = threading.local()  # .recorded: list, or .fixed: [B, K] tensor and .offset
+
+
+@contextlib.contextmanager
+def recording_statistics():
+    """Every `InstanceNormalization` called (or traced) inside records its statistics.
+
+    Yields a list that receives one (mean, variance) pair of [B, 1, 1, C] tensors per call, in
+    call order; `pack_statistics` turns it into the [B, K] rows `fixed_statistics` takes.
+    """
+    recorded = []
+    _statistics.recorded, previous = recorded, getattr(_statistics, "recorded", None)
+    try:
+        yield recorded
+    finally:
+        _statistics.recorded = previous
+
+
+@contextlib.contextmanager
+def fixed_statistics(statistics):
+    """Every `InstanceNormalization` called (or traced) inside uses the given statistics
+    instead of its input's: the next 2C columns of `statistics` ([B, K], as
+    `pack_statistics` packs them), in call order, are its mean and variance per channel.
+
+    Tiles of a large image normalized with the statistics of the whole image (or of a
+    downscaled copy) give what the whole image gives (`tfrestore.tiling`).
+    """
+    previous = getattr(_statistics, "fixed", None), getattr(_statistics, "offset", 0)
+    _statistics.fixed, _statistics.offset = statistics, 0
+    try:
+        yield
+    finally:
+        _statistics.fixed, _statistics.offset = previous
+
+
+def pack_statistics(recorded, batch_size):
+    """[B, K] float32 rows from recorded (mean, variance) pairs: per layer, C means then C
+    variances (K = 0 for a model without instance norm)."""
+    if not recorded:
+        return tf.zeros([batch_size, 0], tf.float32)
+    parts = []
+    for mean, variance in recorded:
+        channels = mean.shape[-1]
+        parts += [tf.reshape(mean, [-1, channels]), tf.reshape(variance, [-1, channels])]
+    return tf.concat(parts, axis=1)
+
+
+def _moments(inputs):
+    """(mean, variance) [B, 1, 1, C] for instance norm: the input's own, unless
+    `fixed_statistics` is active; recorded when `recording_statistics` is."""
+    fixed = getattr(_statistics, "fixed", None)
+    if fixed is not None:
+        channels, offset = inputs.shape[-1], _statistics.offset
+        _statistics.offset = offset + 2 * channels
+        mean = tf.reshape(fixed[:, offset : offset + channels], [-1, 1, 1, channels])
+        variance = fixed[:, offset + channels : offset + 2 * channels]
+        return mean, tf.reshape(variance, [-1, 1, 1, channels])
+    mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
+    recorded = getattr(_statistics, "recorded", None)
+    if recorded is not None:
+        recorded.append((mean, variance))
+    return mean, variance
 
 
 @keras.saving.register_keras_serializable(package="tfrestore")
@@ -19,6 +85,10 @@ class InstanceNormalization(keras.layers.Layer):
         affine: bool, learn a per-channel scale and offset (default False, as PyTorch's
             `InstanceNorm2d` and DeblurGAN).
 
+    Inside `fixed_statistics(rows)` it normalizes with given statistics instead of its
+    input's, and inside `recording_statistics()` it records them: tiles of a large image then
+    use the whole image's (`tfrestore.tiling`).
+
     Example:
         >>> y = InstanceNormalization()(tf.random.normal([2, 16, 16, 8]))
     """
@@ -35,7 +105,7 @@ class InstanceNormalization(keras.layers.Layer):
             self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
 
     def call(self, inputs):
-        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
+        mean, variance = _moments(inputs)
         outputs = (inputs - mean) * tf.math.rsqrt(variance + self.epsilon)
         if self.affine:
             outputs = outputs * self.gamma + self.beta

@@ -11,6 +11,9 @@ Keys (all optional except `model`):
     min_size: [height, width], the smallest image.
     max_hole: [height, width], the largest bounding box of one example's hole pixels
         (mask > 0).
+    multiple: [height, width], the multiples the model reflect-pads H and W to inside (not a
+        requirement: any size runs; `tfrestore.tiling` aligns its windows to it). Left out
+        when it is 1.
 
     >>> limits = {"model": "ContextEncoder", "min_size": [64, 64], "max_hole": [64, 64]}
     >>> check(limits, image, mask)  # ValueError: the hole does not fit in the 64x64 center ...
@@ -20,15 +23,19 @@ import json
 
 import tensorflow as tf
 
-SIZE_KEYS = ("min_size", "max_hole")
+SIZE_KEYS = ("min_size", "max_hole", "multiple")
 
 
 def model_limits(model):
-    """The limits of a Keras model: `{"model": class name, **model.input_limits()}`.
+    """The limits of a Keras model: `{"model": class name, **model.input_limits()}`, with
+    `multiple` from its `pad_multiple` when that is above 1.
 
     A Keras model that declares no `input_limits` (a bare generator) has none beyond its name.
     """
     declared = model.input_limits() if hasattr(model, "input_limits") else {}
+    multiple = int(getattr(model, "pad_multiple", 1))
+    if multiple > 1:
+        declared = {**declared, "multiple": [multiple, multiple]}
     return validated({"model": type(model).__name__, **declared})
 
 

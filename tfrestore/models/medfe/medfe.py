@@ -89,6 +89,7 @@ class MEDFE(RestorationGAN):
     generator_loss_names = ("g_l1", "g_perceptual", "g_style", "g_adv", "g_local", "g_branch")
     discriminator_loss_names = ("d_adv", "d_local")
     serving_inputs = {"image": 3, "mask": 1}
+    pad_multiple = DOWNSAMPLING
     learning_rate = 2e-4
     constant_fraction = 1.0 / 3.0
 
@@ -161,8 +162,8 @@ class MEDFE(RestorationGAN):
     def generate(self, degraded, training=False):
         """(restored, texture image, structure image); only `restored` is cropped back."""
         image, mask = degraded
-        image, size = pad_to_multiple(image, DOWNSAMPLING)
-        mask, _ = pad_to_multiple(mask, DOWNSAMPLING)
+        image, size = pad_to_multiple(image, self.pad_multiple)
+        mask, _ = pad_to_multiple(mask, self.pad_multiple)
         restored, texture, structure = self.generator([image, mask], training=training)
         return crop_to_size(restored, size), texture, structure
 
