@@ -35,8 +35,11 @@ class InstanceNormalization(keras.layers.Layer):
             self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
 
     def call(self, inputs):
-        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
-        outputs = (inputs - mean) * tf.math.rsqrt(variance + self.epsilon)
+        # Statistics in float32 under a mixed policy: a float16 variance overflows past 65504
+        # and its epsilon rounds away.
+        x = tf.cast(inputs, tf.float32)
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        outputs = tf.cast((x - mean) * tf.math.rsqrt(variance + self.epsilon), inputs.dtype)
         if self.affine:
             outputs = outputs * self.gamma + self.beta
         return outputs

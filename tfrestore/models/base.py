@@ -72,7 +72,9 @@ class RestorationGAN(keras.Model):
     def __init__(
         self, generator, discriminator, local_discriminator=None, discriminator_steps=1, **kwargs
     ):
-        super().__init__(**kwargs)
+        # float32 whatever the global policy: the public boundary takes and returns float32
+        # images; the networks inside take the policy they were built under (`precision`).
+        super().__init__(dtype="float32", **kwargs)
         if int(discriminator_steps) < 1:
             raise ValueError(f"discriminator_steps must be >= 1, got {discriminator_steps}")
         self.generator = generator
@@ -245,6 +247,10 @@ class RestorationGAN(keras.Model):
                 values (class attributes of the same names) in the default optimizers; the
                 Context Encoder's generator keeps its 10x `generator_learning_rate_scale`.
             **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`, `jit_compile`).
+
+        Networks built under the `mixed_float16` policy get dynamic loss scaling: each of their
+        optimizers is wrapped in a `keras.optimizers.LossScaleOptimizer` (unless it is one),
+        so a step whose gradients are not finite is skipped and the scale halved.
         """
         self.total_steps = total_steps
         adam = {
@@ -255,10 +261,14 @@ class RestorationGAN(keras.Model):
                 self.constant_fraction if constant_fraction is None else constant_fraction
             ),
         }
-        self.generator_optimizer = generator_optimizer or _adam(
-            total_steps, scale=self.generator_learning_rate_scale, **adam
+        self.generator_optimizer = _loss_scaled(
+            generator_optimizer
+            or _adam(total_steps, scale=self.generator_learning_rate_scale, **adam),
+            self.generator,
         )
-        self.discriminator_optimizer = discriminator_optimizer or _adam(total_steps, **adam)
+        self.discriminator_optimizer = _loss_scaled(
+            discriminator_optimizer or _adam(total_steps, **adam), self.discriminator
+        )
         super().compile(optimizer=self.generator_optimizer, **kwargs)
         # Built here, on their own variables: under MirroredStrategy a custom train_step with
         # two optimizers otherwise fails at its first step, and `.keras` loading would drop
@@ -354,8 +364,11 @@ class RestorationGAN(keras.Model):
                     d_total, d_scalars = self._discriminator_update(degraded, fake, target)
             g_terms = self.generator_losses(degraded, restored, target)
             g_total, g_scalars = self._reduce(g_terms)
+            # Multiplied by the loss scale under mixed_float16 (the optimizer divides the
+            # gradients by it again), unchanged otherwise.
+            g_scaled = self.generator_optimizer.scale_loss(g_total)
         variables = self.generator.trainable_variables
-        gradients = generator_tape.gradient(g_total, variables)
+        gradients = generator_tape.gradient(g_scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables))
         self._track("d_loss", d_total, d_scalars)
         self._track("g_loss", g_total, g_scalars)
@@ -365,7 +378,8 @@ class RestorationGAN(keras.Model):
         variables = self.discriminator_trainable_variables
         with tf.GradientTape() as tape:
             total, scalars = self._reduce(self.discriminator_losses(degraded, fake, target))
-        gradients = tape.gradient(total, variables)
+            scaled = self.discriminator_optimizer.scale_loss(total)
+        gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         return total, scalars
 
@@ -384,6 +398,16 @@ class RestorationGAN(keras.Model):
         self.psnr_metric.update_state(target[..., :3], restored)
         self.ssim_metric.update_state(target[..., :3], restored)
         return {metric.name: metric.result() for metric in self.metrics}
+
+
+def _loss_scaled(optimizer, network):
+    """`optimizer` wrapped in a dynamic LossScaleOptimizer if `network` computes in float16
+    (float16 gradients underflow without it), else `optimizer` itself."""
+    if network.compute_dtype != "float16" or isinstance(
+        optimizer, keras.optimizers.LossScaleOptimizer
+    ):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def _adam(total_steps, learning_rate, beta_1, beta_2, constant_fraction, scale=1.0):
