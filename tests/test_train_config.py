@@ -45,6 +45,7 @@ def test_every_shipped_config_passes():
         ("training", "steps_per_epoch", 0, "training.steps_per_epoch must be >= 1, got 0"),
         ("data", "crop_size", "256", "data.crop_size must be an integer, got '256'"),
         ("data", "validation", [1], "data.validation must be a mapping"),
+        ("training", "jit_compile", "yes", "training.jit_compile must be true or false, got 'yes'"),
         (
             "training",
             "mixed_precision",
@@ -111,3 +112,6 @@ def test_mixed_precision_builds_the_networks_under_its_policy(config, policy, dt
     scaled = isinstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (policy == "mixed_float16")
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+    assert model.jit_compile is False  # Keras' "auto" on CPU
+    config["training"]["jit_compile"] = True
+    assert train.build_model(config).jit_compile is True

@@ -8,7 +8,7 @@ A config is YAML with four sections (see `training/configs/deblur_gan.yaml`):
                 crop_size, batch_size,
                 validation: {...}}
     training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed,
-                mixed_precision: float32 | mixed_float16 | mixed_bfloat16}
+                mixed_precision: float32 | mixed_float16 | mixed_bfloat16, jit_compile}
 """
 
 import dataclasses
@@ -70,6 +70,8 @@ TRAINING_KEYS = {
     "verbose": (int, 0),
     # The Keras dtype policy the networks are built under (`tfrestore.models.precision`).
     "mixed_precision": (str, None),
+    # XLA for the training step (Keras `compile(jit_compile=...)`; absent: Keras' "auto").
+    "jit_compile": (bool, None),
 }
 OPTIMIZER_KEYS = {name: (float, None) for name in ("learning_rate", "beta_1", "beta_2")}
 OPTIMIZER_KEYS["constant_fraction"] = (float, 0)
@@ -298,7 +300,9 @@ def get_strategy(name):
 
 def build_model(config, total_steps=None):
     """The compiled model of a config (call inside the strategy scope), its networks built
-    under the `training.mixed_precision` dtype policy (default float32)."""
+    under the `training.mixed_precision` dtype policy (default float32), its training step
+    compiled with XLA if `training.jit_compile` is true (Keras' "auto" when absent: no XLA on
+    CPU or under MirroredStrategy, where it fails)."""
     kwargs = {key: value for key, value in config["model"].items() if key != "name"}
     policy = config["training"].get("mixed_precision", "float32")
     try:
@@ -307,7 +311,9 @@ def build_model(config, total_steps=None):
     except TypeError as error:
         raise ConfigError(f"{config.get('path', 'config')}: model: {error}") from None
     optimizer = {key: float(value) for key, value in (config.get("optimizer") or {}).items()}
-    model.compile(total_steps=total_steps, **optimizer)  # absent keys: the paper's values
+    jit_compile = config["training"].get("jit_compile", "auto")
+    # Absent optimizer keys: the paper's values.
+    model.compile(total_steps=total_steps, jit_compile=jit_compile, **optimizer)
     return model
 
 
