@@ -17,6 +17,30 @@ from tfrestore.models import limits
 from tfrestore.models.schedules import ConstantThenLinearDecay
 
 
+def random_bits(count, step, salt):
+    """`count` pseudo-random integers in [0, 2^32) (int64 [count]) from a step and a salt.
+
+    A counter-based integer hash (Wellons' "lowbias32" on the index mixed with the seed), so
+    the numbers are the same with and without XLA and on every device. TensorFlow's stateless
+    random ops are not: under XLA they derive their Philox key from the seed differently
+    (measured: other numbers for the same seed), so an XLA-compiled step would train on other
+    draws than the same step without it.
+    """
+    seed = _hash32(_hash32(tf.cast(step, tf.int64)) + tf.cast(salt, tf.int64))
+    return _hash32(tf.range(count, dtype=tf.int64) * 0x9E3779B9 + seed)
+
+
+def _hash32(x):
+    # int64 holds each 32 x 32-bit product's low 32 bits exactly (overflow wraps modulo 2^64).
+    mask = tf.constant(0xFFFFFFFF, tf.int64)
+    for shift, factor in ((16, 0x7FEB352D), (15, 0x846CA68B)):
+        x = tf.bitwise.bitwise_and(x, mask)
+        x = tf.bitwise.bitwise_and(
+            tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, shift)) * factor, mask
+        )
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
 def _image_and_mask(inputs):
     """(image, mask or None) from the public inputs: an image, or an (image, mask) pair."""
     return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs, None)
@@ -182,8 +206,8 @@ class RestorationGAN(keras.Model):
         (upstream code that draws per batch cannot be checked that way).
         """
         replica_id, num_replicas = _replica_info()
-        step = tf.cast(self.discriminator_optimizer.iterations, tf.int32)
-        values = tf.random.stateless_uniform([batch_size * num_replicas], seed=[step, salt])
+        bits = random_bits(batch_size * num_replicas, self.discriminator_optimizer.iterations, salt)
+        values = tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) / 2.0**24  # [0, 1)
         local = values[replica_id * batch_size : (replica_id + 1) * batch_size]
         return tf.reshape(local, [-1, 1, 1, 1])
 
@@ -200,14 +224,9 @@ class RestorationGAN(keras.Model):
             updates of one step, and all replicas, cut the same patches.
         """
         shape = tf.shape(images[0])
-        step = tf.cast(self.generator_optimizer.iterations, tf.int32)
-        limits = tf.stack([shape[1], shape[2]]) - size + 1
-        corners = (
-            tf.random.stateless_uniform(
-                [num_patches, 2], seed=[step, salt], minval=0, maxval=2**30, dtype=tf.int32
-            )
-            % limits
-        )
+        limits = tf.cast(tf.stack([shape[1], shape[2]]) - size + 1, tf.int64)
+        bits = random_bits(2 * num_patches, self.generator_optimizer.iterations, salt)
+        corners = tf.cast(tf.reshape(bits, [num_patches, 2]) % limits, tf.int32)
         patches = [[] for _ in images]
         for index in range(num_patches):
             top, left = corners[index, 0], corners[index, 1]
