@@ -5,11 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import test_attentive_gan
-import test_context_encoder
-import test_deblur_gan
-import test_enlighten_gan
-import test_medfe
+from method_harnesses import HARNESSES
 from model_harness import smooth_images
 
 import tfrestore
@@ -94,7 +90,7 @@ def test_non_finite_gradient_skips_the_step_and_halves_the_scale(network):
     scale = float(optimizer.dynamic_scale.numpy())
     before = [w.numpy().copy() for w in net.trainable_weights]
     other_before = [w.numpy().copy() for w in other.trainable_weights]
-    degraded, target = test_deblur_gan.TestDeblurGAN().make_batch(2)
+    degraded, target = HARNESSES["deblur_gan"]().make_batch(2)
     logs = model.train_step((tf.constant(degraded), tf.constant(target)))
 
     assert all(np.isfinite(float(value)) for value in logs.values())  # the losses are fine
@@ -142,14 +138,6 @@ def test_export_of_a_mixed_model_is_float32(tmp_path):
 
 # -- a few training steps under each policy against float32 ----------------------------------
 
-# Through their modules: a Test class imported here would be collected again.
-HARNESSES = {
-    "deblur_gan": test_deblur_gan.TestDeblurGAN,
-    "attentive_gan": test_attentive_gan.TestAttentiveGAN,
-    "context_encoder": test_context_encoder.TestContextEncoder,
-    "enlighten_gan": test_enlighten_gan.TestEnlightenGAN,
-    "medfe": test_medfe.TestMEDFE,
-}
 STEPS = 2
 # Tolerances, from float32 after STEPS steps on the same batch from the same weights (measured
 # worst over the five tiny methods: restored images 3.4e-2 max / 5.6e-3 mean abs, losses 3.4e-2

@@ -5,22 +5,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import test_attentive_gan
-import test_context_encoder
-import test_deblur_gan
-import test_enlighten_gan
-import test_medfe
+from method_harnesses import HARNESSES
 
 import tfrestore
 
-# Through their modules: a Test class imported here would be collected again.
-HARNESSES = {
-    "deblur_gan": test_deblur_gan.TestDeblurGAN,
-    "attentive_gan": test_attentive_gan.TestAttentiveGAN,
-    "context_encoder": test_context_encoder.TestContextEncoder,
-    "enlighten_gan": test_enlighten_gan.TestEnlightenGAN,
-    "medfe": test_medfe.TestMEDFE,
-}
 # One SGD step moves each weight by LEARNING_RATE times its gradient (small enough that a
 # WGAN-GP critic, whose penalty gradients reach ~300, stays in its linear range over its 2
 # updates); the compiled update must match the uncompiled one to RTOL of its largest element
