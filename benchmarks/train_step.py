@@ -14,7 +14,8 @@ random VGG: step time does not depend on the weights), once per mode:
 Each step is one `train_step` (the method's discriminator updates, then the generator's) on a
 fixed synthetic batch at the crop and batch size of the method's shipped training config
 (`training/configs/<method>.yaml`) unless `--size` / `--batch` override them (the Context
-Encoder is 128x128 whatever `--size`). After `--warmup` untimed steps per mode (the first
+Encoder is 128x128 whatever `--size`; a size below a model's minimum, e.g. MEDFE's 129 at
+paper width, becomes the next multiple of 64). After `--warmup` untimed steps per mode (the first
 traces and compiles), `--runs` rounds each time one step of every mode in turn, so that a
 load change on a shared machine hits every mode alike, and the table gives the median ms/step
 of each mode and its speed-up over float32.
@@ -93,10 +94,8 @@ def synthetic_batch(name, size, batch):
     return degraded, target
 
 
-def build(name, mode, kwargs, data):
-    """A compiled model of `name` for `mode` and its train function on an endless iterator."""
-    import tensorflow as tf
-
+def build(name, mode, kwargs):
+    """A model of `name` compiled for `mode`."""
     from tfrestore import models
     from tfrestore.models.precision import dtype_policy
 
@@ -104,9 +103,16 @@ def build(name, mode, kwargs, data):
     with dtype_policy(policy):
         model = models.get(name, **kwargs)
     model.compile(jit_compile=mode == "xla")
+    return model
+
+
+def step_function(model, data):
+    """One training step of `model` on `data` (the same batch every time), as a callable."""
+    import tensorflow as tf
+
     model.make_train_function()
     iterator = iter(tf.data.Dataset.from_tensors(data).repeat())
-    return model, lambda: model.train_function(iterator)
+    return lambda: model.train_function(iterator)
 
 
 def timed(step):
@@ -117,12 +123,16 @@ def timed(step):
 
 
 def benchmark(name, args):
-    """{mode: median seconds per step} of one method."""
+    """(crop, batch, {mode: median seconds per step}) of one method."""
     size, batch, kwargs = recipe(name, args.size, args.batch)
+    built = {mode: build(name, mode, kwargs) for mode in args.modes}
+    min_size = getattr(next(iter(built.values())), "min_size", 1)
+    if size < min_size:  # MEDFE at paper width needs 129: the next multiple of 64
+        size = -(-min_size // 64) * 64
     data = synthetic_batch(name, size, batch)
     steps = {}
-    for mode in args.modes:
-        _, step = build(name, mode, kwargs, data)
+    for mode, model in built.items():
+        step = step_function(model, data)
         for _ in range(args.warmup):
             timed(step)
         steps[mode] = step
