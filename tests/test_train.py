@@ -240,3 +240,29 @@ def test_unpaired_and_raindrop_kinds_build_datasets(tmp_path):
     assert rainy.shape == clean.shape == (2, 32, 32, 3)
     with pytest.raises(train.ConfigError, match="low_dir"):
         train.build_dataset({"kind": "unpaired"})
+
+
+@pytest.mark.slow
+def test_profile_steps_write_a_trace_for_tensorboard(paired_folder, tmp_path):
+    import tensorflow as tf
+
+    try:
+        tf.profiler.experimental.start(str(tmp_path / "probe"))
+        tf.profiler.experimental.stop()
+    except Exception as error:  # a TensorFlow build without the profiler
+        pytest.skip(f"the TensorFlow profiler is unavailable here: {error}")
+    config = write_config(paired_folder, epochs=2)  # 2 steps per epoch: steps 1-4
+    assert cli.main(["train", config, "--profile-steps", "2,3"]) == 0
+    profile = paired_folder / "run" / "train" / "plugins" / "profile"
+    traces = glob.glob(str(profile / "*" / "*.xplane.pb"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+
+
+@pytest.mark.parametrize("steps", ["3,1", "0,2", "2", "a,b", "1,2,3"])
+def test_bad_profile_steps_are_one_line(tmp_path, capsys, steps):
+    config = write_config(tmp_path, epochs=1)
+    assert cli.main(["train", config, "--profile-steps", steps]) == 2
+    err = capsys.readouterr().err
+    assert f"--profile-steps must be A,B with integers 1 <= A <= B, got {steps!r}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # nothing ran

@@ -45,6 +45,14 @@ def test_every_shipped_config_passes():
         ("training", "steps_per_epoch", 0, "training.steps_per_epoch must be >= 1, got 0"),
         ("data", "crop_size", "256", "data.crop_size must be an integer, got '256'"),
         ("data", "validation", [1], "data.validation must be a mapping"),
+        ("training", "jit_compile", "yes", "training.jit_compile must be true or false, got 'yes'"),
+        (
+            "training",
+            "mixed_precision",
+            "float16",
+            "training.mixed_precision must be one of float32, mixed_float16, mixed_bfloat16, "
+            "got 'float16'",
+        ),
     ],
 )
 def test_bad_key_or_value_is_named(config, section, key, value, message, tmp_path):
@@ -87,3 +95,23 @@ def test_train_checks_a_config_given_as_a_dict(config):
     config["training"]["epoch"] = 5
     with pytest.raises(train.ConfigError, match="training.epoch"):
         train.train(config)
+
+
+@pytest.mark.parametrize(
+    "policy, dtype", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")]
+)
+def test_mixed_precision_builds_the_networks_under_its_policy(config, policy, dtype):
+    import keras
+
+    config["model"] = {"name": "deblur_gan", "filters": 4, "num_blocks": 1, "vgg_weights": None}
+    config["training"]["mixed_precision"] = policy
+    train.check_config(config)
+    model = train.build_model(config)
+    assert model.generator.compute_dtype == dtype
+    assert model.discriminator.compute_dtype == dtype
+    scaled = isinstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (policy == "mixed_float16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+    assert model.jit_compile is False  # Keras' "auto" on CPU
+    config["training"]["jit_compile"] = True
+    assert train.build_model(config).jit_compile is True

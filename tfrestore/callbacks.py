@@ -301,3 +301,49 @@ def save_atomically(model, path):
     save = model.save_weights if path.endswith(".weights.h5") else model.save
     with atomic_output(path) as temporary:  # named "...<name>", so Keras sees the suffix
         save(temporary)
+
+
+class ProfileSteps(keras.callbacks.Callback):
+    """Records a TensorFlow profiler trace of training steps `first` to `last` of this run.
+
+    Steps are counted from 1 at the start of each `fit` call (the first one includes tracing,
+    so profile later ones, e.g. 5 to 8). The trace goes to
+    `logdir/train/plugins/profile/<time>/`, next to the training scalars, where TensorBoard's
+    profile tab finds it; that tab needs the profile plugin (`pip install tfrestore[profile]`,
+    the `tensorboard-plugin-profile` package), recording does not.
+
+    Args:
+        logdir: str, the run's TensorBoard log directory.
+        first, last: ints, 1 <= first <= last, the first and last step traced. A run that ends
+            before `last` stops the trace at its end.
+    """
+
+    def __init__(self, logdir, first, last):
+        super().__init__()
+        if not 1 <= int(first) <= int(last):
+            raise ValueError(f"profile steps must satisfy 1 <= first <= last, got {first},{last}")
+        self.logdir = os.path.join(logdir, "train")
+        self.first, self.last = int(first), int(last)
+        self._step = 0
+        self._tracing = False
+
+    def on_train_begin(self, logs=None):
+        self._step = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step += 1
+        if self._step == self.first:
+            tf.profiler.experimental.start(self.logdir)
+            self._tracing = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._step == self.last:
+            self._stop()
+
+    def on_train_end(self, logs=None):
+        self._stop()
+
+    def _stop(self):
+        if self._tracing:
+            tf.profiler.experimental.stop()
+            self._tracing = False

@@ -123,6 +123,12 @@ def _parser():
         "--strategy", default="default", choices=("default", "mirrored", "multiworker")
     )
     train.add_argument("--logdir", help="log/checkpoint directory (same one again resumes)")
+    train.add_argument(
+        "--profile-steps",
+        metavar="A,B",
+        help="write a TensorFlow profiler trace of training steps A to B of this run (from 1) "
+        "to LOGDIR/train for TensorBoard's profile tab",
+    )
 
     evaluate = commands.add_parser("evaluate", parents=options, help="PSNR/SSIM on a paired folder")
     evaluate.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
@@ -459,10 +465,28 @@ def _run_convert(args):
     return 0
 
 
+def _step_range(text):
+    """(first, last) from "A,B" with 1 <= A <= B, else UsageError naming --profile-steps."""
+    parts = text.split(",")
+    try:
+        first, last = (int(part) for part in parts)
+    except ValueError:
+        first = last = 0  # not two integers
+    if not 1 <= first <= last:
+        raise UsageError(f"--profile-steps must be A,B with integers 1 <= A <= B, got {text!r}")
+    return first, last
+
+
 def _run_train(args):
     from tfrestore import train
 
-    train.train(train.load_config(args.config), strategy=args.strategy, logdir=args.logdir)
+    profile_steps = None if args.profile_steps is None else _step_range(args.profile_steps)
+    train.train(
+        train.load_config(args.config),
+        strategy=args.strategy,
+        logdir=args.logdir,
+        profile_steps=profile_steps,
+    )
     return 0
 
 

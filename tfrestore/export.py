@@ -39,6 +39,9 @@ model refuses, before running:
   extra data: LiteRT ignores entries it does not know, and the converter writes its own
   `CONVERSION_METADATA` entry the same way), so the file stays self-contained.
 
+Exports compute in float32 whatever the dtype policy the model was built and trained under
+(`tfrestore.models.precision`): a mixed-precision model is exported from a float32 copy.
+
 Every export is run on a deterministic probe (a smooth random 1x45x38 image: non-square and
 not a multiple of 4, so in-graph padding is exercised; masks get a centered square hole) and
 compared with the Keras model: the report gives the max abs error and the PSNR between the
@@ -73,6 +76,7 @@ from tfrestore.inference import (
     tflite_metadata,
 )
 from tfrestore.models import limits as input_limits
+from tfrestore.models.precision import float32_copy
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 
@@ -332,7 +336,9 @@ def _reference(model):
         return model
     if isinstance(model, (str, os.PathLike)):
         return load_restorer(model)
-    return KerasRestorer(model)
+    # Exports are float32: a model built under a mixed-precision policy is exported (and
+    # checked) as a float32 copy holding its weights.
+    return KerasRestorer(float32_copy(model))
 
 
 def _fixed_size_function(reference, input_size):

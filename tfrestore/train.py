@@ -7,7 +7,8 @@ A config is YAML with four sections (see `training/configs/deblur_gan.yaml`):
     data:      {kind: paired | motion_blur | inpainting | unpaired | raindrop, ...,
                 crop_size, batch_size,
                 validation: {...}}
-    training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed}
+    training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed,
+                mixed_precision: float32 | mixed_float16 | mixed_bfloat16, jit_compile}
 """
 
 import dataclasses
@@ -26,10 +27,12 @@ from tfrestore import models
 from tfrestore.callbacks import (
     ImagePanels,
     LatestCheckpoint,
+    ProfileSteps,
     StopOnNonFiniteLoss,
     TensorBoardScalars,
     TrainingBackup,
 )
+from tfrestore.models import precision
 from tfrestore.multiworker import fit_multiworker
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -65,6 +68,10 @@ TRAINING_KEYS = {
     "scalar_every_n_steps": (int, 1),
     "seed": (int, None),
     "verbose": (int, 0),
+    # The Keras dtype policy the networks are built under (`tfrestore.models.precision`).
+    "mixed_precision": (str, None),
+    # XLA for the training step (Keras `compile(jit_compile=...)`; absent: Keras' "auto").
+    "jit_compile": (bool, None),
 }
 OPTIMIZER_KEYS = {name: (float, None) for name in ("learning_rate", "beta_1", "beta_2")}
 OPTIMIZER_KEYS["constant_fraction"] = (float, 0)
@@ -104,6 +111,10 @@ def check_config(config, path="config"):
     _check_section(config["model"], model_keys, path, "model")
     _check_section(config.get("optimizer") or {}, OPTIMIZER_KEYS, path, "optimizer")
     _check_section(config["training"], TRAINING_KEYS, path, "training")
+    try:
+        precision.check_policy(config["training"].get("mixed_precision", "float32"))
+    except ValueError as error:
+        raise ConfigError(f"{path}: training.{error}") from None
     data = config["data"]
     kind = data.get("kind")
     if kind not in DATA_BUILDERS:
@@ -288,18 +299,25 @@ def get_strategy(name):
 
 
 def build_model(config, total_steps=None):
-    """The compiled model of a config (call inside the strategy scope)."""
+    """The compiled model of a config (call inside the strategy scope), its networks built
+    under the `training.mixed_precision` dtype policy (default float32), its training step
+    compiled with XLA if `training.jit_compile` is true (Keras' "auto" when absent: no XLA on
+    CPU or under MirroredStrategy, where it fails)."""
     kwargs = {key: value for key, value in config["model"].items() if key != "name"}
+    policy = config["training"].get("mixed_precision", "float32")
     try:
-        model = models.get(config["model"]["name"], **kwargs)
+        with precision.dtype_policy(policy):
+            model = models.get(config["model"]["name"], **kwargs)
     except TypeError as error:
         raise ConfigError(f"{config.get('path', 'config')}: model: {error}") from None
     optimizer = {key: float(value) for key, value in (config.get("optimizer") or {}).items()}
-    model.compile(total_steps=total_steps, **optimizer)  # absent keys: the paper's values
+    jit_compile = config["training"].get("jit_compile", "auto")
+    # Absent optimizer keys: the paper's values.
+    model.compile(total_steps=total_steps, jit_compile=jit_compile, **optimizer)
     return model
 
 
-def train(config, strategy="default", logdir=None, callbacks=()):
+def train(config, strategy="default", logdir=None, callbacks=(), profile_steps=None):
     """Trains the model a config describes; running again with the same logdir resumes.
 
     Writes TensorBoard logs under the logdir (each loss term and validation score per epoch
@@ -315,6 +333,9 @@ def train(config, strategy="default", logdir=None, callbacks=()):
             scalars and checkpoints, no validation or image panels).
         logdir: str, overrides `training.logdir`.
         callbacks: extra Keras callbacks (not with "multiworker").
+        profile_steps: optional (first, last): record a TensorFlow profiler trace of these
+            training steps of this run, counted from 1, into `logdir/train` for TensorBoard's
+            profile tab (`ProfileSteps`; not with "multiworker").
 
     Returns:
         The trained model and its Keras `History` (of the epochs this call ran).
@@ -326,7 +347,7 @@ def train(config, strategy="default", logdir=None, callbacks=()):
             checkpoint and backup keep the last finite epoch.
     """
     try:
-        return _train(config, strategy, logdir, callbacks)
+        return _train(config, strategy, logdir, callbacks, profile_steps)
     except tf.errors.InvalidArgumentError as error:
         unreadable = undecodable_image(config["data"])  # tf.data's error names no file
         if unreadable is None:
@@ -334,15 +355,19 @@ def train(config, strategy="default", logdir=None, callbacks=()):
         raise ConfigError(f"data: {unreadable}") from error
 
 
-def _train(config, strategy, logdir, callbacks):
+def _train(config, strategy, logdir, callbacks, profile_steps):
     check_config(config, config.get("path", "config"))
     multiworker = strategy == "multiworker"
-    if multiworker and callbacks:
-        raise ValueError("callbacks need Keras fit, which --strategy multiworker does not run")
+    if multiworker and (callbacks or profile_steps):
+        raise ValueError(
+            "callbacks and profiling need Keras fit, which --strategy multiworker does not run"
+        )
     # MultiWorkerMirroredStrategy must set up collective ops before any TF op runs.
     distribution = get_strategy(strategy)
     training = config["training"]
     logdir = logdir or training.get("logdir") or os.path.join("runs", config["model"]["name"])
+    # Checked before any data is read: a bad range fails at once.
+    profile = [] if profile_steps is None else [ProfileSteps(logdir, *profile_steps)]
     seed = training.get("seed")
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -406,6 +431,7 @@ def _train(config, strategy, logdir, callbacks):
         ),
         backup,
         LatestCheckpoint(os.path.join(logdir, "checkpoints", "latest.keras")),
+        *profile,
         *callbacks,
     ]
     history = model.fit(

@@ -50,17 +50,18 @@ class BilateralPropagation(keras.layers.Layer):
         self.window = int(window)
         self.upstream_layout = bool(upstream_layout)
 
-    def _gaussian(self, size, dtype):
-        """[size, size] Gaussian of index distance, each row summing to 1."""
-        positions = tf.cast(tf.range(size), dtype)
+    def _gaussian(self, size):
+        """[size, size] float32 Gaussian of index distance, each row summing to 1."""
+        positions = tf.cast(tf.range(size), tf.float32)
         distance = positions[:, None] - positions[None, :]
         weights = tf.exp(-tf.square(distance) / (2.0 * self.sigma**2))
         return weights / tf.reduce_sum(weights, axis=1, keepdims=True)
 
     def _spatial(self, inputs):
         shape = tf.shape(inputs)
-        rows = self._gaussian(shape[1], inputs.dtype)  # [H, H]
-        cols = self._gaussian(shape[2], inputs.dtype)  # [W, W]
+        # Built in float32 (exp and normalization), then cast to the features' dtype.
+        rows = tf.cast(self._gaussian(shape[1]), inputs.dtype)  # [H, H]
+        cols = tf.cast(self._gaussian(shape[2]), inputs.dtype)  # [W, W]
         # sum_q G(p, q) x[q] = sum_k sum_l rows[i, k] x[k, l] cols[j, l], per image and channel:
         # rows @ x @ cols^T on [B, C, H, W]. Plain matmuls convert to BATCH_MATMUL alone;
         # tf.einsum adds dynamic reshapes (UNSORTED_SEGMENT_PROD) around it.
@@ -83,7 +84,9 @@ class BilateralPropagation(keras.layers.Layer):
                 shifted_gate = padded_gate[:, di : di + height, dj : dj + width, :]
                 scores.append(tf.reduce_mean(shifted_gate * gate, axis=-1))  # [B, H, W]
                 neighbours.append(padded[:, di : di + height, dj : dj + width, :])
-        weights = tf.nn.softmax(tf.stack(scores, axis=-1), axis=-1)  # [B, H, W, window²]
+        # The softmax in float32 under a mixed policy, then back to the features' dtype.
+        scores = tf.cast(tf.stack(scores, axis=-1), tf.float32)
+        weights = tf.cast(tf.nn.softmax(scores, axis=-1), inputs.dtype)  # [B, H, W, window²]
         # tf.split, not weights[..., n, None]: that strided slice has no TFLite builtin.
         weights = tf.split(weights, len(neighbours), axis=-1)  # window² x [B, H, W, 1]
         return tf.add_n([w * x for w, x in zip(weights, neighbours)])

@@ -105,8 +105,11 @@ class InstanceNormalization(keras.layers.Layer):
             self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
 
     def call(self, inputs):
-        mean, variance = _moments(inputs)
-        outputs = (inputs - mean) * tf.math.rsqrt(variance + self.epsilon)
+        # Statistics in float32 under a mixed policy: a float16 variance overflows past 65504
+        # and its epsilon rounds away.
+        x = tf.cast(inputs, tf.float32)
+        mean, variance = _moments(x)
+        outputs = tf.cast((x - mean) * tf.math.rsqrt(variance + self.epsilon), inputs.dtype)
         if self.affine:
             outputs = outputs * self.gamma + self.beta
         return outputs

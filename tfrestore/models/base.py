@@ -17,6 +17,30 @@ from tfrestore.models import limits
 from tfrestore.models.schedules import ConstantThenLinearDecay
 
 
+def random_bits(count, step, salt):
+    """`count` pseudo-random integers in [0, 2^32) (int64 [count]) from a step and a salt.
+
+    A counter-based integer hash (Wellons' "lowbias32" on the index mixed with the seed), so
+    the numbers are the same with and without XLA and on every device. TensorFlow's stateless
+    random ops are not: under XLA they derive their Philox key from the seed differently
+    (measured: other numbers for the same seed), so an XLA-compiled step would train on other
+    draws than the same step without it.
+    """
+    seed = _hash32(_hash32(tf.cast(step, tf.int64)) + tf.cast(salt, tf.int64))
+    return _hash32(tf.range(count, dtype=tf.int64) * 0x9E3779B9 + seed)
+
+
+def _hash32(x):
+    # int64 holds each 32 x 32-bit product's low 32 bits exactly (overflow wraps modulo 2^64).
+    mask = tf.constant(0xFFFFFFFF, tf.int64)
+    for shift, factor in ((16, 0x7FEB352D), (15, 0x846CA68B)):
+        x = tf.bitwise.bitwise_and(x, mask)
+        x = tf.bitwise.bitwise_and(
+            tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, shift)) * factor, mask
+        )
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
 def _image_and_mask(inputs):
     """(image, mask or None) from the public inputs: an image, or an (image, mask) pair."""
     return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs, None)
@@ -72,7 +96,9 @@ class RestorationGAN(keras.Model):
     def __init__(
         self, generator, discriminator, local_discriminator=None, discriminator_steps=1, **kwargs
     ):
-        super().__init__(**kwargs)
+        # float32 whatever the global policy: the public boundary takes and returns float32
+        # images; the networks inside take the policy they were built under (`precision`).
+        super().__init__(dtype="float32", **kwargs)
         if int(discriminator_steps) < 1:
             raise ValueError(f"discriminator_steps must be >= 1, got {discriminator_steps}")
         self.generator = generator
@@ -180,8 +206,8 @@ class RestorationGAN(keras.Model):
         (upstream code that draws per batch cannot be checked that way).
         """
         replica_id, num_replicas = _replica_info()
-        step = tf.cast(self.discriminator_optimizer.iterations, tf.int32)
-        values = tf.random.stateless_uniform([batch_size * num_replicas], seed=[step, salt])
+        bits = random_bits(batch_size * num_replicas, self.discriminator_optimizer.iterations, salt)
+        values = tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) / 2.0**24  # [0, 1)
         local = values[replica_id * batch_size : (replica_id + 1) * batch_size]
         return tf.reshape(local, [-1, 1, 1, 1])
 
@@ -198,14 +224,9 @@ class RestorationGAN(keras.Model):
             updates of one step, and all replicas, cut the same patches.
         """
         shape = tf.shape(images[0])
-        step = tf.cast(self.generator_optimizer.iterations, tf.int32)
-        limits = tf.stack([shape[1], shape[2]]) - size + 1
-        corners = (
-            tf.random.stateless_uniform(
-                [num_patches, 2], seed=[step, salt], minval=0, maxval=2**30, dtype=tf.int32
-            )
-            % limits
-        )
+        limits = tf.cast(tf.stack([shape[1], shape[2]]) - size + 1, tf.int64)
+        bits = random_bits(2 * num_patches, self.generator_optimizer.iterations, salt)
+        corners = tf.cast(tf.reshape(bits, [num_patches, 2]) % limits, tf.int32)
         patches = [[] for _ in images]
         for index in range(num_patches):
             top, left = corners[index, 0], corners[index, 1]
@@ -245,6 +266,10 @@ class RestorationGAN(keras.Model):
                 values (class attributes of the same names) in the default optimizers; the
                 Context Encoder's generator keeps its 10x `generator_learning_rate_scale`.
             **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`, `jit_compile`).
+
+        Networks built under the `mixed_float16` policy get dynamic loss scaling: each of their
+        optimizers is wrapped in a `keras.optimizers.LossScaleOptimizer` (unless it is one),
+        so a step whose gradients are not finite is skipped and the scale halved.
         """
         self.total_steps = total_steps
         adam = {
@@ -255,10 +280,14 @@ class RestorationGAN(keras.Model):
                 self.constant_fraction if constant_fraction is None else constant_fraction
             ),
         }
-        self.generator_optimizer = generator_optimizer or _adam(
-            total_steps, scale=self.generator_learning_rate_scale, **adam
+        self.generator_optimizer = _loss_scaled(
+            generator_optimizer
+            or _adam(total_steps, scale=self.generator_learning_rate_scale, **adam),
+            self.generator,
         )
-        self.discriminator_optimizer = discriminator_optimizer or _adam(total_steps, **adam)
+        self.discriminator_optimizer = _loss_scaled(
+            discriminator_optimizer or _adam(total_steps, **adam), self.discriminator
+        )
         super().compile(optimizer=self.generator_optimizer, **kwargs)
         # Built here, on their own variables: under MirroredStrategy a custom train_step with
         # two optimizers otherwise fails at its first step, and `.keras` loading would drop
@@ -354,8 +383,11 @@ class RestorationGAN(keras.Model):
                     d_total, d_scalars = self._discriminator_update(degraded, fake, target)
             g_terms = self.generator_losses(degraded, restored, target)
             g_total, g_scalars = self._reduce(g_terms)
+            # Multiplied by the loss scale under mixed_float16 (the optimizer divides the
+            # gradients by it again), unchanged otherwise.
+            g_scaled = self.generator_optimizer.scale_loss(g_total)
         variables = self.generator.trainable_variables
-        gradients = generator_tape.gradient(g_total, variables)
+        gradients = generator_tape.gradient(g_scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables))
         self._track("d_loss", d_total, d_scalars)
         self._track("g_loss", g_total, g_scalars)
@@ -365,7 +397,8 @@ class RestorationGAN(keras.Model):
         variables = self.discriminator_trainable_variables
         with tf.GradientTape() as tape:
             total, scalars = self._reduce(self.discriminator_losses(degraded, fake, target))
-        gradients = tape.gradient(total, variables)
+            scaled = self.discriminator_optimizer.scale_loss(total)
+        gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         return total, scalars
 
@@ -384,6 +417,16 @@ class RestorationGAN(keras.Model):
         self.psnr_metric.update_state(target[..., :3], restored)
         self.ssim_metric.update_state(target[..., :3], restored)
         return {metric.name: metric.result() for metric in self.metrics}
+
+
+def _loss_scaled(optimizer, network):
+    """`optimizer` wrapped in a dynamic LossScaleOptimizer if `network` computes in float16
+    (float16 gradients underflow without it), else `optimizer` itself."""
+    if network.compute_dtype != "float16" or isinstance(
+        optimizer, keras.optimizers.LossScaleOptimizer
+    ):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def _adam(total_steps, learning_rate, beta_1, beta_2, constant_fraction, scale=1.0):

@@ -178,10 +178,12 @@ class AttentiveGAN(RestorationGAN):
                 for t, a in enumerate(maps, start=1)
             ]
         )
-        size = tf.shape(target)[1:3]
+        # The targets at 1/4 and 1/2 scale: the mean of each s x s block, which is area
+        # resizing by an integer factor (training crops are multiples of 4). Not
+        # `tf.image.resize(method="area")`: XLA has no ResizeArea kernel.
         multiscale = tf.add_n(
             [
-                weight * losses.l2_loss(tf.image.resize(target, size // s, method="area"), out)
+                weight * losses.l2_loss(tf.nn.avg_pool2d(target, s, s, "VALID"), out)
                 for weight, s, out in zip(self.scale_weights, SCALES, scaled)
             ]
         )

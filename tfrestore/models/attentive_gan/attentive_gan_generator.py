@@ -9,7 +9,7 @@ from tfrestore.models.network import Network
 NUM_STEPS = 4  # upstream ITERATION
 
 
-def _conv(filters, name, kernel_size=3, strides=1, dilation_rate=1, activation="relu"):
+def _conv(filters, name, kernel_size=3, strides=1, dilation_rate=1, activation="relu", dtype=None):
     """A conv with PyTorch's padding (k // 2 * dilation); stride 2 pads explicitly."""
     return (DilatedConv2D if dilation_rate != 1 else keras.layers.Conv2D)(
         filters,
@@ -18,6 +18,7 @@ def _conv(filters, name, kernel_size=3, strides=1, dilation_rate=1, activation="
         dilation_rate=dilation_rate,
         padding="same" if strides == 1 else "valid",
         activation=activation,
+        dtype=dtype,
         name=name,
     )
 
@@ -83,7 +84,9 @@ class AttentiveGANGenerator(Network):
             gate: _conv(f, f"conv_{gate}_0", activation="tanh" if gate == "g" else "sigmoid")
             for gate in "ifgo"
         }
-        det_conv_mask = _conv(1, "det_conv_mask_0", activation=None)
+        # The output convs (attention maps, images) compute in float32 under a mixed policy
+        # (`tfrestore.models.precision`): 1 and 3 channels, a negligible cost.
+        det_conv_mask = _conv(1, "det_conv_mask_0", activation=None, dtype="float32")
 
         mask = keras.layers.Lambda(
             lambda t: tf.fill(tf.concat([tf.shape(t)[:3], [1]], 0), 0.5), name="mask_init"
@@ -127,15 +130,15 @@ class AttentiveGANGenerator(Network):
             x = _conv(8 * f, f"diconv{k}_0", dilation_rate=rate)(x)
         x = _conv(8 * f, "conv7_0")(x)
         x = _conv(8 * f, "conv8_0")(x)
-        frame1 = _conv(3, "outframe1_0")(x)
+        frame1 = _conv(3, "outframe1_0", dtype="float32")(x)
         x = _upsample(x, 4 * f, "deconv1")
         x = keras.layers.Add(name="skip2")([x, res2])
         x = _conv(4 * f, "conv9_0")(x)
-        frame2 = _conv(3, "outframe2_0")(x)
+        frame2 = _conv(3, "outframe2_0", dtype="float32")(x)
         x = _upsample(x, 2 * f, "deconv2")
         x = keras.layers.Add(name="skip1")([x, res1])
         x = _conv(f, "conv10_0")(x)
-        output = _conv(3, "output_0", activation=None)(x)
+        output = _conv(3, "output_0", activation=None, dtype="float32")(x)
         super().__init__(inputs, [*masks, frame1, frame2, output], **kwargs)
         self.filters = filters
 

@@ -23,17 +23,18 @@ def elliptical_kernel(size):
 
 
 def _morphology(mask, kernel, operation):
-    # Flat structuring element: 0 inside the ellipse, -inf (a large negative) outside.
-    weights = tf.constant(np.where(kernel, 0.0, -1e9)[:, :, None], tf.float32)
-    op = tf.nn.dilation2d if operation == "dilate" else tf.nn.erosion2d
-    return op(
-        mask,
-        weights,
-        strides=[1, 1, 1, 1],
-        padding="SAME",
-        data_format="NHWC",
-        dilations=[1, 1, 1, 1],
-    )
+    """Flat binary dilation or erosion of a {0, 1} mask by a symmetric kernel.
+
+    For a binary mask, dilation is "some pixel under the kernel is set" and erosion "no pixel
+    under the kernel is unset", so a convolution with the kernel counting them gives both
+    exactly. Pixels outside the image count as neither (as `tf.nn.dilation2d` and
+    `erosion2d` with SAME padding): zero padding of `mask` and of `1 - mask` does that. A
+    convolution, not those ops: XLA has no Dilation2D kernel, so they stop `jit_compile`.
+    """
+    weights = tf.constant(kernel[:, :, None, None], tf.float32)
+    if operation == "dilate":
+        return tf.cast(tf.nn.conv2d(mask, weights, 1, "SAME") > 0.5, tf.float32)
+    return tf.cast(tf.nn.conv2d(1.0 - mask, weights, 1, "SAME") < 0.5, tf.float32)
 
 
 def raindrop_mask(rainy, clean, threshold=35 / 255, kernel_size=5):

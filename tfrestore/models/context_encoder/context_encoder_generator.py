@@ -129,7 +129,8 @@ class ContextEncoderGenerator(Network):
             kernel_initializer=upstream_normal(),
             name="main_29",
         )(x)
-        outputs = keras.layers.Activation("tanh", name="main_30")(x)
+        # float32 under a mixed policy, as every generator's output (`tfrestore.models.precision`).
+        outputs = keras.layers.Activation("tanh", dtype="float32", name="main_30")(x)
         super().__init__(inputs, outputs, **kwargs)
         self.filters = filters
         self.bottleneck_channels = bottleneck_channels

@@ -109,12 +109,13 @@ class DeblurGANGenerator(Network):
             x = keras.layers.ReLU(name=f"model_{index + 2}")(x)
             index += 3
         x = _conv_block(x, 3, 7, self.output_conv_name(num_blocks), padding=3, reflect=True)
-        outputs = keras.layers.Activation("tanh", name=f"model_{index + 2}")(x)
+        # The output layers compute in float32 under a mixed policy (`tfrestore.models.precision`).
+        outputs = keras.layers.Activation("tanh", dtype="float32", name=f"model_{index + 2}")(x)
         if learn_residual:
-            outputs = keras.layers.Add(name="residual")([inputs, outputs])
-            outputs = keras.layers.Lambda(lambda t: tf.clip_by_value(t, -1.0, 1.0), name="clamp")(
-                outputs
-            )
+            outputs = keras.layers.Add(dtype="float32", name="residual")([inputs, outputs])
+            outputs = keras.layers.Lambda(
+                lambda t: tf.clip_by_value(t, -1.0, 1.0), dtype="float32", name="clamp"
+            )(outputs)
         super().__init__(inputs, outputs, **kwargs)
         self.filters = filters
         self.num_blocks = num_blocks

@@ -98,8 +98,9 @@ class EnlightenGANGenerator(Network):
             x = _conv_block(x, width, f"{stage}_2", sync, normalize=stage != 9)
 
         latent = _conv(x, 3, "conv10", kernel_size=1)
-        latent = keras.layers.Multiply(name="times_residual")([latent, gray])
-        outputs = keras.layers.Add(name="skip")([latent, inputs])
+        # Residual and output in float32 under a mixed policy (`tfrestore.models.precision`).
+        latent = keras.layers.Multiply(dtype="float32", name="times_residual")([latent, gray])
+        outputs = keras.layers.Add(dtype="float32", name="skip")([latent, inputs])
         super().__init__(inputs, outputs, **kwargs)
         self.filters = filters
         self.align_corners = align_corners

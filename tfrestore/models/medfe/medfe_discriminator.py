@@ -49,7 +49,10 @@ class MEDFEDiscriminator(Network):
                 kernel_initializer=upstream_normal(),
                 name=f"model_{2 * n}_conv",
             )
-            x = keras.layers.SpectralNormalization(layer, name=f"model_{2 * n}")(x)
+            # The wrapper in float32 under a mixed policy, so the power iteration (a norm of
+            # small products) runs in float32: in float16 it gives NaN. The conv it wraps
+            # still computes in the policy's dtype.
+            x = keras.layers.SpectralNormalization(layer, dtype="float32", name=f"model_{2 * n}")(x)
             if n < NUM_CONVS - 1:
                 x = keras.layers.LeakyReLU(0.2, name=f"model_{2 * n + 1}")(x)
         super().__init__(inputs, x, **kwargs)

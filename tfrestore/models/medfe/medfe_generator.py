@@ -217,7 +217,8 @@ class MEDFEGenerator(Network):
         # -- mutual texture / structure filling (upstream MEDFE pc_block) ---------------------
         texture, structure = self._fill(features, mask, f, upstream_layout)
         branch_head = conv(3, 1, "loss_0_down_model_0", use_bias=True)
-        branch_tanh = keras.layers.Activation("tanh", name="loss_0_down_model_1")
+        # The outputs are float32 under a mixed policy (`tfrestore.models.precision`).
+        branch_tanh = keras.layers.Activation("tanh", dtype="float32", name="loss_0_down_model_1")
         texture_image = branch_tanh(branch_head(texture))
         structure_image = branch_tanh(branch_head(structure))
         skips = self._equalize(features, texture, structure, f, upstream_layout)
@@ -233,7 +234,7 @@ class MEDFEGenerator(Network):
         x = keras.layers.Concatenate(name="Decoder_6_cat")([x, skips[0]])
         x = keras.layers.ReLU(name="Decoder_6_model_0")(x)
         x = self._up_conv(3, "Decoder_6_model_1")(x)
-        restored = keras.layers.Activation("tanh", name="Decoder_6_model_2")(x)
+        restored = keras.layers.Activation("tanh", dtype="float32", name="Decoder_6_model_2")(x)
 
         super().__init__([image, mask], [restored, texture_image, structure_image], **kwargs)
         self.filters = filters
