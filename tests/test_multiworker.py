@@ -116,3 +116,11 @@ def test_multiworker_refuses_keras_callbacks(paired_folder):  # noqa: F811
     config = train.load_config(seeded_config(paired_folder, epochs=1, logdir="multi"))
     with pytest.raises(ValueError, match="callbacks need Keras fit"):
         train.train(config, strategy="multiworker", callbacks=[keras.callbacks.History()])
+
+
+def test_multiworker_refuses_profile_steps(paired_folder):  # noqa: F811
+    from tfrestore import train
+
+    config = train.load_config(seeded_config(paired_folder, epochs=1, logdir="multi"))
+    with pytest.raises(ValueError, match="--profile-steps needs Keras fit"):
+        train.train(config, strategy="multiworker", profile_steps=(1, 2))

@@ -358,9 +358,11 @@ def train(config, strategy="default", logdir=None, callbacks=(), profile_steps=N
 def _train(config, strategy, logdir, callbacks, profile_steps):
     check_config(config, config.get("path", "config"))
     multiworker = strategy == "multiworker"
-    if multiworker and (callbacks or profile_steps):
+    if multiworker and callbacks:
+        raise ValueError("callbacks need Keras fit, which --strategy multiworker does not run")
+    if multiworker and profile_steps:
         raise ValueError(
-            "callbacks and profiling need Keras fit, which --strategy multiworker does not run"
+            "--profile-steps needs Keras fit, which --strategy multiworker does not run"
         )
     # MultiWorkerMirroredStrategy must set up collective ops before any TF op runs.
     distribution = get_strategy(strategy)
