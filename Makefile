@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-exhaustive lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
+
+test-exhaustive: $(STAMP)
+	$(VENV)/bin/python -m pytest -q tests --exhaustive
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfrestore training export tests

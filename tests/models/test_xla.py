@@ -54,8 +54,16 @@ class Run:
         return self.weights()
 
 
+# DeblurGAN (gradient penalty, instance norm) and the Context Encoder (batch norm, the
+# channel-wise dense layer) in `make test`; compiling the others takes minutes: `--exhaustive`.
+QUICK = ("deblur_gan", "context_encoder")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", sorted(HARNESSES))
+@pytest.mark.parametrize(
+    "method",
+    [m if m in QUICK else pytest.param(m, marks=pytest.mark.exhaustive) for m in sorted(HARNESSES)],
+)
 def test_compiled_step_equals_the_uncompiled_one(method):
     compiled = Run(method, jit_compile=True)
     initial = compiled.weights()
