@@ -153,7 +153,10 @@ def peak_rss_worker(form, path, size, threads):
     if form == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
-        runner = Interpreter(model_path=path, num_threads=threads).get_signature_runner()
+        # `tfrestore.inference.SIGNATURE_KEY`, named here to keep TensorFlow out of this
+        # process (instance-norm models' files hold two more signatures for tiling).
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        runner = interpreter.get_signature_runner("serving_default")
         details = runner.get_input_details()
         rng = np.random.default_rng(0)
         shapes = {name: (1, height, width, d["shape_signature"][-1]) for name, d in details.items()}

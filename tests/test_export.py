@@ -338,11 +338,18 @@ def test_benchmark_script_prints_a_row_per_form(capsys):
     spec = importlib.util.spec_from_file_location("benchmark", script)
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
-    argv = ["--model", "medfe", "--filters", "4", "--kwargs", '{"dilation": 1}']
+    argv = [
+        "--model",
+        "context_encoder",
+        "--filters",
+        "4",
+        "--kwargs",
+        '{"bottleneck_channels": 8}',
+    ]
     argv += ["--size", "128", "128", "--runs", "1", "--quantize", "float32"]
     assert benchmark.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("medfe filters=4 dilation=1, 128x128")
+    assert lines[0].startswith("context_encoder filters=4 bottleneck_channels=8, 128x128")
     number = r"\d[\d.]*(e[+-]\d+)?"
     forms = {"keras": "-", "saved_model float32": f"{number} MB", "tflite float32": f"{number} MB"}
     for form, size in forms.items():

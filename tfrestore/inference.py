@@ -28,6 +28,7 @@ image downscaled to as many pixels as one tile has (`STATISTICS_PIXELS`,
 `statistics_functions`).
 """
 
+import functools
 import mmap
 import os
 import zipfile
@@ -152,6 +153,12 @@ def serving_function(model):
     return serve
 
 
+def has_instance_norm(model):
+    """Whether `model` holds an `InstanceNormalization` layer (True when it cannot tell)."""
+    walk = getattr(model, "_flatten_layers", None)  # Keras' recursive walk (not public API)
+    return walk is None or any(isinstance(layer, InstanceNormalization) for layer in walk())
+
+
 def statistics_functions(model):
     """{STATISTICS_KEY: record, WITH_STATISTICS_KEY: serve} for a model with instance norm
     (`tfrestore.layers.InstanceNormalization`), else {}.
@@ -161,8 +168,7 @@ def statistics_functions(model):
     and `statistics` rows and returns the serving outputs with every instance norm using them
     (`tfrestore.layers.normalization.fixed_statistics`). Exports save both as signatures.
     """
-    walk = getattr(model, "_flatten_layers", None)  # Keras' recursive walk (not public API)
-    if walk is not None and not any(isinstance(layer, InstanceNormalization) for layer in walk()):
+    if not has_instance_norm(model):
         return {}  # skips tracing the model to find out
     specs = serving_function(model).input_signature
 
@@ -358,8 +364,15 @@ class KerasRestorer(Restorer):
         outputs = list(self.function.get_concrete_function().structured_outputs)
         limits = input_limits.model_limits(model)
         super().__init__(model_serving_inputs(model), outputs, path, limits)
-        self.statistics_functions = statistics_functions(model)
-        self.has_statistics = bool(self.statistics_functions)
+
+    @property
+    def has_statistics(self):
+        return has_instance_norm(self.model) and bool(self.statistics_functions)
+
+    @functools.cached_property
+    def statistics_functions(self):
+        """`statistics_functions(model)`, traced when tiling or an export first needs them."""
+        return statistics_functions(self.model)
 
     def _call(self, function, batch, *extra):
         outputs = function(*[tf.constant(batch[name]) for name in self.inputs], *extra)
