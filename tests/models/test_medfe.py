@@ -64,6 +64,18 @@ class TestMEDFE(ModelHarness):
     def test_output_shape_any_size(self, shared_model):
         super().test_output_shape_any_size(shared_model)
 
+    # The harness checks, 15-20 s each for MEDFE; MEDFE's training and its .keras round trip
+    # (safe mode) are also covered by test_train.py and tests/convert in `make test`.
+    @pytest.mark.slow
+    @pytest.mark.exhaustive
+    def test_fit_changes_both_networks_and_logs_every_term(self):
+        super().test_fit_changes_both_networks_and_logs_every_term()
+
+    @pytest.mark.slow
+    @pytest.mark.exhaustive
+    def test_keras_round_trip_keeps_weights_and_optimizer_state(self, tmp_path):
+        super().test_keras_round_trip_keeps_weights_and_optimizer_state(tmp_path)
+
 
 @pytest.mark.slow
 def test_paper_parameter_counts(paper_medfe):
@@ -182,6 +194,7 @@ def test_loss_terms_on_known_values():
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # 35 s; the four other methods' replica checks run in `make test`
 def test_two_replicas_equal_one():
     run_replica_check("test_medfe", "TestMEDFE", {})
 
