@@ -773,7 +773,8 @@ def export_tflite(
         elif source is None:
             source = os.path.join(scratch, "saved_model")
             _write_saved_model(reference, source)
-        statistics = reference.has_statistics and input_size is None  # see the module doc
+        # Not for a fixed size (module doc); checked first so that nothing is traced for it.
+        statistics = input_size is None and reference.has_statistics
         converter = _converter(source, quantize, representative_data, reference.inputs, statistics)
         try:
             with warnings.catch_warnings():
