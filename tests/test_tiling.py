@@ -237,3 +237,31 @@ def test_restore_command_tiles_and_shows_tile_progress(tmp_path, capsys):
         cli.main([*base, "--tile", "-1"])
     assert exit_info.value.code == 2
     assert "expected a whole number of pixels >= 0, got '-1'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_fixed_size_tflite_tiles_larger_images_in_windows_of_its_size(tmp_path):
+    from tfrestore import export
+
+    model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+    model(images(1, 32, 32))
+    export.export_tflite(model, tmp_path / "fixed.tflite", input_size=(48, 40), check=False)
+    restorer = inference.load_restorer(tmp_path / "fixed.tflite")
+    x = images(2, 90, 101)
+    counted = []
+    tiled = restorer(x, on_tile=lambda done, total: counted.append(total))["restored"]
+    # What the Keras model gives in the same windows of exactly 48 x 40 (a fixed-size file has
+    # no statistics signatures: each window normalizes with its own).
+    keras_restorer = Restorer.from_model(model)
+    keras_restorer.has_statistics = False
+    expected = keras_restorer._run_tiled({"image": x}, (48, 40), 10, exact=True)["restored"]
+    grid = tiling.plan_tiles(90, 101, (48, 40), 10, multiple=4, exact=True)
+    assert grid.tile_size == (48, 40) and counted[-1] == 2 * len(grid) == 2 * 3 * 4
+    np.testing.assert_allclose(tiled, expected, atol=1e-4)
+    # An image of its size runs as one window, several per batch.
+    one = restorer(x[:, :48, :40])["restored"]
+    np.testing.assert_allclose(one, model.predict(x[:, :48, :40], verbose=0), atol=1e-4)
+    with pytest.raises(ValueError, match="fixed input size 48x40: it restores images of at le"):
+        restorer(x[:, :47])
+    with pytest.raises(ValueError, match="fixed input size 48x40: tile must be None"):
+        restorer(x, tile=64)
