@@ -123,7 +123,7 @@ def test_a_model_s_own_window_is_its_default_and_exports_record_it():
 
     enlighten = tfrestore.models.EnlightenGAN(filters=4, vgg_weights=None)
     recorded = limits.from_json(limits.to_json(limits.model_limits(enlighten)))
-    assert recorded == {"model": "EnlightenGAN", "multiple": [16, 16], "tile": 1024}
+    assert recorded == {"model": "EnlightenGAN", "multiple": [16, 16], "tile": 768}
     enlighten.align_corners = False  # translation-invariant upsampling: the library's window
     assert "tile" not in limits.model_limits(enlighten)
     with pytest.raises(ValueError, match="tile must be a whole number of pixels >= 1, got 0"):

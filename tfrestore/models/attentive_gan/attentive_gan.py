@@ -12,7 +12,7 @@ from tfrestore.models.base import RestorationGAN
 
 # Tiled restore's default window (`input_limits`): LiteRT holds about 1 GiB for a 448 px
 # window at paper width, which took a 4000 x 3000 photo over 2 GiB peak RSS.
-TILE = 320
+TILE = 256
 SCALES = (4, 2, 1)  # the autoencoder's outputs: 1/4, 1/2 and full resolution
 
 

@@ -12,7 +12,7 @@ from tfrestore.models.patch_discriminator import PatchGANDiscriminator
 RAGAN_TARGETS = (1.0, 0.0)
 FEATURE_NETWORKS = ("vgg16", "pixels")
 # Tiled restore's default window with align_corners=True (`input_limits`).
-TILE_ALIGN_CORNERS = 1024
+TILE_ALIGN_CORNERS = 768
 
 
 def pixel_feature_loss(images, restored):
