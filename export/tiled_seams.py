@@ -4,10 +4,10 @@
         [--tiles 256 512] [--overlap 32] [--statistics-pixels N]
 
 Restores the centre crop (`--size`, H W) of a scikit-image sample photo whole (`tile=0`), then
-in tiles (first with the model's default window, `tile=None`, then each of `--tiles`), and
-prints the PSNR (dB, peak 1) of each tiled result against the whole one: for models with
-instance norm both with image-wide statistics (the default) and with naive tiles that each
-normalize with their own. A photo smaller than `--size` is first enlarged (bicubic) just enough
+in tiles (first with the model's default window, `tile=None`, then each of `--tiles`, which may
+be given empty), and prints the PSNR (dB, peak 1) of each tiled result against the whole one:
+for models with instance norm both with image-wide statistics (the default) and with naive
+tiles that each normalize with their own. A photo smaller than `--size` is first enlarged (bicubic) just enough
 to cover it (no sample photo has 1536 x 2048 pixels: `retina`, 1411 x 1411, is enlarged 1.45x).
 Inpainting models get a mask of 24 random 48 px squares (seed 0) spread over the photo.
 MODEL is a .keras file, SavedModel folder or .tflite file.
@@ -33,7 +33,7 @@ def main(argv=None):
     parser.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
     parser.add_argument("--photo", default="retina", help="scikit-image sample name")
     parser.add_argument("--size", type=int, nargs=2, default=(1536, 2048), metavar=("H", "W"))
-    parser.add_argument("--tiles", type=int, nargs="+", default=(256, 512))
+    parser.add_argument("--tiles", type=int, nargs="*", default=(256, 512))
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument(
         "--statistics-pixels",
