@@ -184,7 +184,8 @@ def _parser():
         type=_pixels,
         metavar="N",
         help="restore in overlapping tiles of at most N x N pixels (bounded memory for large "
-        "photos); default: 448 for images above 448 x 448 pixels, whole below; 0: never tile",
+        "photos); default: the model's window (448; EnlightenGAN 768, AttentiveGAN 256) for "
+        "images above its square, whole below; 0: never tile",
     )
     restore.add_argument(
         "--overlap",

@@ -278,7 +278,8 @@ def restore_image(restorer, image, mask=None, tile=None, overlap=None, on_tile=N
     """Restores one image: float32 [H, W, 3] (and mask [H, W, 1]) in, [H, W, 3] out.
 
     `tile`, `overlap` and `on_tile` are the restorer's (`tfrestore.inference.Restorer`):
-    large images are restored in overlapping tiles (None: above 448 x 448 pixels; 0: never).
+    large images are restored in overlapping tiles (None: above the square of the model's
+    window, 448 px or its own; 0: never).
 
     Raises:
         ValueError: the image is outside the model's input limits (its message), or the model
@@ -366,7 +367,8 @@ def restore_files(
             keeps each input's format (a GIF gives a PNG).
         jpeg_quality: int from 1 to 100 (default 95), the quality of JPEG (and WebP) outputs.
         tile, overlap: tiled restore of large images (`restore_image`): None (default)
-            tiles images above 448 x 448 pixels, 0 never tiles, N tiles in windows of at
+            tiles images above the square of the model's window (448 px, or the model's own:
+            EnlightenGAN 768, AttentiveGAN 256), 0 never tiles, N tiles in windows of at
             most N x N.
         on_tile: optional callable `(index, total, job, done, tiles)` after each batch of
             tiles of a tiled image: `done` of its `tiles` tiles are restored.

@@ -34,17 +34,21 @@ import math
 
 import numpy as np
 
-# Windows of at most `DEFAULT_TILE` pixels a side with `DEFAULT_OVERLAP` in common. Memory
-# decides: at paper width DeblurGAN restores a 512 x 512 image in 0.9 GiB peak RSS with Keras
-# and 1.5 GiB with LiteRT (whole process, measured), a 1024 x 1024 one in 1.9 and 3.9 GiB, and
-# a 4000 x 3000 photo in 512 px windows in 2.0 GiB with LiteRT: 448 px keeps that under 2 GiB.
-# Windows are shrunk to cover the image evenly, so a 4000 x 3000 photo computes 16% more
-# pixels than it has; 8 px at each inner border are discarded, 16 px cross-faded.
+# Windows of at most `DEFAULT_TILE` pixels a side with `DEFAULT_OVERLAP` in common, for models
+# whose input limits recommend no window of their own (their `tile`, see
+# `tfrestore.models.limits`). Memory decides: at paper width DeblurGAN restores a 512 x 512
+# image in 0.9 GiB peak RSS with Keras and 1.5 GiB with LiteRT (whole process, measured), a
+# 1024 x 1024 one in 1.9 and 3.9 GiB, and a 4000 x 3000 photo in 512 px windows in 2.0 GiB with
+# LiteRT: 448 px keeps that under 2 GiB. Windows are shrunk to cover the image evenly, so a
+# 4000 x 3000 photo computes 16% more pixels than it has; 8 px at each inner border are
+# discarded, 16 px cross-faded.
 DEFAULT_TILE = 448
 DEFAULT_OVERLAP = 32
-# `tile=None` tiles images of more pixels than this and runs smaller ones whole.
+# `tile=None` tiles images of more pixels than this (the square of the model's own window when
+# it recommends one) and runs smaller ones whole.
 AUTO_TILE_PIXELS = DEFAULT_TILE * DEFAULT_TILE
-# Windows of one call are batched together up to this many pixels (at least one window).
+# Windows of one call are batched together up to this many pixels (at least one window); the
+# Restorer passes the square of the model's own window when it recommends one.
 BATCH_PIXELS = DEFAULT_TILE * DEFAULT_TILE
 
 
@@ -158,43 +162,57 @@ class TileGrid:
         return (self.row_weights[i][:, None] * self.col_weights[j][None, :])[..., None]
 
 
-def plan_tiles(height, width, tile, overlap, multiple=1, min_size=None):
+def plan_tiles(height, width, tile, overlap, multiple=1, min_size=None, exact=False):
     """The `TileGrid` of an image of `height` x `width` pixels.
 
     Args:
         height, width: ints, the image's size (before padding to `multiple`).
         tile: int >= 1, the largest window size; rounded up to `multiple` and to
             `min_size`. Windows are made as small as covering the image with as few allows.
+            With `exact`, an int or (height, width): the size of every window, as is.
         overlap: int >= 0, the fewest pixels neighbouring windows share (4x the receptive
             field's radius for a local network to give what it gives on the whole image).
         multiple: int or (height, width), the model's size multiple (default 1).
         min_size: optional (height, width), the model's smallest input.
+        exact: bool (default False), windows of exactly `tile` (a fixed-size model's input
+            size); the image must be at least that large. Window starts are aligned to
+            `multiple` along an axis whose window size is a multiple of it.
 
     Raises:
         ValueError: a tile or overlap out of range, naming it.
     """
     multiples = (multiple, multiple) if isinstance(multiple, int) else tuple(multiple)
-    if int(tile) < 1:
+    tiles = (tile, tile) if isinstance(tile, (int, np.integer)) else tuple(tile)
+    if min(int(t) for t in tiles) < 1:
         raise ValueError(f"tile must be >= 1 pixel (or 0: no tiling), got {tile}")
     if int(overlap) < 0:
         raise ValueError(f"overlap must be >= 0 pixels, got {overlap}")
-    if overlap >= tile:
-        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
-    size, rows_cols, weights = [], [], []
-    for length, m, smallest in zip((height, width), multiples, min_size or (1, 1), strict=True):
-        padded = _round_up(length, m)
-        least = _round_up(smallest, m)
-        side = min(_round_up(max(int(tile), least), m), padded)
-        if side < padded and side - overlap >= m:  # as few windows, just large enough
-            count = math.ceil((padded - overlap) / (side - overlap))
-            side = max(_round_up(math.ceil((padded + (count - 1) * overlap) / count), m), least)
+    if overlap >= min(tiles):
+        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({min(tiles)})")
+    size, rows_cols, weights, paddeds = [], [], [], []
+    for length, m, smallest, wanted in zip(
+        (height, width), multiples, min_size or (1, 1), tiles, strict=True
+    ):
+        if exact:
+            if length < wanted:
+                raise ValueError(f"an image of {height}x{width} is smaller than the window")
+            m = m if wanted % m == 0 else 1  # starts at multiples of a size's divisor only
+            padded = _round_up(length, m)
+            side = int(wanted)
+        else:
+            padded = _round_up(length, m)
+            least = _round_up(smallest, m)
+            side = min(_round_up(max(int(wanted), least), m), padded)
+            if side < padded and side - overlap >= m:  # as few windows, just large enough
+                count = math.ceil((padded - overlap) / (side - overlap))
+                side = max(_round_up(math.ceil((padded + (count - 1) * overlap) / count), m), least)
         starts = tile_starts(padded, side, int(overlap), m)
         size.append(side)
+        paddeds.append(padded)
         rows_cols.append(starts)
         weights.append(axis_weights(padded, starts, side, int(overlap)))
     return TileGrid(
-        _round_up(height, multiples[0]),
-        _round_up(width, multiples[1]),
+        *paddeds,
         tuple(size),
         int(overlap),
         multiples,
@@ -209,13 +227,26 @@ def _pixels(value, name):
     return int(value)
 
 
-def choose_tiling(height, width, tile=None, overlap=None):
+def checked_overlap(overlap, tile):
+    """`overlap` in pixels for windows of `tile` pixels a side (None: `DEFAULT_OVERLAP`, at most
+    a quarter of the tile); ValueError unless a whole number smaller than a nonzero tile."""
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, tile // 4)
+    overlap = _pixels(overlap, "overlap")
+    if tile and overlap >= tile:
+        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
+    return overlap
+
+
+def choose_tiling(height, width, tile=None, overlap=None, default=None):
     """(tile, overlap) to restore a `height` x `width` image with, or None to run it whole.
 
     Args:
-        tile: None (default: `DEFAULT_TILE` for images of more than `AUTO_TILE_PIXELS`
-            pixels, else whole), 0 (whole) or the window size in pixels.
+        tile: None (default: `default` for images of more than `default`^2 pixels, else
+            whole), 0 (whole) or the window size in pixels.
         overlap: None (`DEFAULT_OVERLAP`, at most a quarter of the tile) or pixels.
+        default: the model's window size (its input limits' `tile`), or None: `DEFAULT_TILE`
+            above `AUTO_TILE_PIXELS`.
 
     An image that fits in one window runs whole: the result is the same.
 
@@ -224,13 +255,10 @@ def choose_tiling(height, width, tile=None, overlap=None):
             smaller than the tile.
     """
     auto = tile is None
-    tile = DEFAULT_TILE if auto else _pixels(tile, "tile")
-    if overlap is None:
-        overlap = min(DEFAULT_OVERLAP, tile // 4)
-    overlap = _pixels(overlap, "overlap")
-    if tile and overlap >= tile:
-        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
-    if tile == 0 or (auto and height * width <= AUTO_TILE_PIXELS):
+    budget = AUTO_TILE_PIXELS if default is None else default * default
+    tile = (default or DEFAULT_TILE) if auto else _pixels(tile, "tile")
+    overlap = checked_overlap(overlap, tile)
+    if tile == 0 or (auto and height * width <= budget):
         return None
     if height <= tile and width <= tile:
         return None
@@ -257,6 +285,7 @@ def tiled_apply(
     passthrough=None,
     extra=None,
     on_tile=None,
+    exact=False,
 ):
     """Applies a batch `function` window by window and blends the windows' outputs.
 
@@ -264,7 +293,7 @@ def tiled_apply(
         function: callable({name: [N, h, w, C]} [, extra rows]) -> {name: [N, h, w, C']},
             every output the size of its input.
         arrays: {name: float32 [B, H, W, C]}, all of one batch size, height and width.
-        tile, overlap, multiple, min_size: see `plan_tiles`.
+        tile, overlap, multiple, min_size, exact: see `plan_tiles`.
         batch_pixels: int, windows run together up to this many pixels per call.
         passthrough: optional callable({name: [h, w, C]}) -> {name: [h, w, C']} or None: a
             window's outputs without running `function` (None: run it); inpainting models
@@ -278,7 +307,7 @@ def tiled_apply(
     """
     first = next(iter(arrays.values()))
     batch, height, width = first.shape[:3]
-    grid = plan_tiles(height, width, tile, overlap, multiple, min_size)
+    grid = plan_tiles(height, width, tile, overlap, multiple, min_size, exact)
     padded = {name: reflect_pad(value, grid.height, grid.width) for name, value in arrays.items()}
     tile_h, tile_w = grid.tile_size
     jobs = [(b, *window) for b in range(batch) for window in grid.windows]

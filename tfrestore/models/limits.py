@@ -14,6 +14,9 @@ Keys (all optional except `model`):
     multiple: [height, width], the multiples the model reflect-pads H and W to inside (not a
         requirement: any size runs; `tfrestore.tiling` aligns its windows to it). Left out
         when it is 1.
+    tile: int, the window size in pixels that tiled restore uses for this model by default
+        (`tfrestore.inference.Restorer` with `tile=None`), where the library's default
+        (`tfrestore.tiling.DEFAULT_TILE`) would show seams or need too much memory.
 
     >>> limits = {"model": "ContextEncoder", "min_size": [64, 64], "max_hole": [64, 64]}
     >>> check(limits, image, mask)  # ValueError: the hole does not fit in the 64x64 center ...
@@ -24,6 +27,7 @@ import json
 import tensorflow as tf
 
 SIZE_KEYS = ("min_size", "max_hole", "multiple")
+PIXEL_KEYS = ("tile",)
 
 
 def model_limits(model):
@@ -44,11 +48,11 @@ def validated(limits, source="input limits"):
     value (a record written by a newer tfrestore must not be half-checked)."""
     if not isinstance(limits, dict) or not isinstance(limits.get("model"), str):
         raise ValueError(f"{source} must be a dict with a 'model' name, got {limits!r}")
-    unknown = sorted(set(limits) - {"model", *SIZE_KEYS})
+    unknown = sorted(set(limits) - {"model", *SIZE_KEYS, *PIXEL_KEYS})
     if unknown:
         raise ValueError(
             f"{source} has keys this tfrestore does not know: {unknown} (known: model, "
-            f"{', '.join(SIZE_KEYS)}); upgrade tfrestore"
+            f"{', '.join(SIZE_KEYS + PIXEL_KEYS)}); upgrade tfrestore"
         )
     result = {"model": limits["model"]}
     for key in SIZE_KEYS:
@@ -62,6 +66,14 @@ def validated(limits, source="input limits"):
             ):
                 raise ValueError(f"{source}: {key} must be [height, width] >= 1, got {value!r}")
             result[key] = [int(v) for v in value]
+    for key in PIXEL_KEYS:
+        if key in limits:
+            value = limits[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"{source}: {key} must be a whole number of pixels >= 1, got {value!r}"
+                )
+            result[key] = int(value)
     return result
 
 

@@ -11,6 +11,8 @@ from tfrestore.models.patch_discriminator import PatchGANDiscriminator
 # EnlightenGAN's relativistic LSGAN uses targets 1 and 0 (MEDFE's uses 1 and -1).
 RAGAN_TARGETS = (1.0, 0.0)
 FEATURE_NETWORKS = ("vgg16", "pixels")
+# Tiled restore's default window with align_corners=True (`input_limits`).
+TILE_ALIGN_CORNERS = 768
 
 
 def pixel_feature_loss(images, restored):
@@ -139,6 +141,12 @@ class EnlightenGAN(RestorationGAN):
                 distance="mse",
                 name="perceptual",
             )
+
+    def input_limits(self):
+        # Bilinear upsampling with align_corners=True samples at positions that depend on the
+        # size of the map, so a window does not sample where the whole image does: larger
+        # windows, nearer the whole image (measured in the README's "Large photos").
+        return {"tile": TILE_ALIGN_CORNERS} if self.align_corners else {}
 
     def _patches(self, *images):
         """The same `num_patches` random patches of each image batch (see
