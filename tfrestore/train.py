@@ -258,7 +258,8 @@ class DataBuilder:
     """One data kind: its dataset function, the keys its `data` section requires (passed in
     order), its optional keys with their defaults (passed by name), and its default crop.
 
-    `build(*required, crop_size=..., batch_size=..., seed=..., **options)` returns the dataset.
+    `build(*required, crop_size=..., batch_size=..., seed=..., cache=..., **options)` returns
+    the dataset.
     """
 
     build: Callable
