@@ -433,6 +433,13 @@ def random_motion_blur(image, rng=None, normalize=True, center=False, max_len=60
     return blur_image(image, psf, normalize=normalize)
 
 
+def _point_psf(canvas):
+    """A kernel that blurs nothing: 1 at the centre of a canvas x canvas square."""
+    psf = np.zeros((canvas, canvas), np.float32)
+    psf[canvas // 2, canvas // 2] = 1.0
+    return psf
+
+
 def motion_blur_dataset(
     images,
     crop_size=256,
@@ -503,7 +510,7 @@ def motion_blur_dataset(
     # The kernel is drawn in numpy (a sequential random walk), the blur is graph ops.
     draw_psf = seeded_numpy_function(
         lambda rng: random_psf(rng, canvas=canvas, center=center, max_len=max_len),
-        on_exit=lambda: np.zeros((canvas, canvas), np.float32),
+        on_exit=lambda: _point_psf(canvas),
     )
 
     def make_pair(photo, blur_seed):
