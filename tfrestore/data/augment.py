@@ -238,7 +238,9 @@ def cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment, cache=Fa
     with the same permutation as over the file names, so a seeded pipeline gives the same
     batches with and without a cache. The shuffle buffer then holds every decoded image
     (memory caches share it), so a cache suits data sets that fit in memory; a file cache is
-    not checked against the files: delete it when the images change.
+    not checked against the files: delete it when the images change. A run killed while it
+    writes the files (the first pass) leaves `<prefix>_0.lockfile`, which stops the next run
+    until it is deleted.
 
     Args:
         sources: list of `(keys, load)`, one per image of an element: `keys` a sequence with
