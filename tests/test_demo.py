@@ -274,6 +274,7 @@ def test_deblur_gan_report_states_the_built_recipe():
         "crop_size": deblur_gan.CROP_SIZE,
         "batch_size": deblur_gan.BATCH_SIZE,
         "max_len": deblur_gan.BLUR["max_len"],
+        "precision": deblur_gan.PRECISION,
     }
     table = deblur_gan.recipe_table(settings)
     assert table[2:] == [
@@ -287,6 +288,7 @@ def test_deblur_gan_report_states_the_built_recipe():
         "| Adam 0.0001, constant for 50 % of the run, then linear decay to 0 |",
         "| data | 128x128 crops, batch 4, blur trajectories 20 px "
         "| 256x256 crops, batch 1, blur trajectories 60 px |",
+        f"| precision | {deblur_gan.PRECISION} | float32 |",
     ]
 
 

@@ -45,6 +45,7 @@ def test_every_shipped_config_passes():
         ("training", "steps_per_epoch", 0, "training.steps_per_epoch must be >= 1, got 0"),
         ("data", "crop_size", "256", "data.crop_size must be an integer, got '256'"),
         ("data", "validation", [1], "data.validation must be a mapping"),
+        ("data", "cache", 3, "data.cache must be true or false or a string, got 3"),
         ("training", "jit_compile", "yes", "training.jit_compile must be true or false, got 'yes'"),
         (
             "training",

@@ -129,6 +129,14 @@ def _parser():
         help="write a TensorFlow profiler trace of training steps A to B of this run (from 1) "
         "to LOGDIR/train for TensorBoard's profile tab",
     )
+    train.add_argument(
+        "--cache",
+        nargs="?",
+        const=True,
+        metavar="PATH",
+        help="keep the decoded training images after the first epoch: in memory, or in cache "
+        "files at PATH (the config's data.cache)",
+    )
 
     evaluate = commands.add_parser("evaluate", parents=options, help="PSNR/SSIM on a paired folder")
     evaluate.add_argument("model", help=".keras file, SavedModel folder or .tflite file")
@@ -482,8 +490,11 @@ def _run_train(args):
     from tfrestore import train
 
     profile_steps = None if args.profile_steps is None else _step_range(args.profile_steps)
+    config = train.load_config(args.config)
+    if args.cache is not None:
+        config["data"]["cache"] = args.cache
     train.train(
-        train.load_config(args.config),
+        config,
         strategy=args.strategy,
         logdir=args.logdir,
         profile_steps=profile_steps,

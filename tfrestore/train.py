@@ -5,7 +5,7 @@ A config is YAML with four sections (see `training/configs/deblur_gan.yaml`):
     model:     {name: deblur_gan, <architecture and loss-weight kwargs>}
     optimizer: {learning_rate, beta_1, beta_2, constant_fraction}   # optional, paper defaults
     data:      {kind: paired | motion_blur | inpainting | unpaired | raindrop, ...,
-                crop_size, batch_size,
+                crop_size, batch_size, cache: false | true | PATH,
                 validation: {...}}
     training:  {epochs, steps_per_epoch, logdir, image_every_n_steps, seed,
                 mixed_precision: float32 | mixed_float16 | mixed_bfloat16, jit_compile}
@@ -75,7 +75,14 @@ TRAINING_KEYS = {
 }
 OPTIMIZER_KEYS = {name: (float, None) for name in ("learning_rate", "beta_1", "beta_2")}
 OPTIMIZER_KEYS["constant_fraction"] = (float, 0)
-_DATA_COMMON_KEYS = {"kind": (str, None), "crop_size": (int, 1), "batch_size": (int, 1)}
+_DATA_COMMON_KEYS = {
+    "kind": (str, None),
+    "crop_size": (int, 1),
+    "batch_size": (int, 1),
+    # Keep the decoded images after the first epoch: true in memory, a path in files there
+    # (`tfrestore.data.augment.cropped_dataset`).
+    "cache": ((bool, str), None),
+}
 _TYPE_NAMES = {
     bool: "true or false",
     int: "an integer",
@@ -228,6 +235,7 @@ def _build_dataset(spec, seed, where):
         crop_size=spec.get("crop_size", builder.crop_size),
         batch_size=spec.get("batch_size", 1),
         seed=seed,
+        cache=spec.get("cache", False),
         **{key: spec.get(key, default) for key, default in builder.options.items()},
     )
 
@@ -250,7 +258,8 @@ class DataBuilder:
     """One data kind: its dataset function, the keys its `data` section requires (passed in
     order), its optional keys with their defaults (passed by name), and its default crop.
 
-    `build(*required, crop_size=..., batch_size=..., seed=..., **options)` returns the dataset.
+    `build(*required, crop_size=..., batch_size=..., seed=..., cache=..., **options)` returns
+    the dataset.
     """
 
     build: Callable
@@ -389,6 +398,8 @@ def _train(config, strategy, logdir, callbacks, profile_steps):
     elif config["data"].get("validation"):
         # Validation passes over its data once per epoch unless it says otherwise.
         spec = {**config["data"], "repeat": False, **config["data"]["validation"]}
+        if isinstance(spec.get("cache"), str) and "cache" not in config["data"]["validation"]:
+            spec["cache"] += ".validation"  # not the training data's cache files
         validation = build_dataset(spec, seed=seed, where="data.validation")
         if spec.get("kind") == "motion_blur":
             validation = validation.take(int(spec.get("steps", 4)))

@@ -194,3 +194,22 @@ def test_vertical_and_horizontal_flips_happen_in_both_streams():
 def test_unpaired_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         unpaired_dataset([_photo()], [_photo()], **{"crop_size": 32, **kwargs})
+
+
+def test_unpaired_streams_cache_to_their_own_files(tmp_path):
+    """A file cache gives the batches of no cache, written then read back, one file set per
+    stream (the two would clash on one prefix)."""
+    images = [_photo(seed=seed) for seed in range(3)]
+    prefix = tmp_path / "cache"
+
+    def batches(cache):
+        dataset = unpaired_dataset(images, images, crop_size=16, batch_size=2, seed=0, cache=cache)
+        return [np.stack([low, normal]) for low, normal in dataset.take(4).as_numpy_iterator()]
+
+    expected = batches(False)
+    np.testing.assert_array_equal(batches(str(prefix)), expected)  # writes the files
+    np.testing.assert_array_equal(batches(str(prefix)), expected)  # reads them
+    assert {path.name for path in tmp_path.glob("cache.*.index")} == {
+        "cache.low.index",
+        "cache.normal.index",
+    }

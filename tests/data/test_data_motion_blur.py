@@ -11,6 +11,7 @@ from scipy import signal
 
 from tfrestore.data import (
     blur_image,
+    blur_image_tensor,
     motion_blur_dataset,
     random_motion_blur,
     random_psf,
@@ -294,3 +295,18 @@ def test_centered_blur_keeps_a_point_in_place():
         total = blurred.sum()
         assert abs((rows * blurred).sum() / total - 48) <= 1.0
         assert abs((cols * blurred).sum() / total - 48) <= 1.0
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_blur_tensor_matches_the_numpy_blur(normalize):
+    """The graph-op blur the dataset runs equals `blur_image` (reflected borders), on a
+    non-square image, and keeps a constant image."""
+    image = _photo(40, 52, seed=4)
+    psf = random_psf(rng=5)
+    np.testing.assert_allclose(
+        blur_image_tensor(image, psf, normalize).numpy(),
+        blur_image(image, psf, normalize=normalize),
+        atol=1e-5,
+    )
+    constant = np.full((40, 40, 3), 0.3, np.float32)
+    np.testing.assert_allclose(blur_image_tensor(constant, psf, normalize), constant, atol=1e-6)

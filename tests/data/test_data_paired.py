@@ -252,3 +252,19 @@ def test_pairs_are_read_upright_by_their_exif_orientation(tmp_path):
     [(degraded, target)] = _batches(dataset)
     np.testing.assert_array_equal(degraded, target)
     np.testing.assert_allclose(target[0], upright / 255.0, atol=1e-6)
+
+
+def test_memory_cache_gives_the_batches_of_no_cache(tmp_path):
+    """Three epochs of a seeded, parallel pipeline: the same batches whether the decoded
+    images come from the files or from the cache (cache files: the unpaired pipeline's test)."""
+    degraded, target = _pair_folders(tmp_path, [f"{i}.png" for i in range(3)])
+
+    def batches(cache):
+        dataset = paired_dataset(
+            degraded, target, crop_size=8, batch_size=2, seed=5, repeat=True, cache=cache
+        )
+        return np.stack([np.stack(pair) for pair in _batches(dataset.take(5))])
+
+    np.testing.assert_array_equal(batches(True), batches(False))
+    with pytest.raises(ValueError, match="cache must be true, false or a file path prefix"):
+        paired_dataset(degraded, target, crop_size=8, cache=3)

@@ -64,8 +64,9 @@ def test_only_mixed_float16_scales_losses():
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
 def test_non_finite_gradient_skips_the_step_and_halves_the_scale(network):
     """A loss term that is 0 but whose gradient is NaN (d sqrt(x)/dx at 0 is infinite, times
-    0) makes that network's gradients non-finite: its update is skipped, its loss scale halved,
-    and the other network's update still applies. The next clean step applies."""
+    0) makes that network's gradients non-finite: its update is skipped, its loss scale halved
+    (and logged so), and the other network's update still applies. The next clean step
+    applies."""
     model = build("deblur_gan", "mixed_float16", **TINY_DEBLUR)
     model.compile(  # a loss scale small enough for clean steps to apply (see `_optimizer`)
         generator_optimizer=_optimizer("mixed_float16"),
@@ -88,6 +89,7 @@ def test_non_finite_gradient_skips_the_step_and_halves_the_scale(network):
     other = model.discriminator if network == "generator" else model.generator
     net = getattr(model, network)
     scale = float(optimizer.dynamic_scale.numpy())
+    other_scale = float(getattr(model, f"{other.name}_optimizer").dynamic_scale.numpy())
     before = [w.numpy().copy() for w in net.trainable_weights]
     other_before = [w.numpy().copy() for w in other.trainable_weights]
     degraded, target = HARNESSES["deblur_gan"]().make_batch(2)
@@ -95,6 +97,8 @@ def test_non_finite_gradient_skips_the_step_and_halves_the_scale(network):
 
     assert all(np.isfinite(float(value)) for value in logs.values())  # the losses are fine
     assert float(optimizer.dynamic_scale.numpy()) == scale / 2
+    logged = {name: float(logs[f"{name[0]}_loss_scale"]) for name in ("generator", "discriminator")}
+    assert logged == {network: scale / 2, other.name: other_scale}
     assert int(optimizer.iterations) == 0
     for a, b in zip(before, net.trainable_weights):
         np.testing.assert_array_equal(a, b.numpy())

@@ -38,6 +38,7 @@ from tfrestore.data.masks import (
 )
 from tfrestore.data.motion_blur import (
     blur_image,
+    blur_image_tensor,
     center_psf,
     motion_blur_dataset,
     random_motion_blur,
@@ -73,6 +74,7 @@ __all__ = [
     "SAMPLE_NAMES",
     "WRITE_FORMATS",
     "blur_image",
+    "blur_image_tensor",
     "center_psf",
     "center_crop_pair",
     "center_mask",

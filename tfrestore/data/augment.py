@@ -8,6 +8,8 @@ Seeds: `seed=None` uses TensorFlow's stateful random ops; an int or a shape-[2] 
 tensor uses the stateless ops, so a pipeline with a fixed seed gives the same crops each run.
 """
 
+import os
+
 import tensorflow as tf
 
 
@@ -202,13 +204,43 @@ def random_flip_pair(a, b, seed=None):
     return tuple(random_flip_images([a, b], seed))
 
 
-def cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment):
+def cache_target(cache, suffix=""):
+    """What `cache` (a pipeline's argument: False, True, "" or a path) asks for: None (no
+    cache), "" (memory) or a file prefix for `tf.data.Dataset.cache` (its folder created;
+    `suffix` appended, so that two streams of one pipeline write different files).
+
+    Raises:
+        ValueError: `cache` is neither a bool nor a non-empty path.
+    """
+    if cache is False or cache is None:
+        return None
+    if cache is True or cache == "":  # "" is tf.data's name for memory
+        return ""
+    if not isinstance(cache, (str, os.PathLike)):
+        raise ValueError(f"cache must be true, false or a file path prefix, got {cache!r}")
+    prefix = os.path.abspath(os.fspath(cache)) + suffix
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    return prefix
+
+
+def cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment, cache=False):
     """Unbatched `(images, element_seed)`: loaded, then cropped and flipped together.
 
     The front end shared by `paired_dataset` and `photo_dataset`. An element takes one key
     from each source, loads each image and passes them to `crop_and_flip` with the element's
     seed (which seeds the crop as it is and the flip with [0, 1] added; degradations derive
-    theirs with larger offsets).
+    theirs with larger offsets). Loading and cropping run in parallel (`map_options`), in
+    order when seeded.
+
+    With `cache`, the decoded images (float32, 12 bytes a pixel for RGB) are kept after the
+    first pass, in memory or in files, and later passes skip reading and decoding; crops, flips
+    and everything after stay random per pass. The order is shuffled over the decoded images
+    with the same permutation as over the file names, so a seeded pipeline gives the same
+    batches with and without a cache. The shuffle buffer then holds every decoded image
+    (memory caches share it), so a cache suits data sets that fit in memory; a file cache is
+    not checked against the files: delete it when the images change. A run killed while it
+    writes the files (the first pass) leaves `<prefix>_0.lockfile`, which stops the next run
+    until it is deleted.
 
     Args:
         sources: list of `(keys, load)`, one per image of an element: `keys` a sequence with
@@ -219,23 +251,33 @@ def cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment):
         shuffle: bool, reshuffle the order every epoch.
         repeat: bool, cycle forever.
         augment: bool, random crop and flip (else the central crop), see `crop_and_flip`.
+        cache: False (default), True (decoded images in memory) or a file path prefix (in
+            `tf.data` cache files `<prefix>.index`, `<prefix>.data-*`, kept for later runs).
 
     Returns:
         Dataset of `(images, element_seed)`: the image itself for a single source, else a
         tuple with one image per source; the seed is shape [2] int64.
     """
+    cache = cache_target(cache)
     single = len(sources) == 1
     keys = tuple(source_keys for source_keys, _ in sources)
     dataset = tf.data.Dataset.from_tensor_slices(keys[0] if single else keys)
+
+    def load_all(*element_keys):  # one key per source (tf.data unpacks a tuple element)
+        return tuple(load(one) for one, (_, load) in zip(element_keys, sources, strict=True))
+
+    if cache is not None:
+        # In file order, so the shuffle below permutes the images as it would the names.
+        dataset = dataset.map(load_all, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.cache(cache)
     if shuffle:
         dataset = dataset.shuffle(len(keys[0]), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     dataset = tf.data.Dataset.zip(dataset, element_seeds(seed))
 
-    def crop(key, element_seed):
-        element_keys = (key,) if single else key
-        loaded = [load(one) for one, (_, load) in zip(element_keys, sources, strict=True)]
+    def crop(element, element_seed):
+        loaded = element if cache is not None else load_all(*((element,) if single else element))
         cropped = crop_and_flip(loaded, crop_size=crop_size, augment=augment, seed=element_seed)
         return (cropped[0] if single else tuple(cropped)), element_seed
 

@@ -115,6 +115,7 @@ def inpainting_dataset(
     augment=True,
     fill=True,
     structures=None,
+    cache=False,
 ):
     """`((masked_image, mask), target)` training batches with masks drawn on the fly.
 
@@ -148,6 +149,9 @@ def inpainting_dataset(
             `structures/a/1.png`, as `tfrestore prepare-structure` writes them), or a list of
             files or float32 [H, W, 3] arrays, one per image in order, each the size of its
             photo.
+        cache: False (default), True (keep the decoded photos and structure images in memory)
+            or a file path prefix (in `tf.data` cache files); see
+            `tfrestore.data.augment.cropped_dataset`.
 
     Returns:
         Dataset of `((masked_image, mask), target)`: float32 [batch, crop, crop, 3],
@@ -192,4 +196,5 @@ def inpainting_dataset(
         augment,
         aligned=structures,
         aligned_argument="structures",
+        cache=cache,
     )

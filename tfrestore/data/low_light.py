@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from tfrestore.data.augment import map_options
+from tfrestore.data.augment import cache_target, map_options
 from tfrestore.data.paired import positive_int
 from tfrestore.data.sources import as_rng, derived_seed, photo_dataset, synthetic_pair_dataset
 
@@ -115,6 +115,7 @@ def synthetic_low_light_dataset(
     exposure=(0.1, 0.3),
     gamma=(1.5, 2.5),
     noise=(0.0, 0.02),
+    cache=False,
 ):
     """(dark, original) pairs made on the fly with `synthetic_low_light`.
 
@@ -135,6 +136,8 @@ def synthetic_low_light_dataset(
         repeat: bool (default True), cycle forever.
         augment: bool (default True).
         exposure, gamma, noise: see `synthetic_low_light`.
+        cache: False (default), True (keep the decoded photos in memory) or a file path
+            prefix (in `tf.data` cache files); see `tfrestore.data.augment.cropped_dataset`.
 
     Returns:
         Dataset of `(dark, original)`, each float32 [batch, crop, crop, 3] in [0, 1].
@@ -150,7 +153,9 @@ def synthetic_low_light_dataset(
     """
     options = dict(zip(("exposure", "gamma", "noise"), _low_light_ranges(exposure, gamma, noise)))
     darken = functools.partial(synthetic_low_light, **options)
-    return synthetic_pair_dataset(images, darken, crop_size, batch_size, seed, repeat, augment)
+    return synthetic_pair_dataset(
+        images, darken, crop_size, batch_size, seed, repeat, augment, cache
+    )
 
 
 def _stream_seeds(seed):
@@ -181,6 +186,7 @@ def unpaired_dataset(
     augment=True,
     darken_probability=0.5,
     darken_range=(2.0, 4.0),
+    cache=False,
 ):
     """EnlightenGAN's unpaired `(low, normal)` training batches.
 
@@ -218,6 +224,9 @@ def unpaired_dataset(
         augment: bool (default True).
         darken_probability: float in [0, 1] (default 0.5).
         darken_range: factor or (low, high) factors >= 1 (default (2.0, 4.0)).
+        cache: False (default), True (keep the decoded photos of both streams in memory) or a
+            file path prefix (`<prefix>.low.*` and `<prefix>.normal.*` `tf.data` cache files);
+            see `tfrestore.data.augment.cropped_dataset`.
 
     Returns:
         Dataset of `(low, normal)`, each float32 [batch, crop, crop, 3] in [0, 1].
@@ -241,8 +250,13 @@ def unpaired_dataset(
     min_factor, max_factor = _value_range(darken_range, "darken_range", 1.0, allow_minimum=True)
 
     low_seed, normal_seed = _stream_seeds(seed)
-    low_photos = photo_dataset(low, crop_size, batch_size, low_seed, repeat, augment)
-    normal_photos = photo_dataset(normal, crop_size, batch_size, normal_seed, True, augment)
+    low_cache, normal_cache = (cache_target(cache, f".{stream}") for stream in ("low", "normal"))
+    low_photos = photo_dataset(
+        low, crop_size, batch_size, low_seed, repeat, augment, cache=low_cache
+    )
+    normal_photos = photo_dataset(
+        normal, crop_size, batch_size, normal_seed, True, augment, cache=normal_cache
+    )
 
     def prepare_low(image, element_seed):
         if augment:

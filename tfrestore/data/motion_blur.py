@@ -9,15 +9,23 @@ they occur (non-square images, image borders, random-number streams).
 
 Pipeline: `random_trajectory` -> `trajectory_psfs` (cumulative kernels for growing exposure
 fractions) -> `blur_image`. `random_psf` and `random_motion_blur` bundle the upstream recipe,
-`motion_blur_dataset` makes (blurred, sharp) training pairs on the fly.
+`motion_blur_dataset` makes (blurred, sharp) training pairs on the fly: the kernel in numpy,
+the blur itself with TensorFlow ops (`blur_image_tensor`), which run in parallel.
 """
 
 import functools
 import math
 
 import numpy as np
+import tensorflow as tf
 
-from tfrestore.data.sources import as_rng, synthetic_pair_dataset
+from tfrestore.data.paired import positive_int
+from tfrestore.data.sources import (
+    as_rng,
+    degraded_dataset,
+    seeded_numpy_function,
+    synthetic_pair_dataset,
+)
 
 __all__ = [
     "EXPL_CHOICES",
@@ -25,6 +33,7 @@ __all__ = [
     "random_trajectory",
     "trajectory_psfs",
     "blur_image",
+    "blur_image_tensor",
     "random_psf",
     "random_motion_blur",
     "motion_blur_dataset",
@@ -311,6 +320,56 @@ def blur_image(image, psf, boundary="reflect", normalize=True):
     return np.clip(blurred, 0.0, 1.0).astype(np.float32)
 
 
+def _min_max_tensor(tensor):
+    """(tensor - min) / (max - min), and whether max > min (else the tensor is constant)."""
+    low, high = tf.reduce_min(tensor), tf.reduce_max(tensor)
+    spread = high - low
+    return (tensor - low) / tf.where(spread > 0, spread, 1.0), spread > 0
+
+
+def blur_image_tensor(image, psf, normalize=True):
+    """`blur_image` with TensorFlow ops (`boundary="reflect"`), for `tf.data` maps.
+
+    Graph ops release the Python interpreter, so a parallel map blurs several images at once
+    (the numpy `blur_image` holds it). Matches `blur_image` within 2e-6 on random images
+    (float32 FFTs against float64).
+
+    Args:
+        image: float32 [H, W, C] tensor; H and W larger than half the PSF's side (the reflected
+            border must fit in the image).
+        psf: float32 [kh, kw] tensor, non-negative, not all zero.
+        normalize: bool (default True), see `blur_image`.
+
+    Returns:
+        float32 [H, W, C] in [0, 1].
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+    psf = tf.convert_to_tensor(psf, tf.float32)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    kh, kw = tf.shape(psf)[0], tf.shape(psf)[1]
+    if normalize:
+        source, varies = _min_max_tensor(image)
+        # As `blur_image`: zero-padding the PSF to the image size puts zeros in its minimum.
+        padded_psf = tf.logical_or(height > kh, width > kw)
+        low = tf.where(padded_psf, tf.minimum(tf.reduce_min(psf), 0.0), tf.reduce_min(psf))
+        kernel = (psf - low) / (tf.reduce_max(psf) - low)
+    else:
+        source, kernel = image, psf / tf.reduce_sum(psf)
+    pads = [[kh // 2, (kh - 1) // 2], [kw // 2, (kw - 1) // 2], [0, 0]]
+    padded = tf.transpose(tf.pad(source, pads, mode="REFLECT"), [2, 0, 1])  # [C, H', W']
+    # The circular convolution of the padded size wraps only into the rows and columns
+    # cropped away below (the 'valid' part starts at kh - 1, kw - 1).
+    fft_length = tf.shape(padded)[1:]
+    spectrum = tf.signal.rfft2d(padded, fft_length) * tf.signal.rfft2d(kernel, fft_length)
+    full = tf.signal.irfft2d(spectrum, fft_length)
+    blurred = tf.transpose(full[:, kh - 1 : kh - 1 + height, kw - 1 : kw - 1 + width], [1, 2, 0])
+    if normalize:
+        stretched, _ = _min_max_tensor(blurred)
+        # A constant image stays itself (as `blur_image`).
+        blurred = tf.where(varies, stretched, image)
+    return tf.ensure_shape(tf.clip_by_value(blurred, 0.0, 1.0), image.shape)
+
+
 def center_psf(psf):
     """Shifts a kernel (by whole pixels) so its centre of mass is the canvas centre.
 
@@ -374,6 +433,13 @@ def random_motion_blur(image, rng=None, normalize=True, center=False, max_len=60
     return blur_image(image, psf, normalize=normalize)
 
 
+def _point_psf(canvas):
+    """A kernel that blurs nothing: 1 at the centre of a canvas x canvas square."""
+    psf = np.zeros((canvas, canvas), np.float32)
+    psf[canvas // 2, canvas // 2] = 1.0
+    return psf
+
+
 def motion_blur_dataset(
     images,
     crop_size=256,
@@ -384,11 +450,14 @@ def motion_blur_dataset(
     normalize=True,
     center=False,
     max_len=60,
+    cache=False,
 ):
     """(blurred, sharp) training pairs made on the fly with DeblurGAN's synthetic motion blur.
 
-    Each sharp photo is cropped (and flipped) with the shared `crop_and_flip`, then blurred by
-    `random_motion_blur` inside `tf.numpy_function`, with a fresh random PSF per example.
+    Each sharp photo is cropped (and flipped) with the shared `crop_and_flip`, then blurred as
+    `random_motion_blur` does, with a fresh random PSF per example: the PSF drawn by
+    `random_psf` inside `tf.numpy_function`, the blur by `blur_image_tensor` (graph ops, in
+    parallel; the numpy `blur_image` for crop_size None or <= 32).
     With `augment=True` the photo order is shuffled and crops and flips are random; with
     `augment=False` the order is fixed and the crop is central (the blur is still random).
 
@@ -412,6 +481,8 @@ def motion_blur_dataset(
             blurred and sharp crops stay aligned (see `random_psf`).
         max_len: float, blur trajectory length in pixels (default 60 = upstream); shorter
             blur suits small photos and short demos.
+        cache: False (default), True (keep the decoded photos in memory) or a file path
+            prefix (in `tf.data` cache files); see `tfrestore.data.augment.cropped_dataset`.
 
     Returns:
         Dataset of `(blurred, sharp)`, each float32 [batch, crop, crop, 3] in [0, 1].
@@ -425,7 +496,27 @@ def motion_blur_dataset(
         ...                          batch_size=4, seed=0)
         >>> blurred, sharp = next(iter(ds))  # each [4, 128, 128, 3]
     """
-    blur = functools.partial(
-        random_motion_blur, normalize=normalize, center=center, max_len=max_len
+    crop_size = positive_int(crop_size, "crop_size", allow_none=True)
+    batch_size = positive_int(batch_size, "batch_size")
+    canvas = 64  # `random_psf`'s kernel side
+    if crop_size is None or crop_size <= canvas // 2:
+        # Full images may be smaller than the kernel's reflected border: blur in numpy.
+        blur = functools.partial(
+            random_motion_blur, normalize=normalize, center=center, max_len=max_len
+        )
+        return synthetic_pair_dataset(
+            images, blur, crop_size, batch_size, seed, repeat, augment, cache
+        )
+    # The kernel is drawn in numpy (a sequential random walk), the blur is graph ops.
+    draw_psf = seeded_numpy_function(
+        lambda rng: random_psf(rng, canvas=canvas, center=center, max_len=max_len),
+        on_exit=lambda: _point_psf(canvas),
     )
-    return synthetic_pair_dataset(images, blur, crop_size, batch_size, seed, repeat, augment)
+
+    def make_pair(photo, blur_seed):
+        psf = tf.ensure_shape(tf.numpy_function(draw_psf, [blur_seed], tf.float32), [canvas] * 2)
+        return blur_image_tensor(photo, psf, normalize), photo
+
+    return degraded_dataset(
+        images, make_pair, crop_size, batch_size, seed, repeat, augment, cache=cache
+    )

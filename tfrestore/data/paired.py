@@ -190,6 +190,7 @@ def paired_dataset(
     skip_unmatched=False,
     repeat=False,
     key=None,
+    cache=False,
 ):
     """A `tf.data.Dataset` of aligned (degraded, target) batches from two paired folders.
 
@@ -210,6 +211,8 @@ def paired_dataset(
         skip_unmatched: bool (default False), see `paired_files`.
         repeat: bool (default False), repeat forever.
         key: callable or None (default None), how names pair, see `paired_files`.
+        cache: False (default), True (keep the decoded images in memory) or a file path
+            prefix (keep them in `tf.data` cache files there); see `cropped_dataset`.
 
     Returns:
         Dataset of `(degraded, target)`, each float32 [batch, crop, crop, 3].
@@ -236,7 +239,7 @@ def paired_dataset(
 
     degraded, target = ([pair[side] for pair in pairs] for side in (0, 1))
     sources = [(degraded, upright_reader(degraded)), (target, upright_reader(target))]
-    dataset = cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment)
+    dataset = cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment, cache)
     dataset = dataset.map(lambda pair, _: pair)  # the element seeds were for the crop and flip
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)

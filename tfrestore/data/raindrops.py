@@ -99,6 +99,7 @@ def raindrop_dataset(
     skip_unmatched=False,
     repeat=False,
     gt_dir=None,
+    cache=False,
 ):
     """(rainy, clean) batches from a Raindrop split folder: `paired_dataset` paired by number.
 
@@ -109,8 +110,8 @@ def raindrop_dataset(
 
     Args:
         root_or_data_dir, gt_dir: see `raindrop_files`.
-        crop_size, batch_size, shuffle, augment, seed, skip_unmatched, repeat: see
-            `paired_dataset` (defaults 256, 1, True, True, None, False, False).
+        crop_size, batch_size, shuffle, augment, seed, skip_unmatched, repeat, cache: see
+            `paired_dataset` (defaults 256, 1, True, True, None, False, False, False).
 
     Returns:
         Dataset of `(rainy, clean)`, each float32 [batch, crop, crop, 3] in [0, 1].
@@ -135,6 +136,7 @@ def raindrop_dataset(
         skip_unmatched=skip_unmatched,
         repeat=repeat,
         key=raindrop_key,
+        cache=cache,
     )
 
 
@@ -296,6 +298,7 @@ def synthetic_raindrop_dataset(
     blur=(1.0, 3.0),
     edge=(0.0, 0.3),
     highlight=(0.0, 0.3),
+    cache=False,
 ):
     """(rainy, clean) pairs made on the fly with `synthetic_raindrops`.
 
@@ -315,6 +318,8 @@ def synthetic_raindrop_dataset(
         repeat: bool (default True), cycle forever.
         augment: bool (default True).
         count, radius, aspect, zoom, blur, edge, highlight: see `synthetic_raindrops`.
+        cache: False (default), True (keep the decoded photos in memory) or a file path
+            prefix (in `tf.data` cache files); see `tfrestore.data.augment.cropped_dataset`.
 
     Returns:
         Dataset of `(rainy, clean)`, each float32 [batch, crop, crop, 3] in [0, 1].
@@ -333,4 +338,6 @@ def synthetic_raindrop_dataset(
     def add_drops(image, rng):
         return synthetic_raindrops(image, rng, **options)[0]  # the rainy image, not its mask
 
-    return synthetic_pair_dataset(images, add_drops, crop_size, batch_size, seed, repeat, augment)
+    return synthetic_pair_dataset(
+        images, add_drops, crop_size, batch_size, seed, repeat, augment, cache
+    )

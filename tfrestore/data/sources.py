@@ -237,6 +237,7 @@ def photo_dataset(
     augment=True,
     aligned=None,
     aligned_argument="aligned",
+    cache=False,
 ):
     """Unbatched `(photo, element_seed)` pairs: cropped, flipped photos and their seeds.
 
@@ -259,6 +260,8 @@ def photo_dataset(
         aligned: None (default), or images as in `source_images` aligned with the photos:
             one per photo, in the same order, of the same size.
         aligned_argument: str, what the caller calls `aligned`, for the error messages.
+        cache: False (default), True (keep the decoded images in memory) or a file path
+            prefix (keep them in `tf.data` cache files there); see `cropped_dataset`.
 
     Raises:
         ValueError: an image smaller than crop_size (named with its size), bad arrays, an
@@ -290,7 +293,7 @@ def photo_dataset(
     if aligned is not None:
         loaders.append(_loader(*_checked_aligned(aligned, aligned_argument, names, sizes)))
     return cropped_dataset(
-        loaders, crop_size, seed, shuffle=augment, repeat=repeat, augment=augment
+        loaders, crop_size, seed, shuffle=augment, repeat=repeat, augment=augment, cache=cache
     )
 
 
@@ -304,6 +307,7 @@ def degraded_dataset(
     augment,
     aligned=None,
     aligned_argument="aligned",
+    cache=False,
 ):
     """Batches of `make_example(photo, degradation_seed)` over `photo_dataset`'s photos.
 
@@ -311,14 +315,14 @@ def degraded_dataset(
     flip's. Incomplete batches are dropped when cropping (every example has the crop size).
 
     Args:
-        images, crop_size, batch_size, seed, repeat, augment, aligned, aligned_argument: see
-            `photo_dataset`.
+        images, crop_size, batch_size, seed, repeat, augment, aligned, aligned_argument,
+            cache: see `photo_dataset`.
         make_example: `(photo, seed) -> example`, a `tf.data` map function on one
             [H, W, 3] photo (with `aligned`, a `(photo, aligned_image)` tuple) and its
             shape-[2] int64 seed.
     """
     dataset = photo_dataset(
-        images, crop_size, batch_size, seed, repeat, augment, aligned, aligned_argument
+        images, crop_size, batch_size, seed, repeat, augment, aligned, aligned_argument, cache
     )
     dataset = dataset.map(
         lambda photo, element_seed: make_example(photo, derived_seed(element_seed, 2)),
@@ -328,7 +332,9 @@ def degraded_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def synthetic_pair_dataset(images, degrade, crop_size, batch_size, seed, repeat, augment):
+def synthetic_pair_dataset(
+    images, degrade, crop_size, batch_size, seed, repeat, augment, cache=False
+):
     """Batches of `(degrade(photo, rng), photo)`: a synthetic pipeline from its degradation.
 
     Each photo is cropped and flipped (`photo_dataset`), then degraded in numpy inside
@@ -336,7 +342,7 @@ def synthetic_pair_dataset(images, degrade, crop_size, batch_size, seed, repeat,
     degradation seed (`degraded_dataset`): a seeded pipeline gives the same pairs every run.
 
     Args:
-        images, crop_size, batch_size, seed, repeat, augment: as the public synthetic
+        images, crop_size, batch_size, seed, repeat, augment, cache: as the public synthetic
             datasets take them (see `photo_dataset`); crop_size and batch_size are checked
             here.
         degrade: `(image, rng) -> degraded`, a float32 [H, W, 3] numpy image in and one of
@@ -353,4 +359,6 @@ def synthetic_pair_dataset(images, degrade, crop_size, batch_size, seed, repeat,
         degraded = tf.numpy_function(body, [photo, degradation_seed], tf.float32)
         return tf.ensure_shape(degraded, photo.shape), photo
 
-    return degraded_dataset(images, make_pair, crop_size, batch_size, seed, repeat, augment)
+    return degraded_dataset(
+        images, make_pair, crop_size, batch_size, seed, repeat, augment, cache=cache
+    )

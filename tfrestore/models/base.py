@@ -269,7 +269,9 @@ class RestorationGAN(keras.Model):
 
         Networks built under the `mixed_float16` policy get dynamic loss scaling: each of their
         optimizers is wrapped in a `keras.optimizers.LossScaleOptimizer` (unless it is one),
-        so a step whose gradients are not finite is skipped and the scale halved.
+        so a step whose gradients are not finite is skipped and the scale halved. The training
+        logs then carry each optimizer's current scale as `g_loss_scale` and `d_loss_scale`
+        (in the fit history and on TensorBoard).
         """
         self.total_steps = total_steps
         adam = {
@@ -391,7 +393,18 @@ class RestorationGAN(keras.Model):
         self.generator_optimizer.apply_gradients(zip(gradients, variables))
         self._track("d_loss", d_total, d_scalars)
         self._track("g_loss", g_total, g_scalars)
-        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+        return {**logs, **self._loss_scales()}
+
+    def _loss_scales(self):
+        """{"g_loss_scale": ..., "d_loss_scale": ...}: the current dynamic scale of each
+        optimizer that is a `LossScaleOptimizer` (mixed_float16), as float32 scalars."""
+        optimizers = {"g": self.generator_optimizer, "d": self.discriminator_optimizer}
+        return {
+            f"{prefix}_loss_scale": tf.convert_to_tensor(optimizer.dynamic_scale, tf.float32)
+            for prefix, optimizer in optimizers.items()
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        }
 
     def _discriminator_update(self, degraded, fake, target):
         variables = self.discriminator_trainable_variables
