@@ -145,15 +145,16 @@ class ExportReport:
         if self.float_layers is not None:
             kept = len(self.float_layers)
             text += f", {kept} layer{'s' * (kept != 1)} kept in float32"
-            if kept:
-                text += f" ({', '.join(self.float_layers)})"
         if self.max_abs_error is None:
-            return text + ", not checked"
-        text += f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
-        if self.checked_on:
-            text += f" on {self.checked_on}"
-        if self.delegation is not None:
-            text += f"; {self.delegation}"
+            text += ", not checked"
+        else:
+            text += f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
+            if self.checked_on:
+                text += f" on {self.checked_on}"
+            if self.delegation is not None:
+                text += f"; {self.delegation}"
+        if self.float_layers:
+            text += "\n  float32 layers: " + ", ".join(self.float_layers)
         return text
 
 
