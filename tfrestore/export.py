@@ -25,9 +25,13 @@ What an export writes:
   inference with image-wide statistics (`tfrestore.inference.statistics_functions`):
   `serving_statistics` (the serving inputs in, {"statistics": [B, K]} out) and
   `serving_with_statistics` (the serving inputs and `statistics` in, the serving outputs out).
-  They share the weights; full-int8 and fixed-size TFLite files leave them out (calibration
+  They share the weights; int8 and fixed-size TFLite files leave them out (calibration
   would have to cover them; a fixed size has static shapes only), so their tiles normalize with
   their own statistics.
+- Int8 (`quantize="int8"`) is selective: the layers that int8 cannot represent well stay
+  float32 between int8 ones (by default the instance norms, `default_float_layers`; any
+  others with `float_layers`), via the converter's own quantizer denylist (what
+  `tf.lite.experimental.QuantizationDebugger` uses); `ExportReport.float_layers` lists them.
 
 Both record the model's input limits (`tfrestore.models.limits`, e.g. MEDFE's minimum size
 or the Context Encoder's largest hole) as JSON, because the exported graphs cannot check them
@@ -45,7 +49,8 @@ Exports compute in float32 whatever the dtype policy the model was built and tra
 Every export is run on a deterministic probe (a smooth random 1x45x38 image: non-square and
 not a multiple of 4, so in-graph padding is exercised; masks get a centered square hole) and
 compared with the Keras model: the report gives the max abs error and the PSNR between the
-two. An export that fails its check raises `ExportError` and writes nothing: the artefact is
+two. Quantized exports (dynamic, int8) are judged on real photos instead (`photo_inputs`: two
+sample photos, 128x128 center crops by default) and refused below 35 dB PSNR. An export that fails its check raises `ExportError` and writes nothing: the artefact is
 built under a temporary sibling name and only renamed to `path` once it passed, so an
 existing file or folder at `path` is kept intact.
 """
