@@ -166,6 +166,9 @@ def pytorch_runner(name, root, size, threads):
     import importlib.util
     from pathlib import Path
 
+    # Idle OpenMP threads sleep instead of spinning: while the other forms run (and on a loaded
+    # machine) spinning threads slowed PyTorch 50x (DeblurGAN 64x64: 5-10 s, 105 ms passive).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     script = Path(__file__).resolve().parents[1] / "tests/fixtures/pytorch/compare_official.py"

@@ -50,9 +50,10 @@ Every export is run on a deterministic probe (a smooth random 1x45x38 image: non
 not a multiple of 4, so in-graph padding is exercised; masks get a centered square hole) and
 compared with the Keras model: the report gives the max abs error and the PSNR between the
 two. Quantized exports (dynamic, int8) are judged on real photos instead (`photo_inputs`: two
-sample photos, 128x128 center crops by default) and refused below 35 dB PSNR. An export that fails its check raises `ExportError` and writes nothing: the artefact is
-built under a temporary sibling name and only renamed to `path` once it passed, so an
-existing file or folder at `path` is kept intact.
+sample photos, 128x128 center crops by default) and refused below 35 dB PSNR. An export that
+fails its check raises `ExportError` and writes nothing: the artefact is built under a
+temporary sibling name and only renamed to `path` once it passed, so an existing file or
+folder at `path` is kept intact.
 """
 
 import dataclasses
@@ -63,6 +64,7 @@ import re
 import tempfile
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -148,8 +150,7 @@ class ExportReport:
             precision += " {}x{}".format(*self.input_size)
         text = f"{self.format} {precision} {self.path}: {_human_size(self.size_bytes)}"
         if self.float_layers is not None:
-            kept = len(self.float_layers)
-            text += f", {kept} layer{'s' * (kept != 1)} kept in float32"
+            text += f", {len(self.float_layers) or 'nothing'} kept in float32"
         if self.max_abs_error is None:
             text += ", not checked"
         else:
@@ -159,7 +160,7 @@ class ExportReport:
             if self.delegation is not None:
                 text += f"; {self.delegation}"
         if self.float_layers:
-            text += "\n  float32 layers: " + ", ".join(self.float_layers)
+            text += "\n  kept in float32: " + ", ".join(self.float_layers)
         return text
 
 
@@ -732,6 +733,8 @@ def _converter(source, quantize, representative_data, channels, statistics=False
 
 # -- selective int8 ---------------------------------------------------------------------------
 
+GENERATOR = "generator"  # the attribute and layer name of a tfrestore model's generator
+
 
 def _layer_paths(layer, parents=()):
     """Yields (path, layer) for every layer nested in a Keras `layer`, depth first; a path is
@@ -743,8 +746,14 @@ def _layer_paths(layer, parents=()):
 
 
 def default_float_layers(model):
-    """Paths ("generator/model_2") of the layers of a Keras model that int8 exports keep in
-    float32 unless told otherwise: its instance norms.
+    """What int8 exports of a Keras model keep in float32 unless told otherwise: for a
+    tfrestore model "not generator" (the operators outside its generator network: padding to
+    a multiple, cropping, pasting, compositing and range conversion), then the paths
+    ("generator/model_2") of its instance norms.
+
+    The operators around the generator are cheap but int8 breaks some of them (measured on the
+    demo's Context Encoder: its one-hot crop-and-paste matrices in int8 gave 10 dB against
+    float32, 54 dB in float32).
 
     Instance norm computes a mean and a variance over the whole image and then divides by its
     square root: in int8 the variance of a tensor whose range is calibrated for its largest
@@ -754,7 +763,8 @@ def default_float_layers(model):
     """
     from tfrestore.layers.normalization import InstanceNormalization
 
-    return [
+    glue = [f"not {GENERATOR}"] if isinstance(getattr(model, GENERATOR, None), keras.Model) else []
+    return glue + [
         "/".join(path)
         for path, layer in _layer_paths(model)
         if isinstance(layer, InstanceNormalization)
@@ -775,15 +785,18 @@ def _node_names(flatbuffer):
 
 
 def _layer_nodes(layer, nodes):
-    """The node names in `nodes` that belong to the layer at path `layer` ("generator/model_2").
+    """The node names in `nodes` that belong to the layer at path `layer` ("generator/model_2"),
+    or for "not NAME" to none of the layer NAME.
 
     Converted ops are named after the TensorFlow name scopes they were traced in, one per
     layer (made unique with a suffix: "generator_1/model_2_1/moments/mean"); ops fused into
     one carry their names joined by ";".
     """
+    negate = layer.startswith("not ")
+    layer = layer.removeprefix("not ").strip()
     scopes = "/".join(re.escape(name) + r"(?:_\d+)?" for name in layer.split("/"))
     pattern = re.compile(r"(?:^|[/;])" + scopes + "/")
-    return [node for node in nodes if pattern.search(node)]
+    return [node for node in nodes if bool(pattern.search(node)) != negate]
 
 
 def _quantize_int8(label, calibrated, float_layers, required):
@@ -887,8 +900,9 @@ def export_tflite(
             keeps batch, height and width dynamic.
         float_layers: for "int8": names or paths ("model_2", "generator/model_2") of the
             Keras layers whose operators stay float32 (with QUANTIZE/DEQUANTIZE around them),
-            matched by the TensorFlow name scopes they were traced in; each must be found.
-            None (default): the model's instance norms (`default_float_layers`), which int8
+            matched by the TensorFlow name scopes they were traced in, or "not NAME" for every
+            operator outside layer NAME; each must be found. None (default): the operators
+            outside the generator and the instance norms (`default_float_layers`), which int8
             cannot represent within 35 dB; () quantizes every operator that has an int8
             kernel. The report lists them (`ExportReport.float_layers`).
 
