@@ -749,7 +749,8 @@ def default_float_layers(model):
     """What int8 exports of a Keras model keep in float32 unless told otherwise: for a
     tfrestore model "not generator" (the operators outside its generator network: padding to
     a multiple, cropping, pasting, compositing and range conversion), then the paths
-    ("generator/model_2") of its instance norms.
+    ("generator/model_2") of its instance norms, and of each batch norm that follows an
+    activation instead of a convolution, with that activation.
 
     The operators around the generator are cheap but int8 breaks some of them (measured on the
     demo's Context Encoder: its one-hot crop-and-paste matrices in int8 gave 10 dB against
@@ -760,15 +761,27 @@ def default_float_layers(model):
     values rounds to a few levels (measured: a DeblurGAN of random weights at 12.8 dB against
     float32), and XNNPACK has no int8 SQUARED_DIFFERENCE or RSQRT, so each norm also split the
     graph into more delegate partitions (30 instead of 4 for the demo's DeblurGAN).
+
+    A batch norm after a convolution folds into it; after an activation (EnlightenGAN's
+    conv, LeakyReLU, batch norm) it stays a per-channel scale whose input int8 holds with one
+    range for all channels, so channels with small activations round to a few levels that
+    the norm then amplifies (the demo's EnlightenGAN: 25 dB with them in int8, 42-45 dB in
+    float32).
     """
     from tfrestore.layers.normalization import InstanceNormalization
 
-    glue = [f"not {GENERATOR}"] if isinstance(getattr(model, GENERATOR, None), keras.Model) else []
-    return glue + [
-        "/".join(path)
-        for path, layer in _layer_paths(model)
-        if isinstance(layer, InstanceNormalization)
-    ]
+    layers = (
+        [f"not {GENERATOR}"] if isinstance(getattr(model, GENERATOR, None), keras.Model) else []
+    )
+    for path, layer in _layer_paths(model):
+        if isinstance(layer, InstanceNormalization):
+            layers.append("/".join(path))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            inputs = [parent.operation for n in layer._inbound_nodes for parent in n.parent_nodes]  # noqa: SLF001
+            unfolded = [p for p in inputs if not isinstance(p, keras.layers.Conv2D)]
+            if len(inputs) == 1 and unfolded:
+                layers += ["/".join((*path[:-1], unfolded[0].name)), "/".join(path)]
+    return layers
 
 
 def _node_names(flatbuffer):
