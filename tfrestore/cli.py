@@ -97,9 +97,10 @@ def _export_options(parser):
         "--float-layers",
         nargs="*",
         metavar="LAYER",
-        help="with --quantize int8: the layers (names or paths such as generator/model_2) to "
-        "keep in float32 (default: the instance norms); given without names, every layer "
-        "with an int8 kernel is quantized",
+        help="with --quantize int8: the layers (names or paths such as generator/model_2; "
+        "'not generator' for every operator outside the generator) to keep in float32 "
+        "(default: those int8 cannot hold, which the report lists); given without names, "
+        "every layer with an int8 kernel is quantized",
     )
     parser.add_argument(
         "--input-size",
