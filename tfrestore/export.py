@@ -593,7 +593,9 @@ def integration_snippet(path):
     return "\n".join(lines)
 
 
-def _probe_size(reference, probe_size):
+def _probe_size(reference, probe_size, default=PROBE_SIZE):
+    """(height, width) to check an export at: `probe_size`, else the model's declared size,
+    else `default` raised to its recorded minimum."""
     if probe_size is not None:
         return tuple(probe_size)
     # tfrestore models may declare the size to probe (`RestorationGAN.serving_size`); an
@@ -602,7 +604,7 @@ def _probe_size(reference, probe_size):
     if declared:
         return tuple(declared)
     minimum = (reference.limits or {}).get("min_size", (0, 0))
-    return tuple(max(default, least) for default, least in zip(PROBE_SIZE, minimum, strict=True))
+    return tuple(max(side, least) for side, least in zip(default, minimum, strict=True))
 
 
 def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
@@ -1011,7 +1013,7 @@ def export_tflite(
             ):
                 raise ExportError(f"{label}: inputs are not [1, {input_size}, C]: {shapes}")
             if quantize in ("dynamic", "int8"):
-                size = input_size or _quality_size(reference, probe_size)
+                size = input_size or _probe_size(reference, probe_size, QUALITY_SIZE)
                 probes = photo_inputs(reference.channels, size)
                 checked_on = "{} photos {}x{}".format(len(probes), *size)
             else:
@@ -1024,18 +1026,6 @@ def export_tflite(
     return ExportReport(
         path, "tflite", quantize, error, psnr, len(flatbuffer), split, input_size, kept, checked_on
     )
-
-
-def _quality_size(reference, probe_size):
-    """(height, width) of the photos quantized exports are checked on: `probe_size`, else
-    the model's declared size, else `QUALITY_SIZE` raised to its recorded minimum."""
-    if probe_size is not None:
-        return tuple(probe_size)
-    declared = getattr(getattr(reference, "model", None), "serving_size", None)
-    if declared:
-        return tuple(declared)
-    minimum = (reference.limits or {}).get("min_size", (0, 0))
-    return tuple(max(q, m) for q, m in zip(QUALITY_SIZE, minimum, strict=True))
 
 
 def calibration_photos(channels, input_size=None):
