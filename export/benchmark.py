@@ -3,11 +3,13 @@
     python export/benchmark.py [--model deblur_gan] [--filters N] [--kwargs '{"num_blocks": 9}']
         [--size 256 256] [--runs 5] [--threads 2] [--quantize float32 float16 dynamic int8]
     python export/benchmark.py --all [--sizes 256x256 720x1280] [--filters N] [--runs 5] ...
+    PYTHONPATH=/path/to/torch:. python export/benchmark.py --all --pytorch-upstream ../upstream
 
 Builds the model (random weights: latency does not depend on them; VGG-based models get no
 VGG weights, as the loss network is not exported) at the given width, exports a SavedModel and
-the TFLite files (`--quantize`; int8 is calibrated on four smooth random images of the
-benchmark size) to a temporary folder, and prints one row per form:
+the TFLite files (`--quantize`; int8 with `export_tflite`'s defaults: calibrated on the
+sample photos, instance norms kept in float32) to a temporary folder, and prints one row per
+form:
 - size: the file (or SavedModel folder);
 - latency: median of `--runs` single-image runs after warm-up, the forms interleaved run by
   run so that a change in the machine's load hits them alike (the Keras serving graph, the
@@ -18,7 +20,13 @@ benchmark size) to a temporary folder, and prints one row per form:
   it once (`--no-rss` skips it); it includes the runtime itself (TensorFlow for Keras and
   SavedModel, only LiteRT for TFLite);
 - partitions: for TFLite, LiteRT's XNNPACK delegate partitions and the operators left outside
-  them (`tfrestore.export.Delegation`).
+  them (`tfrestore.export.Delegation`);
+- with `--pytorch-upstream ROOT` (paper width only), a row for the official PyTorch generator
+  built by upstream's own code from the checkouts under ROOT
+  (`tests/fixtures/pytorch/compare_official.py` builds it; torch must be importable, it is
+  never a tfrestore dependency), timed in the same interleaved runs with `--threads` threads
+  (`torch.set_num_threads`), on a random input of the benchmark size (no error or memory
+  figures: its weights are not ours).
 The inputs are `tfrestore.export.probe_inputs` at that size: a smooth random image, and for
 inpainting models a mask with a centered square hole of half the shorter side. `--all` runs
 every model of `tfrestore.models.MODELS` at each `--sizes` (the Context Encoder too: it takes
@@ -101,6 +109,12 @@ def parse_args(argv):
         help="TFLite variants (all by default)",
     )
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument(
+        "--pytorch-upstream",
+        metavar="ROOT",
+        help="also time the official PyTorch generator built from the upstream checkouts "
+        "under ROOT (paper width; needs torch on PYTHONPATH)",
+    )
     parser.add_argument("--rss-of", nargs=3, help=argparse.SUPPRESS)  # worker: FORM PATH HxW
     args = parser.parse_args(argv)
     if "filters" in args.kwargs and args.filters is not None:
@@ -111,6 +125,10 @@ def parse_args(argv):
         parser.error("--runs and --threads must be >= 1, --warmup >= 0")
     if args.sizes and not args.all:
         parser.error("--sizes goes with --all (one model: --size H W)")
+    if args.pytorch_upstream and args.kwargs:
+        parser.error("--pytorch-upstream compares paper widths: no --filters or --kwargs")
+    if args.pytorch_upstream and not os.path.isdir(args.pytorch_upstream):
+        parser.error(f"--pytorch-upstream {args.pytorch_upstream}: not a directory")
     return args
 
 
@@ -140,6 +158,52 @@ def warn_if_rejected(restorer, inputs):
         lines = re.sub(r"\x1b\[[0-9;]*m", "", error.message).splitlines()
         reason = next(line for line in lines[1:] + lines if line.strip())
         print(f"warning: the Keras model rejects these inputs: {reason}", file=sys.stderr)
+
+
+def pytorch_runner(name, root, size, threads):
+    """A no-argument function running the official PyTorch generator of method `name` (paper
+    width, upstream's init, inference as upstream runs it) once on a random input of `size`."""
+    import importlib.util
+    from pathlib import Path
+
+    # Idle OpenMP threads sleep instead of spinning: while the other forms run (and on a loaded
+    # machine) spinning threads slowed PyTorch 50x (DeblurGAN 64x64: 5-10 s, 105 ms passive).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    script = Path(__file__).resolve().parents[1] / "tests/fixtures/pytorch/compare_official.py"
+    spec = importlib.util.spec_from_file_location("compare_official", script)
+    official = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official)
+    official.patch_torch_for_cpu()
+    torch.set_num_threads(threads)
+    root = Path(root)
+    height, width = size
+    image = torch.rand(1, 3, height, width) * 2 - 1
+    if name == "deblur_gan":
+        net = official.instance_statistics(official.build_deblur_gan(root / "deblurgan_a6f4ad0"))
+        inputs = (image,)
+    elif name == "attentive_gan":
+        net, inputs = official.build_attentive_gan(root).eval(), (image,)
+    elif name == "enlighten_gan":
+        net = official.build_enlighten_gan(root).eval()
+        r, g, b = (image[:, i : i + 1] + 1 for i in range(3))
+        inputs = (image, 1.0 - (0.299 * r + 0.587 * g + 0.114 * b) / 2.0)  # its attention map
+    elif name == "context_encoder":
+        net, inputs = official.build_context_encoder(root).eval(), (image,)
+    elif name == "medfe":
+        forward, _ = official.medfe_forward(root)
+        mask = torch.zeros(1, 1, height, width)
+        mask[..., height // 4 : -(height // 4), width // 4 : -(width // 4)] = 1.0
+        return lambda: forward(image, mask)
+    else:
+        raise ValueError(f"no official PyTorch generator for {name}")
+
+    def run():
+        with torch.no_grad():
+            return net(*inputs)
+
+    return run
 
 
 def peak_rss_worker(form, path, size, threads):
@@ -212,16 +276,12 @@ def benchmark(name, kwargs, size, args):
         model.save(keras_file)
         saved_model = os.path.join(folder, "saved_model")
         reports = [export.export_saved_model(model, saved_model, check=False)]
-        calibration = [
-            export.probe_inputs(keras_model.channels, size, seed=seed) for seed in range(1, 5)
-        ]
         for precision in args.quantize:
             reports.append(
                 export.export_tflite(
                     model,
                     os.path.join(folder, f"model_{precision}.tflite"),
                     quantize=None if precision == "float32" else precision,
-                    representative_data=calibration if precision == "int8" else None,
                     check=False,
                     saved_model_dir=saved_model,
                 )
@@ -231,12 +291,15 @@ def benchmark(name, kwargs, size, args):
             form = f"{report.format} {report.quantize or 'float32'}"
             forms[form] = (report.size_bytes, report.path, load_restorer(report.path, args.threads))
         outputs = {form: restorer(**inputs) for form, (_, _, restorer) in forms.items()}
-        latency = interleaved_median_ms(
-            {form: (lambda r=restorer: r(**inputs)) for form, (_, _, restorer) in forms.items()},
-            args.runs,
-            args.warmup,
-        )
+        runs = {form: (lambda r=restorer: r(**inputs)) for form, (_, _, restorer) in forms.items()}
+        if args.pytorch_upstream:
+            runs["pytorch official"] = pytorch_runner(
+                name, args.pytorch_upstream, size, args.threads
+            )
+        latency = interleaved_median_ms(runs, args.runs, args.warmup)
         rows = []
+        if args.pytorch_upstream:
+            rows.append(("pytorch official", None, latency["pytorch official"], *[None] * 4))
         for form, (size_bytes, path, restorer) in forms.items():
             error, psnr = export.compare(expected, outputs[form])
             kind = form.split()[0]
@@ -256,8 +319,10 @@ def print_table(title, rows):
         size_text = "-" if size is None else f"{size / 1e6:.1f} MB"
         rss_text = "-" if rss is None else f"{rss:.0f} MB"
         split_text = "-" if split is None else f"{split.partitions} ({split.ops_outside} ops out)"
+        error_text = "-" if error is None else f"{error:.1e}"
+        psnr_text = "-" if psnr is None else f"{psnr:.1f} dB"
         print(
-            f"{form:<20}{size_text:>10}{latency:>9.0f} ms{error:>13.1e}{psnr:>7.1f} dB"
+            f"{form:<20}{size_text:>10}{latency:>9.0f} ms{error_text:>13}{psnr_text:>10}"
             f"{rss_text:>11}  {split_text}"
         )
 

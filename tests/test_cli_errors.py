@@ -109,6 +109,11 @@ CASES = {
         2,
         "tfrestore export: error: {bad_image}: ",
     ),
+    "export --float-layers without int8": (
+        ["export", "{model}", "--tflite", "{out}/m.tflite", "--float-layers", "model_2"],
+        2,
+        "tfrestore export: error: --float-layers goes with --quantize int8",
+    ),
     "restore with a folder that is no SavedModel": (
         ["restore", "{folder}", "{image}", "-o", "{out}"],
         2,

@@ -258,22 +258,50 @@ def test_quantized_tflite_runs_with_bounded_error(model, tflite_float32, tmp_pat
     assert np.abs(restored - model.predict(x, verbose=0)).max() < atol
 
 
-def test_int8_needs_and_uses_representative_data(model, tmp_path):
-    with pytest.raises(ValueError, match="representative_data"):
-        export.export_tflite(model, tmp_path / "int8.tflite", quantize="int8")
-    calibration = [images(2, 32, 32, seed=seed) for seed in range(2)]
-    report = export.export_tflite(
-        model, tmp_path / "int8.tflite", quantize="int8", representative_data=calibration
-    )
-    assert report.quantize == "int8" and report.psnr > 25.0  # measured 31 dB
-    ops = export.tflite_ops(tmp_path / "int8.tflite")
-    assert "QUANTIZE" in ops and not [op for op in ops if op.startswith("CUSTOM")], ops
+def tflite_outputs_by_op(path):
+    """{op name: set of output dtype names} of a `.tflite` file's main graph."""
+    interpreter = Interpreter(model_path=str(path))
+    dtypes = {t["index"]: t["dtype"].__name__ for t in interpreter.get_tensor_details()}
+    found = {}
+    for op in interpreter._get_ops_details():
+        found.setdefault(op["op_name"], set()).update(dtypes[int(t)] for t in op["outputs"])
+    return found
+
+
+@pytest.mark.slow
+def test_int8_keeps_the_instance_norms_float32_and_reports_them(model, tmp_path):
+    path = tmp_path / "int8.tflite"
+    # Calibrated on the sample photos by default, checked on two others.
+    report = export.export_tflite(model, path, quantize="int8", min_psnr=30.0)
+    norms = export.default_float_layers(model.generator)
+    assert norms and all(name.startswith("model_") for name in norms), norms
+    # The operators around the generator, then the norms.
+    assert report.float_layers == ("not generator", *(f"generator/{name}" for name in norms))
+    assert report.checked_on == "2 photos 128x128" and report.psnr > 30.0  # measured 35.1 dB
+    assert "8 kept in float32" in str(report) and "generator/model_2" in str(report)
+    ops = tflite_outputs_by_op(path)
+    # The norms' statistics in float32, the convolutions in int8, converted between them.
+    assert ops["RSQRT"] == ops["SQUARED_DIFFERENCE"] == {"float32"}, ops
+    assert ops["CONV_2D"] == {"int8"} and {"QUANTIZE", "DEQUANTIZE"} <= set(ops), ops
+    assert report.delegation.partitions <= 4  # 18 with the norms in int8
+
+
+@pytest.mark.slow
+def test_int8_below_35_db_on_photos_is_refused(model, tmp_path):
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(b"previous export")
+    # Norms in int8 too: measured 23 dB against float32 on the photos.
+    with pytest.raises(export.ExportError, match=r"2 photos \(1x128x128\).*PSNR .* < 35 dB"):
+        export.export_tflite(model, path, quantize="int8", float_layers=())
+    assert path.read_bytes() == b"previous export"
 
 
 def test_unknown_quantize_names_it_and_the_valid_ones(model, tmp_path):
     with pytest.raises(ValueError, match="int4") as info:
         export.export_tflite(model, tmp_path / "m.tflite", quantize="int4")
     assert all(name in str(info.value) for name in ("float16", "dynamic", "int8"))
+    with pytest.raises(ValueError, match="float_layers applies to quantize='int8' only"):
+        export.export_tflite(model, tmp_path / "m.tflite", quantize="dynamic", float_layers=[])
     assert not list(tmp_path.iterdir())
 
 

@@ -25,9 +25,13 @@ What an export writes:
   inference with image-wide statistics (`tfrestore.inference.statistics_functions`):
   `serving_statistics` (the serving inputs in, {"statistics": [B, K]} out) and
   `serving_with_statistics` (the serving inputs and `statistics` in, the serving outputs out).
-  They share the weights; full-int8 and fixed-size TFLite files leave them out (calibration
+  They share the weights; int8 and fixed-size TFLite files leave them out (calibration
   would have to cover them; a fixed size has static shapes only), so their tiles normalize with
   their own statistics.
+- Int8 (`quantize="int8"`) is selective: the layers that int8 cannot represent well stay
+  float32 between int8 ones (by default the instance norms, `default_float_layers`; any
+  others with `float_layers`), via the converter's own quantizer denylist (what
+  `tf.lite.experimental.QuantizationDebugger` uses); `ExportReport.float_layers` lists them.
 
 Both record the model's input limits (`tfrestore.models.limits`, e.g. MEDFE's minimum size
 or the Context Encoder's largest hole) as JSON, because the exported graphs cannot check them
@@ -45,9 +49,11 @@ Exports compute in float32 whatever the dtype policy the model was built and tra
 Every export is run on a deterministic probe (a smooth random 1x45x38 image: non-square and
 not a multiple of 4, so in-graph padding is exercised; masks get a centered square hole) and
 compared with the Keras model: the report gives the max abs error and the PSNR between the
-two. An export that fails its check raises `ExportError` and writes nothing: the artefact is
-built under a temporary sibling name and only renamed to `path` once it passed, so an
-existing file or folder at `path` is kept intact.
+two. Quantized exports (dynamic, int8) are judged on real photos instead (`photo_inputs`: two
+sample photos, 128x128 center crops by default) and refused below 35 dB PSNR. An export that
+fails its check raises `ExportError` and writes nothing: the artefact is built under a
+temporary sibling name and only renamed to `path` once it passed, so an existing file or
+folder at `path` is kept intact.
 """
 
 import dataclasses
@@ -58,6 +64,7 @@ import re
 import tempfile
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -83,14 +90,19 @@ QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 # Default parity thresholds per precision, against the float32 Keras model. float32 must match
 # to rounding (measured 1e-6 to 3e-5). float16 weights keep ~3 significant digits (measured
 # 1e-3 tiny, 2e-3 paper width at 45x38, 4.5e-3 at 256x256), so 1e-2. Int8 errors scale with
-# each tensor's range and single pixels can be off by 0.1-0.4 (measured on random DeblurGANs,
-# tiny / paper width: dynamic 3e-2 / 9e-2, 47 / 35 dB; full int8 0.2 / 0.4, 31 / 22 dB), so a
-# max-error bound would be arbitrary: they get a PSNR floor instead. The floors are sanity
-# checks that catch a broken conversion (the probe input itself scores ~12 dB against the
-# output), not quality targets: pass `min_psnr` (or `atol`) for one.
+# each tensor's range and single pixels can be off by 0.1-0.4, so a max-error bound would be
+# arbitrary: quantized modes get a PSNR floor instead, on real photos (`QUALITY_PHOTOS`), not
+# on the noise probe, whose activation ranges are not those the model will see. 35 dB is where
+# the difference from float32 stops being visible on photos.
 DEFAULT_ATOL = {None: 1e-4, "float16": 1e-2, "dynamic": None, "int8": None}
-DEFAULT_MIN_PSNR = {None: None, "float16": None, "dynamic": 25.0, "int8": 15.0}
+DEFAULT_MIN_PSNR = {None: None, "float16": None, "dynamic": 35.0, "int8": 35.0}
 PROBE_SIZE = (45, 38)
+# Quantized exports are checked on these sample photos (center crops of QUALITY_SIZE, or of the
+# fixed input size) and calibrated by default on the other sample photos (`CALIBRATION_SIZE`
+# crops), so that the check never sees a calibration image.
+QUALITY_PHOTOS = ("astronaut", "coffee")
+QUALITY_SIZE = (128, 128)
+CALIBRATION_SIZE = 256
 
 
 class ExportError(RuntimeError):
@@ -114,6 +126,11 @@ class ExportReport:
             the check ran it (None for a SavedModel or an unchecked export).
         input_size: (height, width) of a fixed-size (static-shape, batch 1) `.tflite` model,
             None when height and width are dynamic.
+        float_layers: for "int8": the layers kept in float32 between int8 ones (paths such
+            as "generator/model_2", `float_layers` of `export_tflite`); () when the whole
+            graph is int8; None for other modes.
+        checked_on: what the check ran on: "probe HxW" or "N photos HxW" (quantized modes);
+            None if the check was skipped.
     """
 
     path: str
@@ -124,17 +141,26 @@ class ExportReport:
     size_bytes: int
     delegation: "Delegation | None" = None
     input_size: tuple | None = None
+    float_layers: tuple | None = None
+    checked_on: str | None = None
 
     def __str__(self):
         precision = self.quantize or "float32"
         if self.input_size is not None:
             precision += " {}x{}".format(*self.input_size)
         text = f"{self.format} {precision} {self.path}: {_human_size(self.size_bytes)}"
+        if self.float_layers is not None:
+            text += f", {len(self.float_layers) or 'nothing'} kept in float32"
         if self.max_abs_error is None:
-            return text + ", not checked"
-        text += f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
-        if self.delegation is not None:
-            text += f"; {self.delegation}"
+            text += ", not checked"
+        else:
+            text += f", max abs error {self.max_abs_error:.1e}, PSNR {self.psnr:.1f} dB vs Keras"
+            if self.checked_on:
+                text += f" on {self.checked_on}"
+            if self.delegation is not None:
+                text += f"; {self.delegation}"
+        if self.float_layers:
+            text += "\n  kept in float32: " + ", ".join(self.float_layers)
         return text
 
 
@@ -243,6 +269,44 @@ def probe_inputs(channels, size=PROBE_SIZE, batch_size=1, seed=0):
     return inputs
 
 
+def photo_inputs(channels, size=QUALITY_SIZE, names=QUALITY_PHOTOS):
+    """Real test inputs: a list of {name: [1, H, W, C] float32}, one per sample photo.
+
+    Each photo is scaled (antialiased bilinear) so that it covers `size`, then center-cropped
+    to it; 1-channel inputs named like a mask get `probe_inputs`' centered square hole.
+    """
+    from tfrestore import data
+
+    height, width = size
+    examples = []
+    for photo in data.sample_images(names).values():
+        scale = max(height / photo.shape[0], width / photo.shape[1])
+        if scale > 1:
+            shape = [math.ceil(photo.shape[0] * scale), math.ceil(photo.shape[1] * scale)]
+            photo = tf.image.resize(photo, shape, antialias=True).numpy()
+        top, left = (photo.shape[0] - height) // 2, (photo.shape[1] - width) // 2
+        image = np.clip(photo[top : top + height, left : left + width], 0.0, 1.0)[None]
+        examples.append(_with_masks({"image": image}, channels))
+    return examples
+
+
+def _with_masks(example, channels):
+    """`example` {name: array} with one image, as {input name: array} for a model with
+    `channels`: the image under the first 3-channel input's name, `probe_inputs`' centered
+    hole under each mask input it lacks."""
+    image = next(iter(example.values()))
+    batch, height, width = image.shape[:3]
+    filled = {}
+    for name, depth in channels.items():
+        if name in example:
+            filled[name] = example[name]
+        elif depth == 1 and "mask" in name:
+            filled[name] = probe_inputs({name: 1}, (height, width), batch)[name]
+        else:
+            filled[name] = image
+    return filled
+
+
 def compare(expected, actual):
     """(max abs error, PSNR in dB) between two output dicts, worst over their outputs.
 
@@ -263,8 +327,9 @@ def compare(expected, actual):
     return worst_error, worst_psnr
 
 
-def _check(label, reference, candidate, probe, atol, min_psnr):
-    """Runs both on the probe; returns (max abs error, PSNR) or raises ExportError."""
+def _check(label, reference, candidate, probes, atol, min_psnr):
+    """Runs both on each probe (an input dict, or a list of them: the worst counts); returns
+    (max abs error, PSNR) or raises ExportError."""
     if set(candidate.outputs) != set(reference.outputs) or set(candidate.inputs) != set(
         reference.inputs
     ):
@@ -278,8 +343,15 @@ def _check(label, reference, candidate, probe, atol, min_psnr):
             f"{label}: recorded input limits {candidate.limits} differ from the model's "
             f"{reference.limits}"
         )
-    error, psnr = compare(reference(**probe), candidate(**probe))
-    shape = "x".join(str(d) for d in next(iter(probe.values())).shape[:3])
+    probes = [probes] if isinstance(probes, dict) else probes
+    error, psnr = 0.0, math.inf
+    for probe in probes:
+        one_error, one_psnr = compare(reference(**probe), candidate(**probe))
+        error, psnr = max(error, one_error), min(psnr, one_psnr)
+        if math.isnan(one_error):
+            error = psnr = math.nan
+    shape = "x".join(str(d) for d in next(iter(probes[0].values())).shape[:3])
+    what = f"a {shape} probe" if len(probes) == 1 else f"{len(probes)} photos ({shape})"
     problems = []
     if math.isnan(error):
         problems.append("the outputs contain NaN")
@@ -289,7 +361,7 @@ def _check(label, reference, candidate, probe, atol, min_psnr):
         problems.append(f"PSNR {psnr:.1f} dB < {min_psnr:g} dB")
     if problems:
         raise ExportError(
-            f"{label} failed its parity check against the Keras model on a {shape} probe: "
+            f"{label} failed its parity check against the Keras model on {what}: "
             f"{'; '.join(problems)} (max abs error {error:.3g}, PSNR {psnr:.1f} dB); "
             "nothing was written"
         )
@@ -521,7 +593,9 @@ def integration_snippet(path):
     return "\n".join(lines)
 
 
-def _probe_size(reference, probe_size):
+def _probe_size(reference, probe_size, default=PROBE_SIZE):
+    """(height, width) to check an export at: `probe_size`, else the model's declared size,
+    else `default` raised to its recorded minimum."""
     if probe_size is not None:
         return tuple(probe_size)
     # tfrestore models may declare the size to probe (`RestorationGAN.serving_size`); an
@@ -530,7 +604,7 @@ def _probe_size(reference, probe_size):
     if declared:
         return tuple(declared)
     minimum = (reference.limits or {}).get("min_size", (0, 0))
-    return tuple(max(default, least) for default, least in zip(PROBE_SIZE, minimum, strict=True))
+    return tuple(max(side, least) for side, least in zip(default, minimum, strict=True))
 
 
 def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
@@ -613,8 +687,10 @@ def tflite_ops(model):
     return sorted(ops)
 
 
-def _as_input_dicts(batches, names):
-    """Yields {name: [1, H, W, C] float32} per example of each representative batch."""
+def _as_input_dicts(batches, channels):
+    """Yields {name: [1, H, W, C] float32} per example of each representative batch; a mask
+    input a batch lacks gets `probe_inputs`' centered hole."""
+    names = list(channels)
     for batch in batches:
         if isinstance(batch, dict):
             arrays = batch
@@ -622,12 +698,12 @@ def _as_input_dicts(batches, names):
             arrays = dict(zip(names, batch, strict=True))
         else:
             arrays = {names[0]: batch}
-        arrays = {name: np.asarray(arrays[name], np.float32) for name in names}
+        arrays = _with_masks({k: np.asarray(v, np.float32) for k, v in arrays.items()}, channels)
         for i in range(len(next(iter(arrays.values())))):
             yield {name: value[i : i + 1] for name, value in arrays.items()}
 
 
-def _converter(source, quantize, representative_data, names, statistics=False):
+def _converter(source, quantize, representative_data, channels, statistics=False):
     # The instance-norm statistics signatures too, except for int8, whose calibration data
     # would have to cover each signature.
     keys = [SIGNATURE_KEY]
@@ -642,17 +718,125 @@ def _converter(source, quantize, representative_data, names, statistics=False):
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
-        # Integer kernels where they exist, float builtins for the rest (e.g. instance norm's
-        # rsqrt); inputs and outputs stay float32 so callers do not change.
+        # Integer kernels where they exist, float builtins for the rest; inputs and outputs
+        # stay float32 so callers do not change.
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
-        examples = list(_as_input_dicts(representative_data, names))
+        examples = list(_as_input_dicts(representative_data, channels))
         if not examples:
             raise ValueError("representative_data is empty; int8 needs at least one batch")
         converter.representative_dataset = lambda: iter(examples)
+        # Calibrate only: `_quantize_int8` then quantizes, leaving the float layers out.
+        converter._experimental_calibrate_only = True  # noqa: SLF001 (as QuantizationDebugger)
     return converter
+
+
+# -- selective int8 ---------------------------------------------------------------------------
+
+GENERATOR = "generator"  # the attribute and layer name of a tfrestore model's generator
+
+
+def _layer_paths(layer, parents=()):
+    """Yields (path, layer) for every layer nested in a Keras `layer`, depth first; a path is
+    the tuple of layer names from `layer`'s child down."""
+    for child in layer._flatten_layers(include_self=False, recursive=False):  # noqa: SLF001
+        path = (*parents, child.name)
+        yield path, child
+        yield from _layer_paths(child, path)
+
+
+def default_float_layers(model):
+    """What int8 exports of a Keras model keep in float32 unless told otherwise: for a
+    tfrestore model "not generator" (the operators outside its generator network: padding to
+    a multiple, cropping, pasting, compositing and range conversion), then the paths
+    ("generator/model_2") of its instance norms, and of each batch norm that follows an
+    activation instead of a convolution, with that activation.
+
+    The operators around the generator are cheap but int8 breaks some of them (measured on the
+    demo's Context Encoder: its one-hot crop-and-paste matrices in int8 gave 10 dB against
+    float32, 54 dB in float32).
+
+    Instance norm computes a mean and a variance over the whole image and then divides by its
+    square root: in int8 the variance of a tensor whose range is calibrated for its largest
+    values rounds to a few levels (measured: a DeblurGAN of random weights at 12.8 dB against
+    float32), and XNNPACK has no int8 SQUARED_DIFFERENCE or RSQRT, so each norm also split the
+    graph into more delegate partitions (30 instead of 4 for the demo's DeblurGAN).
+
+    A batch norm after a convolution folds into it; after an activation (EnlightenGAN's
+    conv, LeakyReLU, batch norm) it stays a per-channel scale whose input int8 holds with one
+    range for all channels, so channels with small activations round to a few levels that
+    the norm then amplifies (the demo's EnlightenGAN: 25 dB with them in int8, 42-45 dB in
+    float32).
+    """
+    from tfrestore.layers.normalization import InstanceNormalization
+
+    layers = (
+        [f"not {GENERATOR}"] if isinstance(getattr(model, GENERATOR, None), keras.Model) else []
+    )
+    for path, layer in _layer_paths(model):
+        if isinstance(layer, InstanceNormalization):
+            layers.append("/".join(path))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            inputs = [parent.operation for n in layer._inbound_nodes for parent in n.parent_nodes]  # noqa: SLF001
+            unfolded = [p for p in inputs if not isinstance(p, keras.layers.Conv2D)]
+            if len(inputs) == 1 and unfolded:
+                layers += ["/".join((*path[:-1], unfolded[0].name)), "/".join(path)]
+    return layers
+
+
+def _node_names(flatbuffer):
+    """Output tensor names of the operators of a `.tflite` model's main graph, in order."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(bytearray(flatbuffer), 0).Subgraphs(0)
+    names = []
+    for i in range(graph.OperatorsLength()):
+        operator = graph.Operators(i)
+        for j in range(operator.OutputsLength()):
+            names.append(graph.Tensors(operator.Outputs(j)).Name().decode())
+    return names
+
+
+def _layer_nodes(layer, nodes):
+    """The node names in `nodes` that belong to the layer at path `layer` ("generator/model_2"),
+    or for "not NAME" to none of the layer NAME.
+
+    Converted ops are named after the TensorFlow name scopes they were traced in, one per
+    layer (made unique with a suffix: "generator_1/model_2_1/moments/mean"); ops fused into
+    one carry their names joined by ";".
+    """
+    negate = layer.startswith("not ")
+    layer = layer.removeprefix("not ").strip()
+    scopes = "/".join(re.escape(name) + r"(?:_\d+)?" for name in layer.split("/"))
+    pattern = re.compile(r"(?:^|[/;])" + scopes + "/")
+    return [node for node in nodes if bool(pattern.search(node)) != negate]
+
+
+def _quantize_int8(label, calibrated, float_layers, required):
+    """The int8 model from a calibrated one, with the operators of `float_layers` (layer
+    paths) left in float32; returns (flatbuffer, the layers kept in float). A layer with no
+    operator in the graph is an error if `required`, else skipped (e.g. a discriminator's)."""
+    from tensorflow.lite.python import convert
+
+    nodes = _node_names(calibrated)
+    kept, denied = [], []
+    for layer in float_layers:
+        found = _layer_nodes(layer, nodes)
+        if not found and required:
+            raise ValueError(
+                f"float_layers: no operator of layer {layer!r} in the converted graph "
+                "(give layer names or paths such as 'generator/model_2')"
+            )
+        if found:
+            kept.append(layer)
+            denied += found
+    try:
+        flatbuffer = convert.mlir_quantize(calibrated, denylisted_nodes=denied or None)
+    except Exception as error:  # the quantizer raises several unrelated error types
+        raise ExportError(_conversion_error(label, error)) from error
+    return flatbuffer, tuple(kept)
 
 
 def _conversion_error(label, error):
@@ -689,6 +873,7 @@ def export_tflite(
     saved_model_dir=None,
     probe_size=None,
     input_size=None,
+    float_layers=None,
 ):
     """Converts `model` to a `.tflite` file with builtin ops only and dynamic height and width
     (or a fixed `input_size`).
@@ -701,22 +886,24 @@ def export_tflite(
             succeeds.
         quantize: None (float32, default), "float16" (float16 weights: half the size, the
             GPU delegate's format; on the CPU no faster than float32), "dynamic"
-            (dynamic-range: int8 weights, float activations; a quarter of the size, and on
-            the CPU the fastest mode measured for all five methods (tied with int8 for
-            AttentiveGAN), 1.9-3.4x faster than float32 at 256x256, at a quality cost: from
-            32 dB PSNR vs float32 (DeblurGAN, random weights) up) or "int8" (full integer
-            quantization calibrated on `representative_data`, for integer-only
-            accelerators; inputs and outputs stay float32; check its PSNR on real images).
+            (dynamic-range: int8 weights, float activations, a quarter of the size) or "int8"
+            (integer activations calibrated on `representative_data`, for integer-only
+            accelerators, with the `float_layers` left in float32; inputs and outputs stay
+            float32). Both quantized modes are checked on real photos (see `min_psnr`).
         representative_data: for "int8": an iterable of input batches, each an array
-            [B, H, W, C] in [0, 1] (single-input models), a tuple in `serving_inputs` order or
-            a dict {input name: array}. A few dozen real images cropped to the deployment size
-            calibrate well.
+            [B, H, W, C] in [0, 1] (a mask input it lacks gets a centered hole), a tuple in
+            `serving_inputs` order or a dict {input name: array}. A few dozen real images
+            cropped to the deployment size calibrate well. None (default): the sample photos
+            other than `QUALITY_PHOTOS`, 256 px crops (`CALIBRATION_SIZE`; or the fixed
+            `input_size`).
         check: bool, run the `.tflite` file with LiteRT and compare it with the model on the
             probe (default True).
         atol: float, max abs error allowed; None (default) is the precision's default:
             float32 1e-4, float16 1e-2, none for dynamic and int8 (see `min_psnr`).
         min_psnr: float, lowest PSNR in dB allowed; None (default) is the precision's
-            default: 25 for dynamic, 15 for int8, none otherwise.
+            default: 35 for dynamic and int8 (`DEFAULT_MIN_PSNR`), none otherwise. Quantized
+            modes are checked on the sample photos `QUALITY_PHOTOS` (center crops of
+            `probe_size`, default 128x128 or the fixed `input_size`), worst photo counts.
         saved_model_dir: convert this SavedModel (exported from `model`) instead of writing a
             temporary one.
         probe_size: (height, width) of the check's probe (default 45x38, or the model's
@@ -726,6 +913,13 @@ def export_tflite(
             outputs, which GPU and NPU delegates need (combine with quantize="float16" for the
             GPU delegate's float16 weights); the check probes at this size. None (default)
             keeps batch, height and width dynamic.
+        float_layers: for "int8": names or paths ("model_2", "generator/model_2") of the
+            Keras layers whose operators stay float32 (with QUANTIZE/DEQUANTIZE around them),
+            matched by the TensorFlow name scopes they were traced in, or "not NAME" for every
+            operator outside layer NAME; each must be found. None (default): the operators
+            outside the generator and the instance norms (`default_float_layers`), which int8
+            cannot represent within 35 dB; () quantizes every operator that has an int8
+            kernel. The report lists them (`ExportReport.float_layers`).
 
     The file records the model's input limits (metadata `tfrestore_input_limits`) and a
     description for app developers (metadata `tfrestore_model`: `model_description`,
@@ -735,8 +929,9 @@ def export_tflite(
         ExportReport.
 
     Raises:
-        ValueError: unknown `quantize`, "int8" without `representative_data`, bad `path`,
-            an `input_size` that is not two positive ints or that the model refuses.
+        ValueError: unknown `quantize`, bad `path`, an `input_size` that is not two positive
+            ints or that the model refuses, `float_layers` not found in the graph or given
+            for another mode than "int8".
         ExportError: conversion failed (e.g. an op with no TFLite builtin), the result has
             custom ops, or the parity check failed; nothing is written.
 
@@ -747,11 +942,8 @@ def export_tflite(
     if quantize not in QUANTIZATIONS:
         valid = ", ".join(repr(q) for q in QUANTIZATIONS)
         raise ValueError(f"unknown quantize={quantize!r}; valid values: {valid}")
-    if quantize == "int8" and representative_data is None:
-        raise ValueError(
-            "quantize='int8' needs representative_data: a few input batches to calibrate the "
-            "int8 ranges (or use quantize='dynamic', which needs none)"
-        )
+    if float_layers is not None and quantize != "int8":
+        raise ValueError(f"float_layers applies to quantize='int8' only, not {quantize!r}")
     path = os.fspath(path)
     _check_tflite_path(path)
     reference = _reference(model)
@@ -767,6 +959,8 @@ def export_tflite(
 
     with tempfile.TemporaryDirectory(prefix="tfrestore-export-") as scratch:
         source = os.fspath(saved_model_dir) if saved_model_dir else None
+        if quantize == "int8" and representative_data is None:
+            representative_data = calibration_photos(reference.channels, input_size)
         if input_size is not None:  # the dynamic SavedModel cannot be reused
             source = os.path.join(scratch, "saved_model")
             _write_saved_model(reference, source, _fixed_size_function(reference, input_size))
@@ -775,7 +969,9 @@ def export_tflite(
             _write_saved_model(reference, source)
         # Not for a fixed size (module doc); checked first so that nothing is traced for it.
         statistics = input_size is None and reference.has_statistics
-        converter = _converter(source, quantize, representative_data, reference.inputs, statistics)
+        converter = _converter(
+            source, quantize, representative_data, reference.channels, statistics
+        )
         try:
             with warnings.catch_warnings():
                 # Int8 calibration runs TF's own (deprecated) interpreter; not ours to fix.
@@ -783,6 +979,14 @@ def export_tflite(
                 flatbuffer = converter.convert()
         except Exception as error:  # the converter raises several unrelated error types
             raise ExportError(_conversion_error(label, error)) from error
+    kept = None
+    if quantize == "int8":
+        required = float_layers is not None
+        if float_layers is None:
+            float_layers = (
+                default_float_layers(reference.model) if reference.form == "keras" else ()
+            )
+        flatbuffer, kept = _quantize_int8(label, flatbuffer, float_layers, required)
 
     custom = [op for op in tflite_ops(flatbuffer) if op.startswith("CUSTOM:")]
     if custom:
@@ -795,7 +999,7 @@ def export_tflite(
     with atomic_output(path) as temporary:
         with open(temporary, "wb") as file:
             file.write(flatbuffer)
-        error = psnr = split = None
+        error = psnr = split = checked_on = None
         if check:
             candidate = load_restorer(temporary)
             shapes = {
@@ -808,12 +1012,31 @@ def export_tflite(
                 s != [1, *input_size, candidate.channels[name]] for name, s in shapes.items()
             ):
                 raise ExportError(f"{label}: inputs are not [1, {input_size}, C]: {shapes}")
-            size = input_size or _probe_size(reference, probe_size)
-            probe = probe_inputs(reference.channels, size)
-            error, psnr = _check(label, reference, candidate, probe, atol, min_psnr)
+            if quantize in ("dynamic", "int8"):
+                size = input_size or _probe_size(reference, probe_size, QUALITY_SIZE)
+                probes = photo_inputs(reference.channels, size)
+                checked_on = "{} photos {}x{}".format(len(probes), *size)
+            else:
+                size = input_size or _probe_size(reference, probe_size)
+                probes = probe_inputs(reference.channels, size)
+                checked_on = "probe {}x{}".format(*size)
+            error, psnr = _check(label, reference, candidate, probes, atol, min_psnr)
             split = delegation(candidate)
             del candidate  # release the mapped file before it is renamed
-    return ExportReport(path, "tflite", quantize, error, psnr, len(flatbuffer), split, input_size)
+    return ExportReport(
+        path, "tflite", quantize, error, psnr, len(flatbuffer), split, input_size, kept, checked_on
+    )
+
+
+def calibration_photos(channels, input_size=None):
+    """The default int8 calibration data: the sample photos other than `QUALITY_PHOTOS`, as
+    {input name: [1, H, W, C]} center crops of `input_size` (default CALIBRATION_SIZE
+    square), masks with a centered hole."""
+    from tfrestore import data
+
+    names = [name for name in data.SAMPLE_NAMES if name not in QUALITY_PHOTOS]
+    size = input_size or (CALIBRATION_SIZE, CALIBRATION_SIZE)
+    return photo_inputs(channels, size, names)
 
 
 def _checked_input_size(reference, input_size):
