@@ -1,4 +1,4 @@
-"""Training-step time of tfrestore against the official PyTorch loop body, on CPU (developer script).
+"""Training-step time of tfrestore against the official PyTorch loop body on CPU (developer script).
 
     PYTHONPATH=/path/to/torch:. .venv/bin/python benchmarks/official_step.py \\
         --upstream-root ../upstream [--methods deblur_gan context_encoder enlighten_gan]
@@ -22,8 +22,11 @@ and prints the median ms/step of both and the ratio official / ours (> 1: ours i
   loop of its `train.py` (a script that trains on import, so the body is restated here line for
   line): D on the real centre and on the detached fake, then G on adversarial + weighted L2.
   Batch 64 at 128.
-- MEDFE (KumapowerLIU/Rethinking-Inpainting-MEDFE, `medfe`): `MEDFE.optimize_parameters` when
-  the checkout is present, else a line saying so.
+- MEDFE (KumapowerLIU/Rethinking-Inpainting-MEDFE, `medfe`, reconstructed file by file from
+  the stored index: see its COMMITS.txt): `MEDFE.optimize_parameters` with its train options'
+  defaults (global and local discriminators, L1, perceptual, style and the structure/texture
+  losses). Batch 1 at 256. With both models in one process it needs several GB more than
+  the others (a run here was killed, SIGKILL, while other jobs filled the 24 GB).
 - AttentiveGAN: the official repository (rui1996/DeRaindrop) publishes no training code, so
   there is nothing to compare.
 
@@ -48,14 +51,17 @@ import types
 import warnings
 from pathlib import Path
 
+import numpy as np
+import torch
+
+# Before TensorFlow loads: torch's optimizers import torch._dynamo, and with it triton, whose
+# import crashes the process (segmentation fault) once TensorFlow is loaded.
+import torch._dynamo  # noqa: F401
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests" / "fixtures" / "pytorch")]
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch._dynamo  # noqa: E402, F401  (imports triton, which crashes once TensorFlow is loaded)
 
 import compare_official  # noqa: E402
 import train_step  # noqa: E402
@@ -79,17 +85,24 @@ ENLIGHTEN_TRAIN_FLAGS = (
 ).split()
 
 
-def torchvision_vgg19(pretrained=False, **kwargs):
-    """torchvision's VGG19 (its `features`: configuration E) with random weights; torchvision
-    is not installed and ImageNet weights cannot be downloaded here."""
+# torchvision's VGG `features` configurations (D: VGG16, E: VGG19); "M" is a 2x2 max pool.
+VGG_FEATURES = {
+    "vgg16": (64, 64, "M", 128, 128, "M", *[256] * 3, "M", *[512] * 3, "M", *[512] * 3, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", *[256] * 4, "M", *[512] * 4, "M", *[512] * 4, "M"),
+}
+
+
+def torchvision_vgg(name, pretrained=False, **kwargs):
+    """torchvision's `models.<name>` with random weights (its `features`, all upstream uses);
+    torchvision is not installed here and ImageNet weights cannot be downloaded."""
     layers, channels = [], 3
-    for width in (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", *[512] * 4, "M"):
+    for width in VGG_FEATURES[name]:
         if width == "M":
             layers.append(torch.nn.MaxPool2d(2, 2))
         else:
             layers += [torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.ReLU(True)]
             channels = width
-    return types.SimpleNamespace(features=torch.nn.Sequential(*layers, torch.nn.MaxPool2d(2, 2)))
+    return types.SimpleNamespace(features=torch.nn.Sequential(*layers))
 
 
 def nchw(rng, batch, channels, size, low=-1.0, high=1.0):
@@ -98,7 +111,6 @@ def nchw(rng, batch, channels, size, low=-1.0, high=1.0):
 
 def deblur_gan(root, size, batch, rng):
     """One `ConditionalGAN.optimize_parameters` of DeblurGAN a6f4ad0 as a callable."""
-    sys.modules["torchvision.models"].vgg19 = torchvision_vgg19
     with compare_official.upstream(root / "deblurgan_a6f4ad0"):
         from models.conditional_gan_model import ConditionalGAN
         from options.train_options import TrainOptions
@@ -206,11 +218,28 @@ def context_encoder(root, size, batch, rng):
 
 
 def medfe(root, size, batch, rng):
-    """One `MEDFE.optimize_parameters` as a callable (needs the checkout's training code)."""
-    checkout = root / "medfe"
-    if not (checkout / "models" / "MEDFE.py").is_file():
-        raise FileNotFoundError(f"{checkout}/models/MEDFE.py not found")
-    raise NotImplementedError("MEDFE's official training step is not wired up yet")
+    """One `MEDFE.optimize_parameters` (its train.py loop body) as a callable."""
+    with compare_official.upstream(root / "medfe"):
+        from models.MEDFE import MEDFE
+        from options.train_options import TrainOptions
+
+        options = TrainOptions()
+        opt = options.initialize(argparse.ArgumentParser()).parse_args([])
+        opt.isTrain, opt.gpu_ids = True, []
+        opt.fineSize, opt.batchSize = size, batch
+        model = MEDFE(opt)
+    model.device = torch.device("cpu")  # set to 'cuda' in MEDFE.__init__
+    detail, structure = nchw(rng, batch, 3, size), nchw(rng, batch, 3, size)
+    mask = torch.zeros([batch, 1, size, size])
+    mask[..., size // 4 : -size // 4, size // 4 : -size // 4] = 1.0  # 1 = hole
+
+    def step():
+        # set_input fills the hole of its first argument in place: fresh tensors, as the
+        # DataLoader gives every iteration.
+        model.set_input(detail.clone(), structure.clone(), mask)
+        model.optimize_parameters()
+
+    return step
 
 
 OFFICIAL = {
@@ -258,7 +287,7 @@ def compare(name, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream-root", type=Path, required=True)
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS[:3]))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--size", type=int, help="square crop (default: each recipe's)")
     parser.add_argument("--batch", type=int, help="batch size (default: each recipe's)")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds (median)")
@@ -279,6 +308,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     compare_official.patch_torch_for_cpu()
+    for vgg in VGG_FEATURES:  # DeblurGAN's and MEDFE's losses build torchvision's VGGs
+        setattr(sys.modules["torchvision.models"], vgg, functools.partial(torchvision_vgg, vgg))
     warnings.simplefilter("ignore")  # upstream's deprecated calls (Variable, F.upsample, ...)
     print(
         f"ms per training step, float32, median of {args.runs} interleaved rounds after "
