@@ -3,24 +3,26 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrestore.layers import DilatedConv2D, SubpixelConv2DTranspose
+from tfrestore.layers import DilatedConv2D, MatmulConv2D, SubpixelConv2DTranspose
 
 
 @pytest.mark.parametrize(
-    "kernel_size,strides,padding",
+    "kernel_size,strides,padding,size",
     [
-        (3, 2, "valid"),
-        (4, 2, "same"),
-        (4, 2, "valid"),
-        (3, 2, "same"),
-        (5, 3, "valid"),
-        (3, 1, "same"),
-        (4, 1, "valid"),
+        (3, 2, "valid", (7, 10)),
+        (4, 2, "same", (7, 10)),
+        (4, 2, "valid", (7, 10)),
+        (3, 2, "same", (7, 10)),
+        (5, 3, "valid", (7, 10)),
+        (3, 1, "same", (7, 10)),
+        (4, 1, "valid", (7, 10)),
+        (4, 1, "valid", (1, 1)),  # a 1x1 input: one matrix product
+        (3, 2, "valid", (1, 1)),
     ],
 )
-def test_subpixel_transposed_conv_equals_keras(kernel_size, strides, padding):
+def test_subpixel_transposed_conv_equals_keras(kernel_size, strides, padding, size):
     rng = np.random.default_rng(0)
-    x = rng.random((2, 7, 10, 5)).astype("float32")
+    x = rng.random((2, *size, 5)).astype("float32")
     reference = keras.layers.Conv2DTranspose(6, kernel_size, strides=strides, padding=padding)
     layer = SubpixelConv2DTranspose(6, kernel_size, strides=strides, padding=padding)
     reference.build(x.shape)
@@ -57,3 +59,28 @@ def test_dilated_conv_equals_keras_values_and_gradients(padding):
         results.append([y.numpy()] + [g.numpy() for g in gradients])
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_matmul_conv_equals_keras_values_and_gradients():
+    rng = np.random.default_rng(2)
+    x = tf.Variable(rng.random((3, 4, 4, 5)).astype("float32"))
+    reference = keras.layers.Conv2D(6, 4, strides=2)
+    layer = MatmulConv2D(6, 4, strides=2)
+    reference.build(x.shape)
+    layer.build(x.shape)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in reference.get_weights()]
+    reference.set_weights(weights)
+    layer.set_weights(weights)
+    results = []
+    for conv in (reference, layer):
+        with tf.GradientTape() as tape:
+            y = conv(x)
+            loss = tf.reduce_sum(y * y)
+        gradients = tape.gradient(loss, [x, conv.kernel, conv.bias])
+        results.append([y.numpy()] + [g.numpy() for g in gradients])
+    assert results[1][0].shape == (3, 1, 1, 6)
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+    # any other input size is an ordinary convolution
+    larger = rng.random((1, 6, 7, 5)).astype("float32")
+    np.testing.assert_allclose(layer(larger), reference(larger), rtol=1e-5, atol=1e-5)

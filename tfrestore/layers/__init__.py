@@ -2,7 +2,7 @@
 
 from tfrestore.layers.bilateral_propagation import BilateralPropagation
 from tfrestore.layers.channel_wise_dense import ChannelWiseDense
-from tfrestore.layers.convolution import DilatedConv2D, SubpixelConv2DTranspose
+from tfrestore.layers.convolution import DilatedConv2D, MatmulConv2D, SubpixelConv2DTranspose
 from tfrestore.layers.holes import DATASET_MEAN, DATASET_MEAN_FLOAT, fill_holes
 from tfrestore.layers.initializers import upstream_normal
 from tfrestore.layers.normalization import InstanceNormalization, batch_norm
@@ -24,6 +24,7 @@ __all__ = [
     "DATASET_MEAN_FLOAT",
     "DilatedConv2D",
     "InstanceNormalization",
+    "MatmulConv2D",
     "PartialConv2D",
     "ReflectionPadding2D",
     "SqueezeExcitation",

@@ -4,6 +4,7 @@ import keras
 
 from tfrestore.layers import (
     ChannelWiseDense,
+    MatmulConv2D,
     SubpixelConv2DTranspose,
     batch_norm,
     upstream_normal,
@@ -80,7 +81,7 @@ class ContextEncoderGenerator(Network):
         for index, multiple in zip((2, 5, 8, 11), (1, 2, 4, 8)):
             x = down_block(x, filters * multiple, index, sync)  # 64 -> 4 px
         if bottleneck == "conv":
-            x = keras.layers.Conv2D(
+            x = MatmulConv2D(
                 bottleneck_channels,
                 4,
                 use_bias=False,
