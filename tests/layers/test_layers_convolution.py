@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrestore.layers import DilatedConv2D, SubpixelConv2DTranspose
+from tfrestore.layers import DilatedConv2D, PhaseConv2D, SubpixelConv2DTranspose
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,29 @@ def test_dilated_conv_equals_keras_values_and_gradients(padding):
             y = conv(x)
             loss = tf.reduce_sum(y * y)
         gradients = tape.gradient(loss, [x, conv.kernel])
+        results.append([y.numpy()] + [g.numpy() for g in gradients])
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel_size,height,width", [(7, 14, 12), (3, 8, 10), (7, 13, 12)])
+def test_phase_conv_equals_keras_values_and_gradients(kernel_size, height, width):
+    # 13 rows: an odd static size takes the plain convolution.
+    rng = np.random.default_rng(2)
+    x = tf.Variable(rng.random((2, height, width, 3)).astype("float32"))
+    reference = keras.layers.Conv2D(5, kernel_size)
+    layer = PhaseConv2D(5, kernel_size)
+    reference.build(x.shape)
+    layer.build(x.shape)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in reference.get_weights()]
+    reference.set_weights(weights)
+    layer.set_weights(weights)
+    results = []
+    for conv in (reference, layer):
+        with tf.GradientTape() as tape:
+            y = conv(x)
+            loss = tf.reduce_sum(y * y)
+        gradients = tape.gradient(loss, [x, conv.kernel, conv.bias])
         results.append([y.numpy()] + [g.numpy() for g in gradients])
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
