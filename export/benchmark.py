@@ -11,7 +11,8 @@ benchmark size) to a temporary folder, and prints one row per form:
 - size: the file (or SavedModel folder);
 - latency: median of `--runs` single-image runs after warm-up, the forms interleaved run by
   run so that a change in the machine's load hits them alike (the Keras serving graph, the
-  SavedModel signature, LiteRT with `--threads` threads; TensorFlow gets the same number);
+  SavedModel signature, LiteRT with `--threads` threads; TensorFlow gets the same number),
+  each on the whole image (never tiled, whatever its size);
 - max abs error / PSNR against the Keras float32 output at the benchmark size, worst over the
   outputs (a quality floor for quantized modes, not a quality measure: the weights are random);
 - peak RSS: the peak resident memory of a fresh process that loads that form alone and runs
@@ -166,7 +167,7 @@ def peak_rss_worker(form, path, size, threads):
         from tfrestore.inference import load_restorer
 
         restorer = load_restorer(path)
-        restorer(**export.probe_inputs(restorer.channels, (height, width)))
+        restorer(**export.probe_inputs(restorer.channels, (height, width)), tile=0)
     print(peak_rss_of_this_process_mb())
 
 
@@ -203,7 +204,7 @@ def benchmark(name, kwargs, size, args):
     keras_model = load_restorer(model)
     inputs = export.probe_inputs(keras_model.channels, size)
     warn_if_rejected(keras_model, inputs)
-    expected = keras_model(**inputs)
+    expected = keras_model(**inputs, tile=0)
 
     with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as folder:
         # The table measures parity at the benchmark size, so the exports' own checks on the
@@ -230,9 +231,12 @@ def benchmark(name, kwargs, size, args):
         for report in reports:
             form = f"{report.format} {report.quantize or 'float32'}"
             forms[form] = (report.size_bytes, report.path, load_restorer(report.path, args.threads))
-        outputs = {form: restorer(**inputs) for form, (_, _, restorer) in forms.items()}
+        outputs = {form: restorer(**inputs, tile=0) for form, (_, _, restorer) in forms.items()}
         latency = interleaved_median_ms(
-            {form: (lambda r=restorer: r(**inputs)) for form, (_, _, restorer) in forms.items()},
+            {
+                form: (lambda r=restorer: r(**inputs, tile=0))
+                for form, (_, _, restorer) in forms.items()
+            },
             args.runs,
             args.warmup,
         )
