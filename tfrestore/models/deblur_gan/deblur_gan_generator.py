@@ -19,7 +19,8 @@ def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=Fal
 
     The full-resolution 7x7 convs are `PhaseConv2D`s (same weights and values): as
     plain CONV_2Ds, LiteRT's XNNPACK delegate kept 361 MB of indirection buffer for each at
-    720x1280.
+    720x1280 (float32 `.tflite` peak RSS 1786 -> 1323 MB there, latency unchanged; 4% slower
+    at 256x256).
     """
     conv = PhaseConv2D if kernel_size == 7 else keras.layers.Conv2D
     if padding and reflect:
