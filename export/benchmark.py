@@ -13,7 +13,8 @@ form:
 - size: the file (or SavedModel folder);
 - latency: median of `--runs` single-image runs after warm-up, the forms interleaved run by
   run so that a change in the machine's load hits them alike (the Keras serving graph, the
-  SavedModel signature, LiteRT with `--threads` threads; TensorFlow gets the same number);
+  SavedModel signature, LiteRT with `--threads` threads; TensorFlow gets the same number),
+  each on the whole image (never tiled, whatever its size);
 - max abs error / PSNR against the Keras float32 output at the benchmark size, worst over the
   outputs (a quality floor for quantized modes, not a quality measure: the weights are random);
 - peak RSS: the peak resident memory of a fresh process that loads that form alone and runs
@@ -162,7 +163,8 @@ def warn_if_rejected(restorer, inputs):
 
 def pytorch_runner(name, root, size, threads):
     """A no-argument function running the official PyTorch generator of method `name` (paper
-    width, upstream's init, inference as upstream runs it) once on a random input of `size`."""
+    width, upstream's init, inference as upstream runs it) once on a random input of `size`:
+    `tests/fixtures/pytorch/benchmark_official.py`'s `official_runner`."""
     import importlib.util
     from pathlib import Path
 
@@ -171,39 +173,12 @@ def pytorch_runner(name, root, size, threads):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    script = Path(__file__).resolve().parents[1] / "tests/fixtures/pytorch/compare_official.py"
-    spec = importlib.util.spec_from_file_location("compare_official", script)
+    script = Path(__file__).resolve().parents[1] / "tests/fixtures/pytorch/benchmark_official.py"
+    spec = importlib.util.spec_from_file_location("benchmark_official", script)
     official = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(official)
-    official.patch_torch_for_cpu()
     torch.set_num_threads(threads)
-    root = Path(root)
-    height, width = size
-    image = torch.rand(1, 3, height, width) * 2 - 1
-    if name == "deblur_gan":
-        net = official.instance_statistics(official.build_deblur_gan(root / "deblurgan_a6f4ad0"))
-        inputs = (image,)
-    elif name == "attentive_gan":
-        net, inputs = official.build_attentive_gan(root).eval(), (image,)
-    elif name == "enlighten_gan":
-        net = official.build_enlighten_gan(root).eval()
-        r, g, b = (image[:, i : i + 1] + 1 for i in range(3))
-        inputs = (image, 1.0 - (0.299 * r + 0.587 * g + 0.114 * b) / 2.0)  # its attention map
-    elif name == "context_encoder":
-        net, inputs = official.build_context_encoder(root).eval(), (image,)
-    elif name == "medfe":
-        forward, _ = official.medfe_forward(root)
-        mask = torch.zeros(1, 1, height, width)
-        mask[..., height // 4 : -(height // 4), width // 4 : -(width // 4)] = 1.0
-        return lambda: forward(image, mask)
-    else:
-        raise ValueError(f"no official PyTorch generator for {name}")
-
-    def run():
-        with torch.no_grad():
-            return net(*inputs)
-
-    return run
+    return official.official_runner(name, Path(root), tuple(size))
 
 
 def peak_rss_worker(form, path, size, threads):
@@ -230,7 +205,7 @@ def peak_rss_worker(form, path, size, threads):
         from tfrestore.inference import load_restorer
 
         restorer = load_restorer(path)
-        restorer(**export.probe_inputs(restorer.channels, (height, width)))
+        restorer(**export.probe_inputs(restorer.channels, (height, width)), tile=0)
     print(peak_rss_of_this_process_mb())
 
 
@@ -267,7 +242,7 @@ def benchmark(name, kwargs, size, args):
     keras_model = load_restorer(model)
     inputs = export.probe_inputs(keras_model.channels, size)
     warn_if_rejected(keras_model, inputs)
-    expected = keras_model(**inputs)
+    expected = keras_model(**inputs, tile=0)
 
     with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as folder:
         # The table measures parity at the benchmark size, so the exports' own checks on the
@@ -290,8 +265,11 @@ def benchmark(name, kwargs, size, args):
         for report in reports:
             form = f"{report.format} {report.quantize or 'float32'}"
             forms[form] = (report.size_bytes, report.path, load_restorer(report.path, args.threads))
-        outputs = {form: restorer(**inputs) for form, (_, _, restorer) in forms.items()}
-        runs = {form: (lambda r=restorer: r(**inputs)) for form, (_, _, restorer) in forms.items()}
+        outputs = {form: restorer(**inputs, tile=0) for form, (_, _, restorer) in forms.items()}
+        runs = {
+            form: (lambda r=restorer: r(**inputs, tile=0))
+            for form, (_, _, restorer) in forms.items()
+        }
         if args.pytorch_upstream:
             runs["pytorch official"] = pytorch_runner(
                 name, args.pytorch_upstream, size, args.threads

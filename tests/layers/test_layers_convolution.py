@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrestore.layers import DilatedConv2D, MatmulConv2D, SubpixelConv2DTranspose
+from tfrestore.layers import DilatedConv2D, MatmulConv2D, PhaseConv2D, SubpixelConv2DTranspose
 
 
 @pytest.mark.parametrize(
@@ -61,11 +61,8 @@ def test_dilated_conv_equals_keras_values_and_gradients(padding):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
-def test_matmul_conv_equals_keras_values_and_gradients():
-    rng = np.random.default_rng(2)
-    x = tf.Variable(rng.random((3, 4, 4, 5)).astype("float32"))
-    reference = keras.layers.Conv2D(6, 4, strides=2)
-    layer = MatmulConv2D(6, 4, strides=2)
+def _values_and_gradients(reference, layer, x, rng):
+    """[output, d/dx, d/dkernel, d/dbias] of `reference` and of `layer`, with the same weights."""
     reference.build(x.shape)
     layer.build(x.shape)
     weights = [rng.normal(size=w.shape).astype("float32") for w in reference.get_weights()]
@@ -78,9 +75,30 @@ def test_matmul_conv_equals_keras_values_and_gradients():
             loss = tf.reduce_sum(y * y)
         gradients = tape.gradient(loss, [x, conv.kernel, conv.bias])
         results.append([y.numpy()] + [g.numpy() for g in gradients])
+    return results
+
+
+def test_matmul_conv_equals_keras_values_and_gradients():
+    rng = np.random.default_rng(2)
+    x = tf.Variable(rng.random((3, 4, 4, 5)).astype("float32"))
+    reference = keras.layers.Conv2D(6, 4, strides=2)
+    layer = MatmulConv2D(6, 4, strides=2)
+    results = _values_and_gradients(reference, layer, x, rng)
     assert results[1][0].shape == (3, 1, 1, 6)
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
     # any other input size is an ordinary convolution
     larger = rng.random((1, 6, 7, 5)).astype("float32")
     np.testing.assert_allclose(layer(larger), reference(larger), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel_size,height,width", [(7, 14, 12), (3, 8, 10), (7, 13, 12)])
+def test_phase_conv_equals_keras_values_and_gradients(kernel_size, height, width):
+    # 13 rows: an odd static size takes the plain convolution.
+    rng = np.random.default_rng(2)
+    x = tf.Variable(rng.random((2, height, width, 3)).astype("float32"))
+    reference = keras.layers.Conv2D(5, kernel_size)
+    layer = PhaseConv2D(5, kernel_size)
+    results = _values_and_gradients(reference, layer, x, rng)
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)

@@ -13,7 +13,7 @@ from torch_reference import (
     torch_conv_transpose2d,
 )
 
-from tfrestore.layers import InstanceNormalization, ReflectionPadding2D
+from tfrestore.layers import InstanceNormalization, PhaseConv2D, ReflectionPadding2D
 from tfrestore.models import DeblurGANDiscriminator, DeblurGANGenerator
 from tfrestore.models.pytorch_weights import load_state_dict
 
@@ -111,5 +111,5 @@ def test_head_architecture_keys_need_block_convs_1_and_then_equal_pytorch_forwar
 def test_layers_are_the_tfrestore_ones():
     generator = DeblurGANGenerator(filters=4, num_blocks=1)
     kinds = {type(layer) for layer in generator.layers}
-    assert {ReflectionPadding2D, InstanceNormalization} <= kinds
+    assert {ReflectionPadding2D, InstanceNormalization, PhaseConv2D} <= kinds
     assert tf.keras.layers.BatchNormalization not in kinds

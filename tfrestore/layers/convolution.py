@@ -168,3 +168,73 @@ class DilatedConv2D(keras.layers.Conv2D):
             padding=self.padding.upper(),
             dilations=self.dilation_rate,
         )
+
+
+@keras.saving.register_keras_serializable(package="tfrestore")
+class PhaseConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with the same weights and outputs, computed as one stride-2
+    convolution that gives the four output phases as channels, then `tf.nn.depth_to_space`.
+
+    Output pixel (2i + a, 2j + b) of a stride-1 k x k convolution reads input pixels
+    (2i + u, 2j + v) with tap (u - a, v - b), u, v in 0 .. k: each phase (a, b) is a stride-2
+    convolution with a (k + 1) x (k + 1) kernel, the original one shifted by (a, b), and
+    stacking the phases as output channels makes it one CONV_2D.
+
+    Why: for each convolution LiteRT's XNNPACK delegate keeps an indirection buffer of
+    k * k pointers per output pixel for as long as the model is loaded. At 720x1280 that is
+    361 MB for one 7x7 convolution at full resolution (of 3 or 64 channels), more than its
+    input and output; the stride-2 one needs 64 pointers per 4 output pixels (118 MB), for
+    31% more multiply-adds (64 / 49) on a layer that has few. (A space-to-depth formulation
+    needs fewer pointers, but LiteRT runs SPACE_TO_DEPTH outside the delegate.)
+    The kernel keeps Keras' `(kh, kw, in, out)` layout (PyTorch weights load as before); its
+    rearrangement is a function of the weights only, which the TFLite converter folds into a
+    constant.
+
+    Takes the arguments of `keras.layers.Conv2D`. The rewrite covers a stride-1, undilated,
+    'valid', channels-last convolution whose output height and width are even (e.g. a
+    multiple-of-4 image reflection-padded by (k - 1) / 2, as in DeblurGAN); other
+    configurations, and inputs whose static size gives an odd output, take the parent's
+    computation. An odd output size known only at run time would lose its last row or column:
+    use the layer where the sizes are even by construction.
+
+    Example:
+        >>> PhaseConv2D(8, 7)(tf.zeros([1, 14, 12, 3])).shape
+        TensorShape([1, 8, 6, 8])
+    """
+
+    def _rewritable(self, shape):
+        return (
+            self.data_format == "channels_last"
+            and self.strides == (1, 1)
+            and self.dilation_rate == (1, 1)
+            and self.padding == "valid"
+            and self.groups == 1
+            and all(
+                size is None or (size - k + 1) % 2 == 0
+                for size, k in zip(shape[1:3], self.kernel_size, strict=True)
+            )
+        )
+
+    def _phase_kernel(self):
+        """[kh + 1, kw + 1, in, 4 * out] kernel whose output channel (a * 2 + b) * out + o
+        computes output phase (a, b): the original kernel shifted by (a, b)."""
+        return tf.concat(
+            [
+                tf.pad(self.kernel, [[a, 1 - a], [b, 1 - b], [0, 0], [0, 0]])
+                for a in range(2)
+                for b in range(2)
+            ],
+            axis=-1,
+        )
+
+    def call(self, inputs):
+        if not self._rewritable(inputs.shape):
+            return super().call(inputs)
+        kernel = tf.cast(self._phase_kernel(), inputs.dtype)
+        phases = tf.nn.conv2d(inputs, kernel, strides=2, padding="VALID")
+        if self.use_bias:
+            phases = phases + tf.tile(tf.cast(self.bias, inputs.dtype), [4])
+        outputs = tf.nn.depth_to_space(phases, 2)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
