@@ -8,7 +8,8 @@ in tiles (first with the model's default window, `tile=None`, then each of `--ti
 be given empty), and prints the PSNR (dB, peak 1) of each tiled result against the whole one:
 for models with instance norm both with image-wide statistics (the default) and with naive
 tiles that each normalize with their own. A photo smaller than `--size` is first enlarged
-(bicubic) just enough to cover it (no sample photo has 1536 x 2048 pixels: `retina`, 1411 x 1411, is enlarged 1.45x).
+(bicubic) just enough to cover it (no sample photo has 1536 x 2048 pixels: `retina`, 1411 x
+1411, is enlarged 1.45x).
 Inpainting models get a mask of 24 random 48 px squares (seed 0) spread over the photo.
 MODEL is a .keras file, SavedModel folder or .tflite file.
 """
