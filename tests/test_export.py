@@ -234,6 +234,7 @@ def test_tflite_records_the_input_limits_as_metadata(tflite_float32):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive
 def test_tflite_from_a_saved_model_probes_at_its_recorded_minimum_size(tmp_path):
     # MEDFE refuses images below 65x65, the default probe is 45x38: the SavedModel's recorded
     # limits give the converter a valid probe.

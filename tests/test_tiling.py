@@ -118,6 +118,7 @@ def test_tile_none_tiles_only_above_the_pixel_budget(monkeypatch):
     np.testing.assert_array_equal(restorer(x, tile=0)["restored"], whole)  # 0: never
 
 
+@pytest.mark.slow
 def test_a_model_s_own_window_is_its_default_and_exports_record_it():
     from tfrestore.models import limits
 
@@ -266,6 +267,7 @@ def test_restore_command_tiles_and_shows_tile_progress(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive
 def test_a_fixed_size_tflite_tiles_larger_images_in_windows_of_its_size(tmp_path):
     from tfrestore import export
 

@@ -213,6 +213,7 @@ def test_zero_vgg_loss_weights_build_and_run_no_vgg():
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive
 def test_upstream_layout_exports_to_tflite(tmp_path):
     from tfrestore import export
 

@@ -221,9 +221,13 @@ def test_few_steps_match_float32(trained, method, policy):
     assert restored.dtype == np.float32
     difference = np.abs(restored - reference)
     assert difference.max() <= IMAGE_MAX and difference.mean() <= IMAGE_MEAN, difference.max()
-    assert set(history) == set(reference_history)
+    # mixed_float16 adds each optimizer's loss scale to the logs
+    scales = {"g_loss_scale", "d_loss_scale"} if policy == "mixed_float16" else set()
+    assert set(history) == set(reference_history) | scales
     for name, values in history.items():
         assert np.isfinite(values[-1]), name
+        if name in scales:
+            continue
         np.testing.assert_allclose(
             values[-1], reference_history[name][-1], rtol=LOSS_RTOL, atol=LOSS_ATOL, err_msg=name
         )
