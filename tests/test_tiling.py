@@ -282,7 +282,8 @@ def test_a_fixed_size_tflite_tiles_larger_images_in_windows_of_its_size(tmp_path
     # no statistics signatures: each window normalizes with its own).
     keras_restorer = Restorer.from_model(model)
     keras_restorer.has_statistics = False
-    expected = keras_restorer._run_tiled({"image": x}, (48, 40), 10, exact=True)["restored"]
+    keras_restorer.fixed_size = (48, 40)  # windows of exactly that size
+    expected = keras_restorer._run_tiled({"image": x}, (48, 40), 10)["restored"]
     grid = tiling.plan_tiles(90, 101, (48, 40), 10, multiple=4, exact=True)
     assert grid.tile_size == (48, 40) and counted[-1] == 2 * len(grid) == 2 * 3 * 4
     np.testing.assert_allclose(tiled, expected, atol=1e-4)

@@ -210,6 +210,8 @@ class Restorer:
         limits: the model's input limits ({"model": name, ...}, see
             `tfrestore.models.limits`), or None for an export that records none (not written
             by tfrestore, or by a version before the record existed): then nothing is checked.
+        fixed_size: (height, width) of a fixed-size `.tflite` export's inputs, else None (any
+            size).
 
     Call it with the inputs as keyword arguments (or positionally, in `inputs` order):
     float32 arrays [B, H, W, C] of any B, H and W; images in [0, 1], masks 1 = missing.
@@ -242,6 +244,8 @@ class Restorer:
         self.outputs = tuple(outputs)
         self.path = None if path is None else os.fspath(path)
         self.limits = limits
+
+    fixed_size = None
 
     @classmethod
     def from_model(cls, model):
@@ -302,8 +306,10 @@ class Restorer:
         whole: `tiling.choose_tiling` with the model's own window (its limits' `tile`)."""
         return tiling.choose_tiling(height, width, tile, overlap, (self.limits or {}).get("tile"))
 
-    def _run_tiled(self, batch, tile, overlap, on_tile=None, exact=False):
+    def _run_tiled(self, batch, tile, overlap, on_tile=None):
         limits = self.limits or {}
+        # A fixed-size model runs windows of exactly its size, one at a time (batch 1).
+        exact = self.fixed_size is not None
         # Batch windows up to the pixels of the model's own window: the memory it was chosen for.
         window = limits.get("tile")
         batch_pixels = tiling.BATCH_PIXELS if window is None else window * window
@@ -512,10 +518,6 @@ class TFLiteRestorer(Restorer):
                 "(export without input_size for any size)"
             )
         return size, tiling.checked_overlap(overlap, min(size))
-
-    def _run_tiled(self, batch, tile, overlap, on_tile=None, exact=False):
-        exact = exact or self.fixed_size is not None
-        return super()._run_tiled(batch, tile, overlap, on_tile=on_tile, exact=exact)
 
     def _run(self, batch):
         for name, shape in self.fixed_shapes.items():

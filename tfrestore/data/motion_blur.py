@@ -27,6 +27,9 @@ from tfrestore.data.sources import (
     synthetic_pair_dataset,
 )
 
+# The side of the square canvas trajectories and blur kernels are drawn on (upstream's 64).
+PSF_CANVAS = 64
+
 __all__ = [
     "EXPL_CHOICES",
     "PSF_PARTS",
@@ -46,7 +49,7 @@ PSF_PARTS = (1, 2, 3)
 DEFAULT_FRACTIONS = (1 / 100, 1 / 10, 1 / 2, 1)
 
 
-def random_trajectory(canvas=64, iters=2000, max_len=60, expl=None, rng=None):
+def random_trajectory(canvas=PSF_CANVAS, iters=2000, max_len=60, expl=None, rng=None):
     """A random camera-shake trajectory: complex positions of a particle on a 2-D canvas.
 
     The particle moves at constant speed `max_len / (iters - 1)` per step. At each step its
@@ -148,7 +151,7 @@ def _sample_weights(fraction, previous, iters):
     return np.select(conditions, choices, default=0.0)
 
 
-def trajectory_psfs(trajectory, canvas=64, fractions=DEFAULT_FRACTIONS):
+def trajectory_psfs(trajectory, canvas=PSF_CANVAS, fractions=DEFAULT_FRACTIONS):
     """Rasterises a trajectory into blur kernels (PSFs) for growing exposure fractions.
 
     Each trajectory sample is splatted bilinearly into a `canvas` x `canvas` kernel (row from
@@ -388,7 +391,7 @@ def center_psf(psf):
     return np.roll(psf, (shift_row, shift_col), axis=(0, 1))
 
 
-def random_psf(rng=None, canvas=64, center=False, max_len=60):
+def random_psf(rng=None, canvas=PSF_CANVAS, center=False, max_len=60):
     """A random motion-blur kernel drawn with DeblurGAN's recipe (`blur_image.py` __main__).
 
     `expl` is drawn from `EXPL_CHOICES`, the trajectory has 2000 samples and length 60, and
@@ -498,7 +501,7 @@ def motion_blur_dataset(
     """
     crop_size = positive_int(crop_size, "crop_size", allow_none=True)
     batch_size = positive_int(batch_size, "batch_size")
-    canvas = 64  # `random_psf`'s kernel side
+    canvas = PSF_CANVAS
     if crop_size is None or crop_size <= canvas // 2:
         # Full images may be smaller than the kernel's reflected border: blur in numpy.
         blur = functools.partial(

@@ -7,6 +7,14 @@ import keras
 import tensorflow as tf
 
 
+def _add_bias(layer, outputs, repeats):
+    """`outputs` (channels: `repeats` groups of the layer's filters, e.g. the phases of a
+    sub-pixel convolution) plus the layer's bias in each group, if it has one."""
+    if not layer.use_bias:
+        return outputs
+    return outputs + tf.tile(tf.cast(layer.bias, outputs.dtype), [repeats])
+
+
 @keras.saving.register_keras_serializable(package="tfrestore")
 class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
     """`keras.layers.Conv2DTranspose` with the same weights and outputs, computed as one
@@ -73,8 +81,7 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         padded = tf.pad(inputs, [[0, 0], [th - 1, th - 1], [tw - 1, tw - 1], [0, 0]])
         kernel = tf.cast(self._subpixel_kernel(), inputs.dtype)
         phases = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
-        if self.use_bias:
-            phases = phases + tf.tile(tf.cast(self.bias, inputs.dtype), [sh * sw])
+        phases = _add_bias(self, phases, sh * sw)
         full = tf.nn.depth_to_space(phases, sh) if sh > 1 else phases  # (H + K - 1) * s rows
         # 'valid' keeps the first (H - 1) * s + k rows; 'same' keeps H * s of them, starting
         # where TensorFlow's 'same' transposed convolution does: floor((k - s) / 2).
@@ -100,9 +107,7 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         (kh, kw), inp = self.kernel_size, inputs.shape[-1]
         kernel = tf.cast(self.kernel, inputs.dtype)  # [kh, kw, out, in]
         kernel = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [inp, kh * kw * self.filters])
-        outputs = tf.matmul(tf.reshape(inputs, [-1, inp]), kernel)
-        if self.use_bias:
-            outputs = outputs + tf.tile(tf.cast(self.bias, inputs.dtype), [kh * kw])
+        outputs = _add_bias(self, tf.matmul(tf.reshape(inputs, [-1, inp]), kernel), kh * kw)
         outputs = tf.reshape(outputs, [-1, kh, kw, self.filters])
         if self.activation is not None:
             outputs = self.activation(outputs)
@@ -231,9 +236,7 @@ class PhaseConv2D(keras.layers.Conv2D):
         if not self._rewritable(inputs.shape):
             return super().call(inputs)
         kernel = tf.cast(self._phase_kernel(), inputs.dtype)
-        phases = tf.nn.conv2d(inputs, kernel, strides=2, padding="VALID")
-        if self.use_bias:
-            phases = phases + tf.tile(tf.cast(self.bias, inputs.dtype), [4])
+        phases = _add_bias(self, tf.nn.conv2d(inputs, kernel, strides=2, padding="VALID"), 4)
         outputs = tf.nn.depth_to_space(phases, 2)
         if self.activation is not None:
             outputs = self.activation(outputs)
