@@ -84,6 +84,7 @@ from tfrestore.inference import (
 )
 from tfrestore.models import limits as input_limits
 from tfrestore.models.precision import float32_copy
+from tfrestore.quiet import native_stderr_captured
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 
@@ -833,7 +834,9 @@ def _quantize_int8(label, calibrated, float_layers, required):
             kept.append(layer)
             denied += found
     try:
-        flatbuffer = convert.mlir_quantize(calibrated, denylisted_nodes=denied or None)
+        # The quantizer prints its options ("fully_quantize: 0, ...") to fd 2 itself.
+        with native_stderr_captured():
+            flatbuffer = convert.mlir_quantize(calibrated, denylisted_nodes=denied or None)
     except Exception as error:  # the quantizer raises several unrelated error types
         raise ExportError(_conversion_error(label, error)) from error
     return flatbuffer, tuple(kept)

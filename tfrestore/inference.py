@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrestore import tiling
+from tfrestore.layers.convolution import own_storage_names
 from tfrestore.layers.normalization import (
     InstanceNormalization,
     fixed_statistics,
@@ -572,6 +573,13 @@ def load_keras_model(path):
     try:
         return keras.models.load_model(path)
     except Exception as error:
+        # Files saved while the XNNPACK-friendly convolutions were stored under their own
+        # names (`tfrestore.layers.convolution`, module doc) load under those.
+        try:
+            with own_storage_names():
+                return keras.models.load_model(path)
+        except Exception:
+            pass
         raise _load_error(path, error) from error
 
 

@@ -102,3 +102,58 @@ def test_phase_conv_equals_keras_values_and_gradients(kernel_size, height, width
     results = _values_and_gradients(reference, layer, x, rng)
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "module_name,plain,kwargs",
+    [
+        (
+            "tfrestore.models.deblur_gan.deblur_gan_generator",
+            {
+                "PhaseConv2D": keras.layers.Conv2D,
+                "SubpixelConv2DTranspose": keras.layers.Conv2DTranspose,
+            },
+            {"name": "deblur_gan", "filters": 4, "num_blocks": 1, "vgg_weights": None},
+        ),
+        (
+            "tfrestore.models.context_encoder.context_encoder_generator",
+            {
+                "MatmulConv2D": keras.layers.Conv2D,
+                "SubpixelConv2DTranspose": keras.layers.Conv2DTranspose,
+            },
+            {"name": "context_encoder", "filters": 4, "bottleneck_channels": 8},
+        ),
+    ],
+)
+def test_files_saved_with_plain_keras_layers_or_own_names_load_with_their_weights(
+    tmp_path, monkeypatch, module_name, plain, kwargs
+):
+    import importlib
+
+    import tfrestore.models
+    from tfrestore.inference import load_keras_model
+    from tfrestore.layers.convolution import own_storage_names
+
+    name = kwargs.pop("name")
+    module = importlib.import_module(module_name)
+    with monkeypatch.context() as patch:  # the generator as it was built before the rewrite
+        for attribute, layer in plain.items():
+            patch.setattr(module, attribute, layer)
+        old = tfrestore.models.get(name, **kwargs)
+        shape = [1, *(size or 32 for size in old.generator.input_shape[1:3]), 3]
+        x = np.random.default_rng(0).random(shape).astype("float32")
+        old.generator(x)
+        kinds = {type(layer) for layer in old.generator.layers}
+        assert not {tfrestore.layers.PhaseConv2D, tfrestore.layers.MatmulConv2D} & kinds
+        old.save(tmp_path / "plain.keras")
+    current = tfrestore.models.get(name, **kwargs)
+    current.generator(x)
+    current.set_weights(old.get_weights())
+    with own_storage_names():  # as the versions that stored the rewrites under their names
+        current.save(tmp_path / "own.keras")
+    expected = np.asarray(old.generator(x, training=False))
+    for file in ("plain.keras", "own.keras"):
+        loaded = load_keras_model(tmp_path / file)
+        assert set(plain) & {type(layer).__qualname__ for layer in loaded.generator.layers}
+        restored = loaded.generator(x, training=False)
+        np.testing.assert_allclose(restored, expected, atol=1e-5, err_msg=file)

@@ -1,10 +1,54 @@
 """Keras convolutions with the same weights and values, written so that TFLite converts them
-to ops LiteRT's XNNPACK delegate runs when height and width are dynamic."""
+to ops LiteRT's XNNPACK delegate runs when height and width are dynamic.
 
+Saved files: Keras stores each layer's weights in `.keras` and `.weights.h5` files under its
+class name (snake case) numbered among the layers of that name, not under the layer's own
+name. A generator whose `Conv2D` became a `PhaseConv2D` would then no longer load files saved
+while it was a plain `Conv2D` (nor the convolutions after it, renumbered). So each layer here
+takes its Keras parent's `__name__` (`stored_as`) and files keep the plain layers' layout;
+`own_storage_names()` reads the files of the versions that stored the sub-pixel and dilated
+convolutions under their own names (`tfrestore.inference.load_keras_model` tries it when a
+file does not load as it is).
+"""
+
+import contextlib
 import math
 
 import keras
 import tensorflow as tf
+
+REWRITTEN = {}  # {own name: class} of the layers stored under their parent's name
+
+
+def stored_as(parent):
+    """Class decorator: the class takes `parent`'s `__name__`, under which Keras stores its
+    weights (module doc); it keeps its own `__qualname__`, registered name and `REWRITTEN`
+    entry. Register it with an explicit `name`."""
+
+    def decorate(cls):
+        REWRITTEN[cls.__name__] = cls
+        cls.__name__ = parent.__name__
+        return cls
+
+    return decorate
+
+
+# The layers that tfrestore versions before `stored_as` stored under their own names (the
+# others here came with it).
+EARLIER_OWN_NAMES = ("SubpixelConv2DTranspose", "DilatedConv2D")
+
+
+@contextlib.contextmanager
+def own_storage_names():
+    """Within the block, the layers of `EARLIER_OWN_NAMES` are stored under their own names,
+    as the files of the versions before `stored_as` have them."""
+    try:
+        for name in EARLIER_OWN_NAMES:
+            REWRITTEN[name].__name__ = name
+        yield
+    finally:
+        for name in EARLIER_OWN_NAMES:
+            REWRITTEN[name].__name__ = REWRITTEN[name].__mro__[1].__name__
 
 
 def _add_bias(layer, outputs, repeats):
@@ -15,7 +59,8 @@ def _add_bias(layer, outputs, repeats):
     return outputs + tf.tile(tf.cast(layer.bias, outputs.dtype), [repeats])
 
 
-@keras.saving.register_keras_serializable(package="tfrestore")
+@keras.saving.register_keras_serializable(package="tfrestore", name="SubpixelConv2DTranspose")
+@stored_as(keras.layers.Conv2DTranspose)
 class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
     """`keras.layers.Conv2DTranspose` with the same weights and outputs, computed as one
     convolution over the input followed by `tf.nn.depth_to_space` (sub-pixel convolution).
@@ -114,7 +159,8 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         return outputs
 
 
-@keras.saving.register_keras_serializable(package="tfrestore")
+@keras.saving.register_keras_serializable(package="tfrestore", name="MatmulConv2D")
+@stored_as(keras.layers.Conv2D)
 class MatmulConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` computed as one matrix product when its kernel covers the whole
     input ('valid' padding, static H x W equal to the kernel size: a 1x1 output).
@@ -148,7 +194,8 @@ class MatmulConv2D(keras.layers.Conv2D):
         return tf.reshape(outputs, [-1, 1, 1, self.filters])
 
 
-@keras.saving.register_keras_serializable(package="tfrestore")
+@keras.saving.register_keras_serializable(package="tfrestore", name="DilatedConv2D")
+@stored_as(keras.layers.Conv2D)
 class DilatedConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose dilated convolution is one `tf.nn.conv2d(dilations=...)`.
 
@@ -175,7 +222,8 @@ class DilatedConv2D(keras.layers.Conv2D):
         )
 
 
-@keras.saving.register_keras_serializable(package="tfrestore")
+@keras.saving.register_keras_serializable(package="tfrestore", name="PhaseConv2D")
+@stored_as(keras.layers.Conv2D)
 class PhaseConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with the same weights and outputs, computed as one stride-2
     convolution that gives the four output phases as channels, then `tf.nn.depth_to_space`.
