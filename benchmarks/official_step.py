@@ -2,13 +2,16 @@
 
     PYTHONPATH=/path/to/torch:. .venv/bin/python benchmarks/official_step.py \\
         --upstream-root ../upstream [--methods deblur_gan context_encoder enlighten_gan]
-        [--runs 5] [--warmup 2] [--threads 2] [--batch N] [--size N]
+        [--modes float32 mixed_bfloat16] [--runs 5] [--warmup 2] [--threads 2] [--batch N]
+        [--size N]
 
 For each method this builds the official networks, losses and optimizers from the upstream
 repository's own code (paper width, the release's training options) and times one iteration of
 its training loop body as upstream runs it, interleaved with one `train_step` of tfrestore's
-model at the same recipe, batch and crop (built and timed as `benchmarks/train_step.py` does),
-and prints the median ms/step of both and the ratio official / ours (> 1: ours is faster).
+model at the same recipe, batch and crop under each of `--modes` (float32 and mixed_bfloat16
+by default; built and timed as `benchmarks/train_step.py` does), and prints the median ms/step
+of each and the ratio official / ours (> 1: ours is faster). The official code trains in
+float32 only.
 
 - DeblurGAN (KupynOrest/DeblurGAN a6f4ad0, the paper's commit, `deblurgan_a6f4ad0`):
   `ConditionalGAN.optimize_parameters` with the README's options (resnet_9blocks, instance
@@ -34,7 +37,7 @@ and prints the median ms/step of both and the ratio official / ours (> 1: ours i
 Data are random tensors of the recipe's shape on both sides (step time does not depend on
 them); VGG weights are random on both sides (offline), same architecture. Threads: PyTorch
 `torch.set_num_threads(N)`, TensorFlow intra- and inter-op N. Each round times one official
-step then one of ours, so a load change on a shared machine hits both alike.
+step then one of ours in each mode, so a load change on a shared machine hits all alike.
 
 Runs with torch installed outside the venv (never a dependency), from the repository root;
 it reuses `tests/fixtures/pytorch/compare_official.py` to import the upstream code.
@@ -251,11 +254,11 @@ OFFICIAL = {
 }
 
 
-def ours(name, size, batch):
-    """One float32 `train_step` of tfrestore's `name` at size x size, batch `batch`, as a
-    callable (as `benchmarks/train_step.py` builds and times it)."""
+def ours(name, size, batch, mode):
+    """One `train_step` of tfrestore's `name` under `mode` (a `benchmarks/train_step.py` mode)
+    at size x size, batch `batch`, as a callable (as that script builds and times it)."""
     _, _, kwargs = train_step.recipe(name, size, batch)
-    model = train_step.build(name, "float32", kwargs)
+    model = train_step.build(name, mode, kwargs)
     step = train_step.step_function(model, train_step.synthetic_batch(name, size, batch))
     return functools.partial(train_step.timed, step)
 
@@ -267,28 +270,35 @@ def timed_torch(step):
 
 
 def compare(name, args):
-    """(size, batch, official median s, ours median s) of one method."""
+    """(size, batch, {"official" or mode: median s}) of one method."""
     size, batch = RECIPES[name]
     size, batch = args.size or size, args.batch or batch
     rng = np.random.default_rng(args.seed)
     with contextlib.redirect_stdout(io.StringIO()):  # upstream prints options and networks
         official_step = OFFICIAL[name](args.upstream_root, size, batch, rng)
-    official = functools.partial(timed_torch, official_step)
-    mine = ours(name, size, batch)
+    steps = {"official": functools.partial(timed_torch, official_step)}
+    steps.update({mode: ours(name, size, batch, mode) for mode in args.modes})
     for _ in range(args.warmup):
-        official()
-        mine()
-    times = {"official": [], "ours": []}
+        for step in steps.values():
+            step()
+    times = {key: [] for key in steps}
     for _ in range(args.runs):
-        times["official"].append(official())
-        times["ours"].append(mine())
-    return size, batch, statistics.median(times["official"]), statistics.median(times["ours"])
+        for key, step in steps.items():
+            times[key].append(step())
+    return size, batch, {key: statistics.median(values) for key, values in times.items()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream-root", type=Path, required=True)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=train_step.MODES,
+        default=("float32", "mixed_bfloat16"),
+        help="how ours trains (benchmarks/train_step.py's modes)",
+    )
     parser.add_argument("--size", type=int, help="square crop (default: each recipe's)")
     parser.add_argument("--batch", type=int, help="batch size (default: each recipe's)")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds (median)")
@@ -313,25 +323,26 @@ def main(argv=None):
         setattr(sys.modules["torchvision.models"], vgg, functools.partial(torchvision_vgg, vgg))
     warnings.simplefilter("ignore")  # upstream's deprecated calls (Variable, F.upsample, ...)
     print(
-        f"ms per training step, float32, median of {args.runs} interleaved rounds after "
-        f"{args.warmup} warm-up steps, paper width, {args.threads} threads each"
+        f"ms per training step (official: float32), median of {args.runs} interleaved rounds "
+        f"after {args.warmup} warm-up steps, paper width, {args.threads} threads each"
     )
-    print(f"{'method':<17}{'crop':>6}{'batch':>6}{'official':>10}{'ours':>10}{'ratio':>8}")
+    header = f"{'method':<17}{'crop':>6}{'batch':>6}{'official':>10}"
+    print(header + "".join(f"{mode:>22}" for mode in args.modes))
     for name in args.methods:
         if name == "attentive_gan":
             print(f"{name:<17}  no training code upstream (DeRaindrop): nothing to compare")
             continue
         try:
-            size, batch, official, mine = compare(name, args)
+            size, batch, medians = compare(name, args)
         except Exception as error:  # one method's failure must not hide the others
             message = " ".join(str(error).split())[:200]
             print(f"{name:<17}  failed: {type(error).__name__}: {message}", flush=True)
             continue
-        print(
-            f"{name:<17}{size:>6}{batch:>6}{1000 * official:>10.0f}{1000 * mine:>10.0f}"
-            f"{official / mine:>7.2f}x",
-            flush=True,
-        )
+        official = medians["official"]
+        row = f"{name:<17}{size:>6}{batch:>6}{1000 * official:>10.0f}"
+        for mode in args.modes:
+            row += f"{1000 * medians[mode]:>14.0f} ({official / medians[mode]:.2f}x)"
+        print(row, flush=True)
         keras.backend.clear_session()
 
 

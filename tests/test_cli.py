@@ -155,6 +155,17 @@ def test_export_fixed_input_size_prints_the_integration_snippet(model_file, tmp_
     assert not (tmp_path / "sm").exists()
 
 
+def test_export_snippet_gives_a_models_own_tile_window(tmp_path, capsys):
+    # EnlightenGAN's limits carry a window size (one int), the others HxW pairs.
+    path = tmp_path / "enlighten.keras"
+    models.get("enlighten_gan", filters=4, vgg_weights=None).save(str(path))
+    tflite = tmp_path / "enlighten.tflite"
+    assert cli.main(["export", str(path), "--tflite", str(tflite), "--no-check"]) == 0
+    snippet = capsys.readouterr().out.splitlines()
+    assert "  tile: 768 px windows" in snippet
+    assert "  multiple: 16x16" in snippet
+
+
 # -- inpainting models: restore --mask ---------------------------------------------------------
 
 

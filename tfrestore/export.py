@@ -587,7 +587,8 @@ def integration_snippet(path):
         )
     limits = {k: v for k, v in (description.get("limits") or {}).items() if k != "model"}
     for key, value in limits.items():
-        lines.append(f"  {key.replace('_', ' ')}: {value[0]}x{value[1]}")
+        value = f"{value} px windows" if key in input_limits.PIXEL_KEYS else "x".join(map(str, value))
+        lines.append(f"  {key.replace('_', ' ')}: {value}")
     lines.append(
         "  convert pixels: float = byte / 255 (RGB order); byte = round(clamp(float, 0, 1) * 255)"
     )
