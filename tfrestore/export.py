@@ -587,8 +587,8 @@ def integration_snippet(path):
         )
     limits = {k: v for k, v in (description.get("limits") or {}).items() if k != "model"}
     for key, value in limits.items():
-        value = f"{value} px windows" if key in input_limits.PIXEL_KEYS else "x".join(map(str, value))
-        lines.append(f"  {key.replace('_', ' ')}: {value}")
+        text = "x".join(map(str, value)) if key in input_limits.SIZE_KEYS else f"{value} px windows"
+        lines.append(f"  {key.replace('_', ' ')}: {text}")
     lines.append(
         "  convert pixels: float = byte / 255 (RGB order); byte = round(clamp(float, 0, 1) * 255)"
     )
