@@ -28,9 +28,8 @@ float32 only.
 - MEDFE (KumapowerLIU/Rethinking-Inpainting-MEDFE, `medfe`, reconstructed file by file from
   the stored index: see its COMMITS.txt): `MEDFE.optimize_parameters` with its train options'
   defaults (global and local discriminators, L1, perceptual, style and the structure/texture
-  losses). Batch 1 at 256. With both models in one process it needs several GB more than
-  the others (a run here was killed by the out-of-memory killer while other jobs filled the
-  24 GB).
+  losses). Batch 1 at 256. With both models in one process the run peaks at about 7.5 GB
+  (a run here was killed by the out-of-memory killer while other jobs filled the 24 GB).
 - AttentiveGAN: the official repository (rui1996/DeRaindrop) publishes no training code, so
   there is nothing to compare.
 
