@@ -164,6 +164,7 @@ def test_export_snippet_gives_a_models_own_tile_window(tmp_path, capsys):
     snippet = capsys.readouterr().out.splitlines()
     assert "  tile: 768 px windows" in snippet
     assert "  multiple: 16x16" in snippet
+    assert snippet[-1].startswith("  large images on the CPU: set the XNNPACK flag TRANSIENT_")
 
 
 # -- inpainting models: restore --mask ---------------------------------------------------------

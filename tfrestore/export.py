@@ -592,6 +592,11 @@ def integration_snippet(path):
     lines.append(
         "  convert pixels: float = byte / 255 (RGB order); byte = round(clamp(float, 0, 1) * 255)"
     )
+    lines.append(
+        "  large images on the CPU: set the XNNPACK flag TRANSIENT_INDIRECTION_BUFFER (0x20, "
+        "e.g. LiteRT CpuOptions xnnpack_flags=0x23), else each convolution keeps k*k "
+        "pointers per output pixel while the model is loaded"
+    )
     return "\n".join(lines)
 
 
