@@ -275,13 +275,14 @@ def test_read_photo_reports_bit_depth_gray_profile_and_format(tmp_path):
 def test_16bit_png_round_trip_is_exact(tmp_path, channels):
     levels = np.random.default_rng(0).integers(0, 65536, (9, 13, channels)).astype(np.uint16)
     path = tmp_path / "deep.png"
-    write_image(path, levels / 65535.0, bit_depth=16, icc_profile=_srgb_profile())
+    profile = _srgb_profile()  # once: the profile's header holds its creation time (seconds)
+    write_image(path, levels / 65535.0, bit_depth=16, icc_profile=profile)
 
     written = tf.io.decode_png(path.read_bytes(), dtype=tf.uint16).numpy()
     assert written.shape == (9, 13, channels)
     np.testing.assert_array_equal(written, levels)
     photo = read_photo(path)
-    assert photo.bit_depth == 16 and photo.icc_profile == _srgb_profile()
+    assert photo.bit_depth == 16 and photo.icc_profile == profile
     np.testing.assert_array_equal(
         np.round(photo.pixels * 65535), np.broadcast_to(levels, (9, 13, 3))
     )
