@@ -587,8 +587,11 @@ def integration_snippet(path):
         )
     limits = {k: v for k, v in (description.get("limits") or {}).items() if k != "model"}
     for key, value in limits.items():
-        text = "x".join(map(str, value)) if key in input_limits.SIZE_KEYS else f"{value} px windows"
-        lines.append(f"  {key.replace('_', ' ')}: {text}")
+        if key in input_limits.SIZE_KEYS:
+            value = input_limits.size_text(value)
+        else:  # a pixel count (`tile`)
+            value = f"{value} px windows"
+        lines.append(f"  {key.replace('_', ' ')}: {value}")
     lines.append(
         "  convert pixels: float = byte / 255 (RGB order); byte = round(clamp(float, 0, 1) * 255)"
     )

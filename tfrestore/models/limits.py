@@ -106,7 +106,8 @@ def hole_extent(mask):
     )
 
 
-def _pixels(size):
+def size_text(size):
+    """ "HxW" of a [height, width] size (limits' size keys, messages)."""
     return f"{size[0]}x{size[1]}"
 
 
@@ -129,18 +130,18 @@ def requirements(limits, image, mask=None):
     if "min_size" in limits:
         minimum = limits["min_size"]
         size = _height_width(image)
-        message = f"{name} takes images of at least {_pixels(minimum)} pixels"
+        message = f"{name} takes images of at least {size_text(minimum)} pixels"
         if eager:
-            message += f", got {_pixels(size.numpy())}"
+            message += f", got {size_text(size.numpy())}"
         checks.append((tf.reduce_all(size >= minimum), message))
     if "max_hole" in limits and mask is not None:
         largest = limits["max_hole"]
         extent = hole_extent(mask)
         fits = tf.reduce_all(extent <= largest, axis=1)
-        message = f"the hole does not fit in the {_pixels(largest)} center {name} inpaints"
+        message = f"the hole does not fit in the {size_text(largest)} center {name} inpaints"
         if eager and not tf.reduce_all(fits):
             first_bad = extent[tf.argmin(tf.cast(fits, tf.int32))].numpy()
-            message += f": it spans {_pixels(first_bad)} pixels"
+            message += f": it spans {size_text(first_bad)} pixels"
         checks.append((tf.reduce_all(fits), message))
     return checks
 
