@@ -190,16 +190,15 @@ def peak_rss_worker(form, path, size, threads):
 
     height, width = image_size(size)
     if form == "tflite":
-        from ai_edge_litert.interpreter import Interpreter
+        from tfrestore.litert import LiteRTModel  # imports no TensorFlow
 
         # `tfrestore.inference.SIGNATURE_KEY`, named here to keep TensorFlow out of this
         # process (instance-norm models' files hold two more signatures for tiling).
-        interpreter = Interpreter(model_path=path, num_threads=threads)
-        runner = interpreter.get_signature_runner("serving_default")
-        details = runner.get_input_details()
+        model = LiteRTModel(path, num_threads=threads)
         rng = np.random.default_rng(0)
-        shapes = {name: (1, height, width, d["shape_signature"][-1]) for name, d in details.items()}
-        runner(**{name: rng.random(shape, np.float32) for name, shape in shapes.items()})
+        inputs = model.signatures["serving_default"]["inputs"]
+        shapes = {name: (1, height, width, shape[-1]) for name, shape in inputs.items()}
+        model("serving_default", {name: rng.random(s, np.float32) for name, s in shapes.items()})
     else:
         from tfrestore import export
         from tfrestore.inference import load_restorer
@@ -282,7 +281,7 @@ def benchmark(name, kwargs, size, args):
             error, psnr = export.compare(expected, outputs[form])
             kind = form.split()[0]
             rss = None if args.no_rss else peak_rss_mb(kind, path, size, args.threads)
-            split = export.delegation(restorer) if restorer.form == "tflite" else None
+            split = export.delegation(path, inputs) if restorer.form == "tflite" else None
             rows.append((form, size_bytes, latency[form], error, psnr, rss, split))
     return model, rows
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tfrestore
-from tfrestore import export
+from tfrestore import export, inference
 from tfrestore.inference import Restorer, load_restorer
 
 
@@ -26,6 +26,48 @@ def artefacts(model, tmp_path_factory):
     export.export_saved_model(model, folder / "saved_model", check=False)
     export.export_tflite(model, folder / "model.tflite", check=False)
     return folder
+
+
+@pytest.mark.slow
+def test_litert_model_runs_every_signature_like_the_interpreter(artefacts):
+    """`tfrestore.litert` sizes each output itself (CompiledModel keeps stale output shapes):
+    every signature, at sizes that grow, shrink and come back, equals LiteRT's Interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfrestore.litert import LiteRTModel
+
+    path = str(artefacts / "model.tflite")
+    model, interpreter = LiteRTModel(path), Interpreter(model_path=path)
+    assert set(model.signatures) == {
+        inference.SIGNATURE_KEY,
+        inference.STATISTICS_KEY,
+        inference.WITH_STATISTICS_KEY,
+    }
+    for batch, height, width in [(1, 45, 38), (2, 64, 80), (1, 45, 38)]:
+        inputs = {"image": images(batch, height, width, seed=height)}
+        statistics = interpreter.get_signature_runner(inference.STATISTICS_KEY)(**inputs)
+        inputs_with = {**inputs, "statistics": statistics["statistics"]}
+        for key, arrays in [
+            (inference.SIGNATURE_KEY, inputs),
+            (inference.STATISTICS_KEY, inputs),
+            (inference.WITH_STATISTICS_KEY, inputs_with),
+        ]:
+            got = model(key, arrays)
+            expected = interpreter.get_signature_runner(key)(**arrays)
+            assert set(got) == set(expected)
+            for name in got:
+                assert got[name].shape == expected[name].shape
+                np.testing.assert_allclose(got[name], expected[name], atol=1e-6)
+
+
+def test_litert_output_shapes_follow_the_inputs():
+    from tfrestore.litert import output_shape
+
+    assert output_shape([-1, -1, -1, 3], 2, 45, 38) == [2, 45, 38, 3]
+    assert output_shape([-1, 1312], 2, 45, 38) == [2, 1312]
+    assert output_shape([1, 40, 28, 3], 1, 40, 28) == [1, 40, 28, 3]
+    with pytest.raises(ValueError, match=r"cannot tell the size of an output of shape \[-1, -1\]"):
+        output_shape([-1, -1], 1, 45, 38)
 
 
 @pytest.mark.slow

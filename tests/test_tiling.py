@@ -230,9 +230,8 @@ def test_exports_tile_with_image_wide_statistics_like_the_keras_model(tmp_path, 
         restorer = inference.load_restorer(tmp_path / form)
         assert restorer.has_statistics
         np.testing.assert_allclose(restorer(x, tile=128, overlap=96)["restored"], whole, atol=1e-5)
-        if form.endswith(".tflite"):  # every pass on the restorer's one interpreter
-            assert set(restorer._runners) == {
-                inference.SIGNATURE_KEY,
+        if form.endswith(".tflite"):  # every pass on the restorer's one compiled model
+            assert set(restorer.litert.shapes) == {
                 inference.STATISTICS_KEY,
                 inference.WITH_STATISTICS_KEY,
             }

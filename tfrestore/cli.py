@@ -18,6 +18,7 @@ complete photos) and `masks/`. Mask files are read as gray; pixels > 0.5 are mis
 """
 
 import argparse
+import atexit
 import os
 import re
 import sys
@@ -565,6 +566,24 @@ def _quiet_tensorflow():
         absl_logging.set_verbosity(absl_logging.ERROR)
 
 
+def _quiet_native_exit():
+    """Keeps native libraries' log lines at process exit off the terminal: LiteRT's global
+    accelerator registry logs each accelerator it destroys ("INFO: ... DestroyAccelerator")
+    from a static destructor, after Python has finished. Registered first, this runs after
+    every other exit handler, so their output still shows. Like `_quiet_tensorflow`, only for
+    the `tfrestore` process itself."""
+    if "tensorflow" in sys.modules:
+        return
+
+    def silence():
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+    atexit.register(silence)
+
+
 def exit_status(error):
     """The exit status of an exception that ends a command (`EXIT_STATUSES`), or None for one
     that is not ours to report (a bug: its traceback is shown)."""
@@ -606,6 +625,7 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     try:
         if not args.verbose:
+            _quiet_native_exit()
             _quiet_tensorflow()  # importing TensorFlow takes seconds: Ctrl-C may come here
         return COMMANDS[args.command](args)
     except BaseException as error:

@@ -198,15 +198,21 @@ class Delegation:
         )
 
 
-def delegation(interpreter):
-    """The `Delegation` of an `ai_edge_litert` Interpreter (or a `TFLiteRestorer`) that has
-    run (LiteRT applies its default delegate when tensors are first allocated).
+def delegation(path, inputs):
+    """The `Delegation` of the `.tflite` file at `path`, from an `ai_edge_litert` Interpreter
+    that runs its serving signature once on `inputs` ({name: array}; LiteRT applies its
+    default delegate when tensors are first allocated). The split is the same whichever
+    runtime runs the file (`tfrestore.litert` too): CompiledModel does not report it.
 
     Delegate nodes (op name DELEGATE) follow the model's own nodes in the node list; each
     lists the tensors entering and leaving its partition, so the operators inside are those
     reached by walking back from its outputs to its inputs.
     """
-    interpreter = getattr(interpreter, "interpreter", interpreter)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=os.fspath(path))
+    with native_stderr_captured():  # LiteRT's line about creating its delegate
+        interpreter.get_signature_runner(SIGNATURE_KEY)(**inputs)
     nodes = interpreter._get_ops_details()  # noqa: SLF001 (LiteRT's only per-node listing)
     delegates = [node for node in nodes if node["op_name"] == "DELEGATE"]
     ops = [node for node in nodes if node["op_name"] != "DELEGATE"]
@@ -1014,10 +1020,7 @@ def export_tflite(
         error = psnr = split = checked_on = None
         if check:
             candidate = load_restorer(temporary)
-            shapes = {
-                name: list(details["shape_signature"])
-                for name, details in candidate.runner.get_input_details().items()
-            }
+            shapes = candidate.input_shapes
             if input_size is None and any(s[1:3] != [-1, -1] for s in shapes.values()):
                 raise ExportError(f"{label}: height and width are not dynamic: {shapes}")
             if input_size is not None and any(
@@ -1033,7 +1036,7 @@ def export_tflite(
                 probes = probe_inputs(reference.channels, size)
                 checked_on = "probe {}x{}".format(*size)
             error, psnr = _check(label, reference, candidate, probes, atol, min_psnr)
-            split = delegation(candidate)
+            split = delegation(temporary, probes if isinstance(probes, dict) else probes[0])
             del candidate  # release the mapped file before it is renamed
     return ExportReport(
         path, "tflite", quantize, error, psnr, len(flatbuffer), split, input_size, kept, checked_on

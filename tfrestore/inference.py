@@ -49,7 +49,6 @@ from tfrestore.layers.normalization import (
     recording_statistics,
 )
 from tfrestore.models import limits as input_limits
-from tfrestore.quiet import native_stderr_captured
 
 ACCEPTED_FORMS = (
     "a .keras file (Keras model), a SavedModel folder (containing saved_model.pb) "
@@ -450,7 +449,8 @@ class SavedModelRestorer(Restorer):
 
 
 class TFLiteRestorer(Restorer):
-    """Runs a `.tflite` file with the LiteRT interpreter, resized to each call's shape.
+    """Runs a `.tflite` file on LiteRT (`tfrestore.litert.LiteRTModel`: CompiledModel with a
+    shared weights cache and transient indirection buffers), resized to each call's shape.
 
     Inputs and outputs are mapped by the `serving_default` signature names, which the
     converter keeps when converting from a SavedModel.
@@ -459,39 +459,34 @@ class TFLiteRestorer(Restorer):
     form = "tflite"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+        from tfrestore.litert import LiteRTModel
 
         self.num_threads = num_threads
         try:
-            self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+            self.litert = LiteRTModel(os.fspath(path), num_threads=num_threads)
         except Exception as error:
             raise _load_error(path, error) from error
-        signatures = self.interpreter.get_signature_list()
+        signatures = self.litert.signatures
         if SIGNATURE_KEY not in signatures:
             raise ValueError(
                 f"{path} has no {SIGNATURE_KEY!r} signature (it has {sorted(signatures)}); "
                 "export it with tfrestore.export.export_tflite"
             )
-        # The signature runner resizes the inputs to each call's shape and allocates tensors
-        # before invoking, so one interpreter serves every image size.
-        self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
-        details = self.runner.get_input_details()
-        channels = {name: int(details[name]["shape_signature"][-1]) for name in details}
+        # Shapes as the file declares them, -1 for a dynamic dimension.
+        self.input_shapes = signatures[SIGNATURE_KEY]["inputs"]
+        channels = {name: shape[-1] for name, shape in self.input_shapes.items()}
         # A fixed-size export (`input_size`) has static shapes: LiteRT would resize them
         # anyway and run a graph whose shapes were folded for another size.
         self.fixed_shapes = {
-            name: [int(d) for d in details[name]["shape_signature"]]
-            for name in details
-            if min(details[name]["shape_signature"]) > 0
+            name: shape for name, shape in self.input_shapes.items() if min(shape) > 0
         }
         recorded = tflite_metadata(path, LIMITS_NAME)
         limits = None if recorded is None else input_limits.from_json(recorded, f"{path} metadata")
-        super().__init__(channels, list(self.runner.get_output_details()), path, limits)
+        outputs = list(signatures[SIGNATURE_KEY]["outputs"])
+        super().__init__(channels, outputs, path, limits)
         self.has_statistics = all(
             key in signatures for key in (STATISTICS_KEY, WITH_STATISTICS_KEY)
         )
-        self._runners = {SIGNATURE_KEY: self.runner}
-        self._ran = set()
 
     @property
     def fixed_size(self):
@@ -527,32 +522,15 @@ class TFLiteRestorer(Restorer):
                     f"{self.describe()} has a fixed input size: {name!r} must be {shape}, got "
                     f"{list(batch[name].shape)} (export without input_size for any size)"
                 )
-        return self._call(SIGNATURE_KEY, batch)
-
-    def _call(self, key, arrays):
-        if key not in self._runners:
-            self._runners[key] = self.interpreter.get_signature_runner(key)
-        runner = self._runners[key]
-        if key not in self._ran:
-            # LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight
-            # to the process's stderr when the first call applies its default delegate, with no
-            # setting to silence it; keep that line, LiteRT's and no error, off the terminal.
-            with native_stderr_captured():
-                outputs = runner(**arrays)
-            self._ran.add(key)
-        else:
-            outputs = runner(**arrays)
-        # The runner's outputs alias interpreter buffers: copy before the next call.
-        return {name: np.array(value) for name, value in outputs.items()}
+        return self.litert(SIGNATURE_KEY, batch)
 
     def _statistics(self, batch):
-        # On the restorer's own interpreter, kept from image to image. Measured (DeblurGAN at
-        # paper width, a 1 MP photo in 448 px windows): 1.26 GiB peak RSS, against 1.35 GiB
-        # with a separate interpreter built for each image's pass.
-        return self._call(STATISTICS_KEY, batch)["statistics"]
+        # On the restorer's own compiled model, kept from image to image (its weights packed
+        # once for all signatures), not one built for each image's pass.
+        return self.litert(STATISTICS_KEY, batch)["statistics"]
 
     def _run_with_statistics(self, batch, statistics):
-        return self._call(WITH_STATISTICS_KEY, {**batch, "statistics": statistics})
+        return self.litert(WITH_STATISTICS_KEY, {**batch, "statistics": statistics})
 
 
 def load_keras_model(path):
