@@ -164,7 +164,9 @@ def test_export_snippet_gives_a_models_own_tile_window(tmp_path, capsys):
     snippet = capsys.readouterr().out.splitlines()
     assert "  tile: 768 px windows" in snippet
     assert "  multiple: 16x16" in snippet
-    assert snippet[-1].startswith("  large images on the CPU: set the XNNPACK flag TRANSIENT_")
+    cpu = '  on the CPU, LiteRT CpuOptions: xnnpack_weight_cache_path=":memory:" packs the weights'
+    assert snippet[-1].startswith(cpu)
+    assert "xnnpack_flags=0x23 (TRANSIENT_INDIRECTION_BUFFER)" in snippet[-1]
 
 
 # -- inpainting models: restore --mask ---------------------------------------------------------

@@ -68,7 +68,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrestore import metrics
+from tfrestore import litert, metrics
 from tfrestore.atomic import atomic_output
 from tfrestore.inference import (
     LIMITS_FILE,
@@ -601,10 +601,12 @@ def integration_snippet(path):
     lines.append(
         "  convert pixels: float = byte / 255 (RGB order); byte = round(clamp(float, 0, 1) * 255)"
     )
+    # What `tfrestore.litert` sets, with its measured effect there.
     lines.append(
-        "  large images on the CPU: set the XNNPACK flag TRANSIENT_INDIRECTION_BUFFER (0x20, "
-        "e.g. LiteRT CpuOptions xnnpack_flags=0x23), else each convolution keeps k*k "
-        "pointers per output pixel while the model is loaded"
+        f'  on the CPU, LiteRT CpuOptions: xnnpack_weight_cache_path="{litert.WEIGHT_CACHE}" '
+        "packs the weights once for all signatures, not once each; "
+        f"xnnpack_flags={litert.XNNPACK_FLAGS:#x} (TRANSIENT_INDIRECTION_BUFFER) frees each "
+        "convolution's k*k pointers per output pixel after the run (large images)"
     )
     return "\n".join(lines)
 
