@@ -213,3 +213,18 @@ def test_unpaired_streams_cache_to_their_own_files(tmp_path):
         "cache.low.index",
         "cache.normal.index",
     }
+
+
+def test_a_cache_left_locked_is_named_before_the_first_batch(tmp_path):
+    """A run killed while writing a file cache leaves a lockfile, on which TensorFlow would
+    fail the first epoch with a traceback; the pipeline names it and what to delete."""
+    images = [_photo(seed=seed) for seed in range(3)]
+    lock = tmp_path / "cache.normal_0.lockfile"
+    lock.write_text("")
+    with pytest.raises(ValueError, match=f"{lock} exists: another run is writing this cache"):
+        unpaired_dataset(images, images, crop_size=16, cache=str(tmp_path / "cache"))
+    lock.unlink()
+    dataset = unpaired_dataset(
+        images, images, crop_size=16, batch_size=2, seed=0, cache=str(tmp_path / "cache")
+    )
+    assert next(iter(dataset))[0].shape == (2, 16, 16, 3)

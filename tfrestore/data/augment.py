@@ -8,6 +8,7 @@ Seeds: `seed=None` uses TensorFlow's stateful random ops; an int or a shape-[2] 
 tensor uses the stateless ops, so a pipeline with a fixed seed gives the same crops each run.
 """
 
+import glob
 import os
 
 import tensorflow as tf
@@ -210,7 +211,9 @@ def cache_target(cache, suffix=""):
     `suffix` appended, so that two streams of one pipeline write different files).
 
     Raises:
-        ValueError: `cache` is neither a bool nor a non-empty path.
+        ValueError: `cache` is neither a bool nor a non-empty path, or a lockfile of the
+            prefix exists (a run is writing these files, or one was stopped while it did):
+            named, with what to delete, before TensorFlow would stop the first epoch with it.
     """
     if cache is False or cache is None:
         return None
@@ -220,6 +223,13 @@ def cache_target(cache, suffix=""):
         raise ValueError(f"cache must be true, false or a file path prefix, got {cache!r}")
     prefix = os.path.abspath(os.fspath(cache)) + suffix
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    locks = sorted(glob.glob(glob.escape(prefix) + "_*.lockfile"))
+    if locks:
+        raise ValueError(
+            f"cache {prefix}: {locks[0]} exists: another run is writing this cache, or one was "
+            f"stopped while writing it; if none is running, delete it and {prefix}_*tempstate* "
+            "(the unfinished files), then run again"
+        )
     return prefix
 
 
@@ -240,7 +250,7 @@ def cropped_dataset(sources, crop_size, seed, shuffle, repeat, augment, cache=Fa
     (memory caches share it), so a cache suits data sets that fit in memory; a file cache is
     not checked against the files: delete it when the images change. A run killed while it
     writes the files (the first pass) leaves `<prefix>_0.lockfile`, which stops the next run
-    until it is deleted.
+    (`cache_target` names it) until it is deleted.
 
     Args:
         sources: list of `(keys, load)`, one per image of an element: `keys` a sequence with
