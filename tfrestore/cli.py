@@ -419,7 +419,7 @@ def _run_export(args):
     if os.path.isdir(args.model) or not args.model.endswith(".keras"):
         raise UsageError(f"export takes a .keras model file, got {args.model}")
     _int8_options(args)
-    _input_size(args)
+    args.input_size = _input_size(args)
     for path in (args.saved_model, args.tflite):
         if path:  # before the model loads: the folder the export is renamed into
             check_output_folder(os.path.dirname(os.path.abspath(path)))
@@ -467,7 +467,7 @@ def _export(export, model, args):
             representative_data=representative,
             check=check,
             saved_model_dir=args.saved_model,
-            input_size=_input_size(args),
+            input_size=args.input_size,  # parsed by _input_size
             float_layers=args.float_layers,
         )
         print(report)
@@ -485,7 +485,7 @@ def _run_convert(args):
     if args.quantize and not args.tflite:
         raise UsageError("--quantize needs --tflite FILE")
     _int8_options(args)
-    _input_size(args)
+    args.input_size = _input_size(args)
     conversion = convert_pytorch(args.method, *args.checkpoints, discriminator=args.discriminator)
     for path in (args.output, args.saved_model, args.tflite):  # once the file is known good
         if path:
