@@ -206,7 +206,7 @@ def _parser():
         type=_pixels,
         metavar="N",
         help="restore in overlapping tiles of at most N x N pixels (bounded memory for large "
-        "photos); default: the model's window (448; EnlightenGAN 768, AttentiveGAN 256) for "
+        "photos); default: the model's window (448; EnlightenGAN 768) for "
         "images above its square, whole below; 0: never tile",
     )
     restore.add_argument(

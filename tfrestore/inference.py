@@ -23,7 +23,7 @@ Large images are restored in overlapping tiles (`tfrestore.tiling`): `restorer(x
 overlap=32)`; by default (`tile=None`) images of more pixels than the model's window squared
 are tiled in that window and smaller ones run whole, `tile=0` never tiles. The window is
 `tiling.DEFAULT_TILE` (448) unless the model's input limits recommend their own (`tile`:
-EnlightenGAN 768, AttentiveGAN 256), which exports record with the limits. A fixed-size
+EnlightenGAN 768), which exports record with the limits. A fixed-size
 `.tflite` file (exported with `input_size`) tiles larger images in windows of exactly its size.
 Models with instance norm (DeblurGAN, MEDFE) normalize each feature map with statistics of the
 whole image, which one tile does not have: their tiles use image-wide statistics, recorded in a

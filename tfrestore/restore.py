@@ -368,7 +368,7 @@ def restore_files(
         jpeg_quality: int from 1 to 100 (default 95), the quality of JPEG (and WebP) outputs.
         tile, overlap: tiled restore of large images (`restore_image`): None (default)
             tiles images above the square of the model's window (448 px, or the model's own:
-            EnlightenGAN 768, AttentiveGAN 256), 0 never tiles, N tiles in windows of at
+            EnlightenGAN 768), 0 never tiles, N tiles in windows of at
             most N x N.
         on_tile: optional callable `(index, total, job, done, tiles)` after each batch of
             tiles of a tiled image: `done` of its `tiles` tiles are restored.

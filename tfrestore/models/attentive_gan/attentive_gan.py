@@ -10,9 +10,6 @@ from tfrestore.models.attentive_gan.attentive_gan_generator import NUM_STEPS, At
 from tfrestore.models.attentive_gan.attentive_gan_mask import raindrop_mask
 from tfrestore.models.base import RestorationGAN
 
-# Tiled restore's default window (`input_limits`): LiteRT holds about 1 GiB for a 448 px
-# window at paper width, which took a 4000 x 3000 photo over 2 GiB peak RSS.
-TILE = 256
 SCALES = (4, 2, 1)  # the autoencoder's outputs: 1/4, 1/2 and full resolution
 
 
@@ -130,9 +127,6 @@ class AttentiveGAN(RestorationGAN):
                 distance="mse",
                 name="perceptual",
             )
-
-    def input_limits(self):
-        return {"tile": TILE}
 
     # -- conventions: RGB [0, 1] outside, BGR [0, 1] inside ------------------------------------
 
