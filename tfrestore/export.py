@@ -611,9 +611,9 @@ def integration_snippet(path):
     return "\n".join(lines)
 
 
-def _probe_size(reference, probe_size, default=PROBE_SIZE):
-    """(height, width) to check an export at: `probe_size`, else the model's declared size,
-    else `default` raised to its recorded minimum."""
+def probe_size_of(reference, probe_size=None, default=PROBE_SIZE):
+    """(height, width) to check an export of `reference` (a `Restorer`) at: `probe_size`, else
+    the model's declared size, else `default` raised to its recorded minimum."""
     if probe_size is not None:
         return tuple(probe_size)
     # tfrestore models may declare the size to probe (`RestorationGAN.serving_size`); an
@@ -658,7 +658,9 @@ def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
             f"export_saved_model needs a Keras model or a .keras file, got a {reference.form} model"
         )
     _check_saved_model_path(path)
-    probe = probe_inputs(reference.channels, _probe_size(reference, probe_size)) if check else None
+    probe = None
+    if check:
+        probe = probe_inputs(reference.channels, probe_size_of(reference, probe_size))
     with atomic_output(path, directory=True) as temporary:
         _write_saved_model(reference, temporary)
         error = psnr = None
@@ -1033,15 +1035,15 @@ def export_tflite(
             ):
                 raise ExportError(f"{label}: inputs are not [1, {input_size}, C]: {shapes}")
             if quantize in ("dynamic", "int8"):
-                size = input_size or _probe_size(reference, probe_size, QUALITY_SIZE)
+                size = input_size or probe_size_of(reference, probe_size, QUALITY_SIZE)
                 probes = photo_inputs(reference.channels, size)
                 checked_on = "{} photos {}x{}".format(len(probes), *size)
             else:
-                size = input_size or _probe_size(reference, probe_size)
-                probes = probe_inputs(reference.channels, size)
+                size = input_size or probe_size_of(reference, probe_size)
+                probes = [probe_inputs(reference.channels, size)]
                 checked_on = "probe {}x{}".format(*size)
             error, psnr = _check(label, reference, candidate, probes, atol, min_psnr)
-            split = delegation(temporary, probes if isinstance(probes, dict) else probes[0])
+            split = delegation(temporary, probes[0])
             del candidate  # release the mapped file before it is renamed
     return ExportReport(
         path, "tflite", quantize, error, psnr, len(flatbuffer), split, input_size, kept, checked_on

@@ -20,6 +20,8 @@ numpy arrays of the shape `output_shape` infers from the signature and the input
 without a copy (LiteRT writes into host memory aligned as it requires).
 """
 
+import contextlib
+
 import numpy as np
 
 from tfrestore.quiet import native_stderr_captured
@@ -101,7 +103,11 @@ class LiteRTModel:
         # LiteRT logs its accelerator and plugin search (no NPU here, ...) straight to fd 2.
         with native_stderr_captured():
             self.model = CompiledModel.from_file(path, options=options)
-        self._order = {key: self.model.get_signature_list()[key] for key in self.signatures}
+        listed = self.model.get_signature_list()
+        # key -> (signature index, input names and output names in LiteRT's order)
+        self._order = {
+            key: (self.model.get_signature_index(key), listed[key]) for key in self.signatures
+        }
         self.shapes = {}  # key -> {input name: shape} it was last resized to
 
     def close(self):
@@ -125,10 +131,13 @@ class LiteRTModel:
         from ai_edge_litert.tensor_buffer import TensorBuffer
 
         shapes = {name: list(np.shape(array)) for name, array in arrays.items()}
-        order = self._order[key]
-        index = self.model.get_signature_index(key)
-        with native_stderr_captured():
-            if self.shapes.get(key) != shapes:
+        index, order = self._order[key]
+        resized = self.shapes.get(key) != shapes
+        # LiteRT logs straight to fd 2 when it prepares a signature at a new size (and creates
+        # its process-wide buffer environment on the first call, a resize too); runs at a size
+        # it has seen, the windows of a tiled image, log nothing and skip the capture.
+        with native_stderr_captured() if resized else contextlib.nullcontext():
+            if resized:
                 for name, shape in shapes.items():
                     self.model.resize_input_tensor_by_name(key, name, shape)
                 self.shapes[key] = shapes
