@@ -87,6 +87,23 @@ def test_paper_parameter_counts(paper_medfe):
     assert trainable_count(MEDFEDiscriminator()) == 2_764_737
 
 
+def test_upstream_conv_ups_resize_the_narrow_output_of_their_1x1_conv():
+    # Upstream resizes, then applies the 1x1 conv; the conv first gives the same values (see
+    # the fidelity tests) on scale² times fewer pixels, and resizes maps of the conv's width
+    # (at paper width pc_block_up_128 resizes 64 channels, not 512).
+    generator = MEDFEGenerator(filters=4)
+    widths = {
+        layer.name: layer.input.shape[-1] for layer in generator.layers if "_resize_" in layer.name
+    }
+    assert widths == {
+        "pc_block_up_resize_0": 16,
+        "pc_block_up_resize_1": 16,
+        "pc_block_up_resize_2": 16,
+        "pc_block_up_64_resize_0": 8,
+        "pc_block_up_128_resize_0": 4,
+    }
+
+
 @pytest.mark.slow
 def test_upstream_keys_load(paper_medfe):
     model, state, ignored = paper_medfe

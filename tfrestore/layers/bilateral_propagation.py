@@ -70,20 +70,22 @@ class BilateralPropagation(keras.layers.Layer):
         return tf.transpose(x, [0, 2, 3, 1])
 
     def _range(self, inputs):
-        shape = tf.shape(inputs)
-        height, width = shape[1], shape[2]
         r = self.window // 2
         paddings = [[0, 0], [r, r], [r, r], [0, 0]]
         gate = tf.sigmoid(inputs)
         # Upstream pads after the sigmoid: padded neighbours weigh in with s = 0.
         padded_gate = tf.pad(gate, paddings)
         padded = tf.pad(inputs, paddings)
+        # Shifted windows of the padded maps, their bounds constants (the end counted from the
+        # end): with a dynamic size TFLite then sizes them when it plans memory and XNNPACK
+        # runs them (bounds computed from the size are allocated apart, kept to the end).
+        shifts = [slice(d, d - 2 * r or None) for d in range(self.window)]
         scores, neighbours = [], []
-        for di in range(self.window):
-            for dj in range(self.window):
-                shifted_gate = padded_gate[:, di : di + height, dj : dj + width, :]
+        for rows in shifts:
+            for columns in shifts:
+                shifted_gate = padded_gate[:, rows, columns, :]
                 scores.append(tf.reduce_mean(shifted_gate * gate, axis=-1))  # [B, H, W]
-                neighbours.append(padded[:, di : di + height, dj : dj + width, :])
+                neighbours.append(padded[:, rows, columns, :])
         # The softmax in float32 under a mixed policy, then back to the features' dtype.
         scores = tf.cast(tf.stack(scores, axis=-1), tf.float32)
         weights = tf.cast(tf.nn.softmax(scores, axis=-1), inputs.dtype)  # [B, H, W, window²]

@@ -66,7 +66,11 @@ class ConvNormActivation:
 
 class ResizeConv:
     """Upstream `ConvUp`: bilinear resize by `scale`, 1x1 conv (no bias), instance norm,
-    LeakyReLU 0.2 (`up` is shared by the three structure features, with different scales)."""
+    LeakyReLU 0.2 (`up` is shared by the three structure features, with different scales).
+
+    The 1x1 conv runs before the resize here: both are linear and the conv has no bias, so the
+    result is the same, for scale² times fewer multiplications and a resized map of the conv's
+    channels (64 instead of 512 in `pc_block_up_128`)."""
 
     def __init__(self, filters, name):
         self.name = name
@@ -76,10 +80,11 @@ class ResizeConv:
         self.calls = 0
 
     def __call__(self, x, scale):
+        x = self.conv(x)
         if scale > 1:
             x = BilinearUpsampling2D(scale, name=f"{self.name}_resize_{self.calls}")(x)
         self.calls += 1
-        return self.activation(self.norm(self.conv(x)))
+        return self.activation(self.norm(x))
 
 
 def strided_stack(x, filters, num_convs, name):
