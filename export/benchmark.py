@@ -111,6 +111,12 @@ def parse_args(argv):
     )
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory processes")
     parser.add_argument(
+        "--exports",
+        metavar="DIR",
+        help="keep each model's exports in DIR/MODEL and reuse those already there (the int8 "
+        "calibration of a paper-width model takes long); default: a temporary folder",
+    )
+    parser.add_argument(
         "--pytorch-upstream",
         metavar="ROOT",
         help="also time the official PyTorch generator built from the upstream checkouts "
@@ -141,6 +147,18 @@ def build_model(name, kwargs):
     if known is not None and "vgg_weights" in inspect.signature(known).parameters:
         kwargs = {"vgg_weights": None, **kwargs}
     return models.get(name, **kwargs)
+
+
+def constructor_defaults(name):
+    """{argument: default} of model `name`'s constructor (weights-free arguments only)."""
+    from tfrestore import models
+
+    parameters = inspect.signature(models.MODELS[name]).parameters.values()
+    return {
+        p.name: p.default
+        for p in parameters
+        if p.default is not inspect.Parameter.empty and p.name != "vgg_weights"
+    }
 
 
 def warn_if_rejected(restorer, inputs):
@@ -232,60 +250,89 @@ def peak_rss_mb(form, path, size, threads):
     return float(done.stdout.split()[-1])
 
 
-def benchmark(name, kwargs, size, args):
-    """Rows (form, size bytes, ms, max abs error, PSNR, peak RSS MB, delegation) of a model."""
+def export_forms(name, kwargs, folder, args):
+    """The model and its forms {form: (file size in bytes or None, path, restorer)}, exported
+    into `folder`. Files already there are reused (`--exports`): the `.keras` file holds the
+    weights the exports were made from, so a later run measures the same model."""
+    import keras
+
     from tfrestore import export
     from tfrestore.inference import load_restorer
 
-    model = build_model(name, kwargs)
-    keras_model = load_restorer(model)
+    keras_file = os.path.join(folder, "model.keras")
+    if os.path.exists(keras_file):
+        model = keras.models.load_model(keras_file, compile=False)
+        # As JSON on both sides: a default tuple is a list in the saved config.
+        wanted = json.loads(json.dumps({**constructor_defaults(name), **kwargs}))
+        config = json.loads(json.dumps(model.get_config(), default=str))
+        other = {
+            key: config[key] for key, value in wanted.items() if config.get(key, value) != value
+        }
+        if other:
+            raise ValueError(
+                f"{keras_file} holds the model with {other}, not {kwargs or 'the paper width'}: "
+                "give each configuration its own --exports folder"
+            )
+    else:
+        model = build_model(name, kwargs)
+        model.save(keras_file)
+    # The table measures parity at the benchmark sizes, so the exports' own checks on the
+    # small probe are skipped: a form over their default bounds still gets its row.
+    saved_model = os.path.join(folder, "saved_model")
+    if not os.path.exists(saved_model):
+        export.export_saved_model(model, saved_model, check=False)
+    paths = {"saved_model float32": saved_model}
+    for precision in args.quantize:
+        path = os.path.join(folder, f"model_{precision}.tflite")
+        if not os.path.exists(path):
+            quantize = None if precision == "float32" else precision
+            export.export_tflite(
+                model, path, quantize=quantize, check=False, saved_model_dir=saved_model
+            )
+        paths[f"tflite {precision}"] = path
+    forms = {"keras": (None, keras_file, load_restorer(model))}
+    for form, path in paths.items():
+        size_bytes = export.path_size(path)
+        forms[form] = (size_bytes, path, load_restorer(path, args.threads))
+    return model, forms
+
+
+def benchmark(name, forms, size, args):
+    """Rows (form, size bytes, ms, max abs error, PSNR, peak RSS MB, delegation) of a model's
+    forms (`export_forms`) at `size`."""
+    from tfrestore import export
+
+    keras_model = forms["keras"][2]
     inputs = export.probe_inputs(keras_model.channels, size)
     warn_if_rejected(keras_model, inputs)
     # The partition count does not depend on the size: counted at the exports' small probe.
     probe = export.probe_inputs(keras_model.channels, export.probe_size_of(keras_model))
     expected = keras_model(**inputs, tile=0)
-
-    with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as folder:
-        # The table measures parity at the benchmark size, so the exports' own checks on the
-        # small probe are skipped: a form over their default bounds still gets its row.
-        keras_file = os.path.join(folder, "model.keras")
-        model.save(keras_file)
-        saved_model = os.path.join(folder, "saved_model")
-        reports = [export.export_saved_model(model, saved_model, check=False)]
-        for precision in args.quantize:
-            reports.append(
-                export.export_tflite(
-                    model,
-                    os.path.join(folder, f"model_{precision}.tflite"),
-                    quantize=None if precision == "float32" else precision,
-                    check=False,
-                    saved_model_dir=saved_model,
-                )
+    outputs = {form: restorer(**inputs, tile=0) for form, (_, _, restorer) in forms.items()}
+    runs = {
+        form: (lambda r=restorer: r(**inputs, tile=0)) for form, (_, _, restorer) in forms.items()
+    }
+    rows = []
+    if args.pytorch_upstream:
+        official = pytorch_runner(name, args.pytorch_upstream, size, args.threads)
+        try:
+            official()
+            runs["pytorch official"] = official
+        except Exception as error:  # e.g. an upstream network with hard-coded sizes
+            reason = str(error).splitlines()[0][:120]
+            print(
+                f"pytorch official fails at {size[0]}x{size[1]}: {type(error).__name__}: {reason}"
             )
-        forms = {"keras": (None, keras_file, keras_model)}
-        for report in reports:
-            form = f"{report.format} {report.quantize or 'float32'}"
-            forms[form] = (report.size_bytes, report.path, load_restorer(report.path, args.threads))
-        outputs = {form: restorer(**inputs, tile=0) for form, (_, _, restorer) in forms.items()}
-        runs = {
-            form: (lambda r=restorer: r(**inputs, tile=0))
-            for form, (_, _, restorer) in forms.items()
-        }
-        if args.pytorch_upstream:
-            runs["pytorch official"] = pytorch_runner(
-                name, args.pytorch_upstream, size, args.threads
-            )
-        latency = interleaved_median_ms(runs, args.runs, args.warmup)
-        rows = []
-        if args.pytorch_upstream:
-            rows.append(("pytorch official", None, latency["pytorch official"], *[None] * 4))
-        for form, (size_bytes, path, restorer) in forms.items():
-            error, psnr = export.compare(expected, outputs[form])
-            kind = form.split()[0]
-            rss = None if args.no_rss else peak_rss_mb(kind, path, size, args.threads)
-            split = export.delegation(path, probe) if restorer.form == "tflite" else None
-            rows.append((form, size_bytes, latency[form], error, psnr, rss, split))
-    return model, rows
+    latency = interleaved_median_ms(runs, args.runs, args.warmup)
+    if "pytorch official" in latency:
+        rows.append(("pytorch official", None, latency["pytorch official"], *[None] * 4))
+    for form, (size_bytes, path, restorer) in forms.items():
+        error, psnr = export.compare(expected, outputs[form])
+        kind = form.split()[0]
+        rss = None if args.no_rss else peak_rss_mb(kind, path, size, args.threads)
+        split = export.delegation(path, probe) if restorer.form == "tflite" else None
+        rows.append((form, size_bytes, latency[form], error, psnr, rss, split))
+    return rows
 
 
 def print_table(title, rows):
@@ -306,6 +353,12 @@ def print_table(title, rows):
         )
 
 
+def title(name, model, size, args):
+    settings = " ".join(f"{key}={value}" for key, value in args.kwargs.items() if key != "filters")
+    text = f"{name} filters={model.get_config()['filters']} {settings}".rstrip()
+    return text + f", {size[0]}x{size[1]}, {args.threads} threads"
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.rss_of:
@@ -322,28 +375,26 @@ def main(argv=None):
 
     from tfrestore import models
 
-    if args.all:
-        jobs = [
-            (name, size) for name in sorted(models.MODELS) for size in args.sizes or [(256, 256)]
-        ]
-    else:
-        jobs = [(args.model, tuple(args.size))]
-    for name, size in jobs:
-        try:
-            model, rows = benchmark(name, dict(args.kwargs), size, args)
-        except (TypeError, ValueError) as error:
-            print(f"error: --model {name} with {args.kwargs}: {error}", file=sys.stderr)
-            if args.all:  # e.g. a size below one model's minimum: the others still run
-                continue
-            return 2
-        config = model.get_config()
-        settings = " ".join(
-            f"{key}={value}" for key, value in args.kwargs.items() if key != "filters"
-        )
-        title = f"{name} filters={config['filters']} {settings}".rstrip()
-        title += f", {size[0]}x{size[1]}, {args.threads} threads"
-        print_table(f"{title}, median of {args.runs} interleaved runs", rows)
-        sys.stdout.flush()
+    names = sorted(models.MODELS) if args.all else [args.model]
+    sizes = (args.sizes or [(256, 256)]) if args.all else [tuple(args.size)]
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as temporary:
+            folder = os.path.join(args.exports, name) if args.exports else temporary
+            os.makedirs(folder, exist_ok=True)
+            try:
+                model, forms = export_forms(name, dict(args.kwargs), folder, args)
+                for size in sizes:
+                    rows = benchmark(name, forms, size, args)
+                    print_table(
+                        f"{title(name, model, size, args)}, median of {args.runs} interleaved runs",
+                        rows,
+                    )
+                    sys.stdout.flush()
+            except (TypeError, ValueError) as error:
+                print(f"error: --model {name} with {args.kwargs}: {error}", file=sys.stderr)
+                if not args.all:
+                    return 2
+                # e.g. a size below one model's minimum: the other models still run
     return 0
 
 

@@ -371,7 +371,7 @@ def test_tflite_from_an_exported_saved_model(model, saved_model, tmp_path):
 
 
 @pytest.mark.slow
-def test_benchmark_script_prints_a_row_per_form(capsys):
+def test_benchmark_script_prints_a_row_per_form(capsys, tmp_path):
     # A tiny inpainting model: two inputs, the probe builds the image and the mask.
     script = os.path.join(os.path.dirname(__file__), "..", "export", "benchmark.py")
     spec = importlib.util.spec_from_file_location("benchmark", script)
@@ -386,8 +386,15 @@ def test_benchmark_script_prints_a_row_per_form(capsys):
         '{"bottleneck_channels": 8}',
     ]
     argv += ["--size", "128", "128", "--runs", "1", "--quantize", "float32"]
+    argv += ["--exports", str(tmp_path), "--no-rss"]
     assert benchmark.main(argv) == 0
+    kept = tmp_path / "context_encoder" / "model_float32.tflite"
+    written = kept.stat().st_mtime_ns
+    # A second run measures the kept exports (the same .keras weights) without exporting again.
+    assert benchmark.main(argv) == 0
+    assert kept.stat().st_mtime_ns == written
     lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if line.startswith("tflite float32 ")]) == 2
     assert lines[0].startswith("context_encoder filters=4 bottleneck_channels=8, 128x128")
     number = r"\d[\d.]*(e[+-]\d+)?"
     forms = {"keras": "-", "saved_model float32": f"{number} MB", "tflite float32": f"{number} MB"}
@@ -395,9 +402,12 @@ def test_benchmark_script_prints_a_row_per_form(capsys):
         row = next(line for line in lines if line.startswith(f"{form}  "))
         partitions = r"\d+ \(\d+ ops out\)" if form.startswith("tflite") else "-"
         assert re.fullmatch(
-            rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB +{number} MB +{partitions}",
+            rf"{form} +{size} +{number} ms +{number} +({number}|inf) dB +- +{partitions}",
             row,
         ), row
+    # Kept exports of another configuration are refused, not measured as this one.
+    assert benchmark.main([*argv[:3], "8", *argv[4:]]) == 2
+    assert "give each configuration its own --exports folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("size,side", [((45, 38), 19), ((256, 300), 64)])

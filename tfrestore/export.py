@@ -378,7 +378,8 @@ def _check(label, reference, candidate, probes, atol, min_psnr):
 # -- atomic output ----------------------------------------------------------------------------
 
 
-def _size(path):
+def path_size(path):
+    """Bytes of a file, or of every file under a folder (a SavedModel)."""
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(
@@ -673,7 +674,7 @@ def export_saved_model(model, path, check=True, atol=1e-4, probe_size=None):
                 atol,
                 None,
             )
-        size = _size(temporary)
+        size = path_size(temporary)
     return ExportReport(path, "saved_model", None, error, psnr, size)
 
 
