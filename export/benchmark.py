@@ -3,13 +3,15 @@
     python export/benchmark.py [--model deblur_gan] [--filters N] [--kwargs '{"num_blocks": 9}']
         [--size 256 256] [--runs 5] [--threads 2] [--quantize float32 float16 dynamic int8]
     python export/benchmark.py --all [--sizes 256x256 720x1280] [--filters N] [--runs 5] ...
+        [--exports DIR]
     PYTHONPATH=/path/to/torch:. python export/benchmark.py --all --pytorch-upstream ../upstream
 
 Builds the model (random weights: latency does not depend on them; VGG-based models get no
 VGG weights, as the loss network is not exported) at the given width, exports a SavedModel and
 the TFLite files (`--quantize`; int8 with `export_tflite`'s defaults: calibrated on the
-sample photos, instance norms kept in float32) to a temporary folder, and prints one row per
-form:
+sample photos, instance norms kept in float32) to a temporary folder (`--exports DIR`: to
+DIR/MODEL, kept, and reused by later runs), once for all sizes, and prints one row per form and
+size:
 - size: the file (or SavedModel folder);
 - latency: median of `--runs` single-image runs after warm-up, the forms interleaved run by
   run so that a change in the machine's load hits them alike (the Keras serving graph, the
@@ -27,7 +29,7 @@ form:
   (`tests/fixtures/pytorch/compare_official.py` builds it; torch must be importable, it is
   never a tfrestore dependency), timed in the same interleaved runs with `--threads` threads
   (`torch.set_num_threads`), on a random input of the benchmark size (no error or memory
-  figures: its weights are not ours).
+  figures: its weights are not ours), or a line saying why it fails at that size.
 The inputs are `tfrestore.export.probe_inputs` at that size: a smooth random image, and for
 inpainting models a mask with a centered square hole of half the shorter side. `--all` runs
 every model of `tfrestore.models.MODELS` at each `--sizes` (the Context Encoder too: it takes
