@@ -307,31 +307,44 @@ def benchmark(name, forms, size, args):
     # The partition count does not depend on the size: counted at the exports' small probe.
     probe = export.probe_inputs(keras_model.channels, export.probe_size_of(keras_model))
     expected = keras_model(**inputs, tile=0)
-    outputs = {form: restorer(**inputs, tile=0) for form, (_, _, restorer) in forms.items()}
-    runs = {
-        form: (lambda r=restorer: r(**inputs, tile=0)) for form, (_, _, restorer) in forms.items()
-    }
-    rows = []
-    if args.pytorch_upstream:
+    runs, outputs = {}, {}
+    for form, (_, _, restorer) in forms.items():
+        outcome = first_run(restorer, inputs, f"{form} fails at {size[0]}x{size[1]}")
+        if outcome is not None:
+            runs[form] = lambda r=restorer: r(**inputs, tile=0)
+            outputs[form] = outcome
+    if args.pytorch_upstream:  # e.g. an upstream network with hard-coded sizes fails
         official = pytorch_runner(name, args.pytorch_upstream, size, args.threads)
-        try:
-            official()
+        if first_run(official, {}, f"pytorch official fails at {size[0]}x{size[1]}") is not None:
             runs["pytorch official"] = official
-        except Exception as error:  # e.g. an upstream network with hard-coded sizes
-            reason = str(error).splitlines()[0][:120]
-            print(
-                f"pytorch official fails at {size[0]}x{size[1]}: {type(error).__name__}: {reason}"
-            )
     latency = interleaved_median_ms(runs, args.runs, args.warmup)
+    rows = []
     if "pytorch official" in latency:
         rows.append(("pytorch official", None, latency["pytorch official"], *[None] * 4))
     for form, (size_bytes, path, restorer) in forms.items():
+        if form not in outputs:
+            continue
         error, psnr = export.compare(expected, outputs[form])
         kind = form.split()[0]
         rss = None if args.no_rss else peak_rss_mb(kind, path, size, args.threads)
-        split = export.delegation(path, probe) if restorer.form == "tflite" else None
+        split = None
+        if restorer.form == "tflite":
+            arguments = {"path": path, "inputs": probe}
+            split = first_run(export.delegation, arguments, f"{form} fails at the probe")
         rows.append((form, size_bytes, latency[form], error, psnr, rss, split))
     return rows
+
+
+def first_run(function, inputs, failure):
+    """`function(**inputs)`, or None after printing `failure` and the error's first line (the
+    table goes on without that form: e.g. a file LiteRT cannot run at that size)."""
+    try:
+        outcome = function(**inputs)
+    except Exception as error:  # noqa: BLE001 (any runtime's failure)
+        reason = (str(error).strip().splitlines() or [""])[0][:160]
+        print(f"{failure}: {type(error).__name__}: {reason}")
+        return None
+    return True if outcome is None else outcome
 
 
 def print_table(title, rows):
