@@ -263,17 +263,22 @@ def probe_inputs(channels, size=PROBE_SIZE, batch_size=1, seed=0):
     inputs = {}
     for name, depth in channels.items():
         if depth == 1 and "mask" in name:
-            mask = np.zeros([batch_size, height, width, 1], np.float32)
             side = min(min(height, width) // 2, MAX_PROBE_HOLE)
-            top, left = (height - side) // 2, (width - side) // 2
-            mask[:, top : top + side, left : left + side] = 1.0
-            inputs[name] = mask
+            inputs[name] = _centered_hole(batch_size, height, width, side)
             continue
         coarse = rng.uniform(size=[batch_size, 5, 4, depth]).astype(np.float32)
         smooth = tf.image.resize(coarse, [height, width], method="bicubic").numpy()
         noise = rng.normal(scale=0.03, size=smooth.shape).astype(np.float32)
         inputs[name] = np.clip(smooth + noise, 0.0, 1.0)
     return inputs
+
+
+def _centered_hole(batch_size, height, width, side):
+    """[B, H, W, 1] float32 mask with a centered side x side hole (1 = missing)."""
+    mask = np.zeros([batch_size, height, width, 1], np.float32)
+    top, left = (height - side) // 2, (width - side) // 2
+    mask[:, top : top + side, left : left + side] = 1.0
+    return mask
 
 
 def photo_inputs(channels, size=QUALITY_SIZE, names=QUALITY_PHOTOS):
@@ -297,10 +302,11 @@ def photo_inputs(channels, size=QUALITY_SIZE, names=QUALITY_PHOTOS):
     return examples
 
 
-def _with_masks(example, channels):
+def _with_masks(example, channels, hole_side=None):
     """`example` {name: array} with one image, as {input name: array} for a model with
-    `channels`: the image under the first 3-channel input's name, `probe_inputs`' centered
-    hole under each mask input it lacks."""
+    `channels`: the image under the first 3-channel input's name, and under each mask input
+    it lacks a centered square hole, `hole_side(height, width)` pixels a side (default:
+    `probe_inputs`' hole)."""
     image = next(iter(example.values()))
     batch, height, width = image.shape[:3]
     filled = {}
@@ -308,7 +314,10 @@ def _with_masks(example, channels):
         if name in example:
             filled[name] = example[name]
         elif depth == 1 and "mask" in name:
-            filled[name] = probe_inputs({name: 1}, (height, width), batch)[name]
+            if hole_side is None:
+                filled[name] = probe_inputs({name: 1}, (height, width), batch)[name]
+            else:
+                filled[name] = _centered_hole(batch, height, width, hole_side(height, width))
         else:
             filled[name] = image
     return filled
@@ -708,23 +717,34 @@ def tflite_ops(model):
     return sorted(ops)
 
 
-def _as_input_dicts(batches, channels):
-    """Yields {name: [1, H, W, C] float32} per example of each representative batch; a mask
-    input a batch lacks gets `probe_inputs`' centered hole."""
+def _as_input_dicts(batches, channels, max_hole=None):
+    """Yields {name: [1, H, W, C] float32} per example of each representative batch. A mask
+    input a batch lacks gets a centered hole: `probe_inputs`' in even batches, in odd ones
+    3/4 of the shorter side (at most `max_hole`, the model's limit), so that the calibration
+    sees what the model meets in large holes. (MEDFE's partial convolutions divide by the
+    count of valid pixels in their window, or 1 in windows without any: calibrated on the
+    probe's holes alone, that 1 got a range of about 1e-6 in some layers, and the int8 file
+    failed on larger holes: LiteRT's DIV stopped on a zero divisor, or XNNPACK refused the
+    graph.)"""
+
+    def large_hole(height, width):
+        return min(3 * min(height, width) // 4, max_hole or height + width)
+
     names = list(channels)
-    for batch in batches:
+    for index, batch in enumerate(batches):
         if isinstance(batch, dict):
             arrays = batch
         elif isinstance(batch, (tuple, list)):
             arrays = dict(zip(names, batch, strict=True))
         else:
             arrays = {names[0]: batch}
-        arrays = _with_masks({k: np.asarray(v, np.float32) for k, v in arrays.items()}, channels)
+        arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+        arrays = _with_masks(arrays, channels, large_hole if index % 2 else None)
         for i in range(len(next(iter(arrays.values())))):
             yield {name: value[i : i + 1] for name, value in arrays.items()}
 
 
-def _converter(source, quantize, representative_data, channels, statistics=False):
+def _converter(source, quantize, representative_data, channels, statistics=False, max_hole=None):
     # The instance-norm statistics signatures too, except for int8, whose calibration data
     # would have to cover each signature.
     keys = [SIGNATURE_KEY]
@@ -745,7 +765,7 @@ def _converter(source, quantize, representative_data, channels, statistics=False
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
-        examples = list(_as_input_dicts(representative_data, channels))
+        examples = list(_as_input_dicts(representative_data, channels, max_hole))
         if not examples:
             raise ValueError("representative_data is empty; int8 needs at least one batch")
         converter.representative_dataset = lambda: iter(examples)
@@ -995,8 +1015,14 @@ def export_tflite(
             _write_saved_model(reference, source)
         # Not for a fixed size (module doc); checked first so that nothing is traced for it.
         statistics = input_size is None and reference.has_statistics
+        max_hole = (reference.limits or {}).get("max_hole")
         converter = _converter(
-            source, quantize, representative_data, reference.channels, statistics
+            source,
+            quantize,
+            representative_data,
+            reference.channels,
+            statistics,
+            max_hole=min(max_hole) if max_hole else None,
         )
         try:
             with warnings.catch_warnings():
@@ -1053,13 +1079,14 @@ def export_tflite(
 
 def calibration_photos(channels, input_size=None):
     """The default int8 calibration data: the sample photos other than `QUALITY_PHOTOS`, as
-    {input name: [1, H, W, C]} center crops of `input_size` (default CALIBRATION_SIZE
-    square), masks with a centered hole."""
+    {image input name: [1, H, W, 3]} center crops of `input_size` (default CALIBRATION_SIZE
+    square); the calibration adds the masks (`_as_input_dicts`)."""
     from tfrestore import data
 
     names = [name for name in data.SAMPLE_NAMES if name not in QUALITY_PHOTOS]
     size = input_size or (CALIBRATION_SIZE, CALIBRATION_SIZE)
-    return photo_inputs(channels, size, names)
+    images = {name: depth for name, depth in channels.items() if depth == 3}
+    return photo_inputs(images, size, names)
 
 
 def _checked_input_size(reference, input_size):
