@@ -37,6 +37,7 @@ any size of at least 64x64 whose hole fits in 64x64, and the probe's hole does).
 """
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -307,12 +308,12 @@ def benchmark(name, forms, size, args):
     # The partition count does not depend on the size: counted at the exports' small probe.
     probe = export.probe_inputs(keras_model.channels, export.probe_size_of(keras_model))
     expected = keras_model(**inputs, tile=0)
+    whole = {**inputs, "tile": 0}  # every run on the whole image, never tiled
     runs, outputs = {}, {}
     for form, (_, _, restorer) in forms.items():
-        whole = {**inputs, "tile": 0}  # never tiled, as the timed runs
         outcome = first_run(restorer, whole, f"{form} fails at {size[0]}x{size[1]}")
         if outcome is not None:
-            runs[form] = lambda r=restorer: r(**inputs, tile=0)
+            runs[form] = lambda r=restorer: r(**whole)
             outputs[form] = outcome
     if args.pytorch_upstream:  # e.g. an upstream network with hard-coded sizes fails
         official = pytorch_runner(name, args.pytorch_upstream, size, args.threads)
@@ -391,8 +392,11 @@ def main(argv=None):
     names = sorted(models.MODELS) if args.all else [args.model]
     sizes = (args.sizes or [(256, 256)]) if args.all else [tuple(args.size)]
     for name in names:
-        with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as temporary:
-            folder = os.path.join(args.exports, name) if args.exports else temporary
+        if args.exports:
+            kept = contextlib.nullcontext(os.path.join(args.exports, name))
+        else:
+            kept = tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-")
+        with kept as folder:
             os.makedirs(folder, exist_ok=True)
             try:
                 model, forms = export_forms(name, dict(args.kwargs), folder, args)

@@ -263,7 +263,7 @@ def probe_inputs(channels, size=PROBE_SIZE, batch_size=1, seed=0):
     inputs = {}
     for name, depth in channels.items():
         if depth == 1 and "mask" in name:
-            side = min(min(height, width) // 2, MAX_PROBE_HOLE)
+            side = _probe_hole_side(height, width)
             inputs[name] = _centered_hole(batch_size, height, width, side)
             continue
         coarse = rng.uniform(size=[batch_size, 5, 4, depth]).astype(np.float32)
@@ -271,6 +271,11 @@ def probe_inputs(channels, size=PROBE_SIZE, batch_size=1, seed=0):
         noise = rng.normal(scale=0.03, size=smooth.shape).astype(np.float32)
         inputs[name] = np.clip(smooth + noise, 0.0, 1.0)
     return inputs
+
+
+def _probe_hole_side(height, width):
+    """The side of `probe_inputs`' hole: half the shorter side, at most `MAX_PROBE_HOLE`."""
+    return min(min(height, width) // 2, MAX_PROBE_HOLE)
 
 
 def _centered_hole(batch_size, height, width, side):
@@ -302,7 +307,7 @@ def photo_inputs(channels, size=QUALITY_SIZE, names=QUALITY_PHOTOS):
     return examples
 
 
-def _with_masks(example, channels, hole_side=None):
+def _with_masks(example, channels, hole_side=_probe_hole_side):
     """`example` {name: array} with one image, as {input name: array} for a model with
     `channels`: the image under the first 3-channel input's name, and under each mask input
     it lacks a centered square hole, `hole_side(height, width)` pixels a side (default:
@@ -314,10 +319,7 @@ def _with_masks(example, channels, hole_side=None):
         if name in example:
             filled[name] = example[name]
         elif depth == 1 and "mask" in name:
-            if hole_side is None:
-                filled[name] = probe_inputs({name: 1}, (height, width), batch)[name]
-            else:
-                filled[name] = _centered_hole(batch, height, width, hole_side(height, width))
+            filled[name] = _centered_hole(batch, height, width, hole_side(height, width))
         else:
             filled[name] = image
     return filled
@@ -740,7 +742,7 @@ def _as_input_dicts(batches, channels, max_hole=None):
         else:
             arrays = {names[0]: batch}
         arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
-        arrays = _with_masks(arrays, channels, large_hole if index % 2 else None)
+        arrays = _with_masks(arrays, channels, large_hole if index % 2 else _probe_hole_side)
         for i in range(len(next(iter(arrays.values())))):
             yield {name: value[i : i + 1] for name, value in arrays.items()}
 
