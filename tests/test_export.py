@@ -18,7 +18,7 @@ import tfrestore
 from tfrestore import export
 from tfrestore.inference import load_restorer, tflite_metadata
 
-# Two sizes: non-square and not multiples of 4 (DeblurGAN pads to 4 in-graph), then even.
+# Two sizes: non-square and not multiples of 8 (DeblurGAN pads to 8 in-graph), then even.
 SIZES = [(1, 45, 38), (2, 32, 48)]
 
 
@@ -94,7 +94,7 @@ def test_saved_model_runs_without_tfrestore_in_a_fresh_process(model, saved_mode
     )
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
-    limits = {"model": "DeblurGAN", "multiple": [4, 4]}
+    limits = {"model": "DeblurGAN", "multiple": [8, 8]}
     assert printed == {"tfrestore_loaded": False, "limits": limits}
     for name, batch in batches.items():
         restored = np.load(tmp_path / f"{name}.out.npy")
@@ -181,7 +181,7 @@ def test_tflite_describes_itself_for_app_developers(tflite_float32):
         "outputs": [rgb("restored")],
         "input_size": None,
         "quantize": None,
-        "limits": {"model": "DeblurGAN", "multiple": [4, 4]},
+        "limits": {"model": "DeblurGAN", "multiple": [8, 8]},
     }
     # the signature names it gives are the ones LiteRT exposes
     runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
@@ -227,7 +227,7 @@ def test_inpainting_description_gives_the_mask_convention_and_limits(tmp_path):
 def test_tflite_records_the_input_limits_as_metadata(tflite_float32):
     recorded = tflite_metadata(tflite_float32[0], "tfrestore_input_limits")
     # No limits beyond its name and the multiple it pads to inside (for tiling).
-    assert json.loads(recorded) == {"model": "DeblurGAN", "multiple": [4, 4]}
+    assert json.loads(recorded) == {"model": "DeblurGAN", "multiple": [8, 8]}
     assert tflite_metadata(tflite_float32[0], "no such entry") is None
 
 
@@ -250,6 +250,11 @@ def test_quantized_tflite_runs_with_bounded_error(model, tflite_float32, tmp_pat
     report = export.export_tflite(model, path, quantize=quantize)
     assert report.quantize == quantize and report.max_abs_error < atol
     assert report.size_bytes == path.stat().st_size < tflite_float32[0].stat().st_size
+    # The residual blocks' Winograd convs (depthwise transforms) in float32 and float16 only:
+    # a quantized export traces plain convolutions.
+    winograd = "DEPTHWISE_CONV_2D" in export.tflite_ops(path)
+    assert winograd == (quantize == "float16")
+    assert "DEPTHWISE_CONV_2D" in export.tflite_ops(tflite_float32[0])
     runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
     x = images(1, 40, 52, seed=3)
     restored = runner(image=x)["restored"]
@@ -282,6 +287,7 @@ def test_int8_keeps_the_instance_norms_float32_and_reports_them(model, tmp_path)
     # The norms' statistics in float32, the convolutions in int8, converted between them.
     assert ops["RSQRT"] == ops["SQUARED_DIFFERENCE"] == {"float32"}, ops
     assert ops["CONV_2D"] == {"int8"} and {"QUANTIZE", "DEQUANTIZE"} <= set(ops), ops
+    assert "DEPTHWISE_CONV_2D" not in ops  # plain convolutions (`direct_convolutions`)
     assert report.delegation.partitions <= 4  # 18 with the norms in int8
 
 

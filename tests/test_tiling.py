@@ -172,7 +172,7 @@ def test_masks_across_tile_borders_and_windows_without_holes_not_run():
 def test_instance_norm_tiles_with_the_whole_image_statistics_give_its_result(monkeypatch):
     model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
     restorer = Restorer.from_model(model)
-    assert restorer.has_statistics and restorer.limits["multiple"] == [4, 4]
+    assert restorer.has_statistics and restorer.limits["multiple"] == [8, 8]
     x = images(2, 150, 190)
     whole = restorer(x, tile=0)["restored"]
     # Statistics from the full-size image; overlap 96 leaves a 24 px margin, DeblurGAN's
@@ -246,7 +246,7 @@ def test_restore_command_tiles_and_shows_tile_progress(tmp_path, capsys):
     base = ["restore", str(tmp_path / "model.keras"), str(tmp_path / "x.png")]
     base += ["-o", str(tmp_path / "out")]
     assert cli.main([*base, "--tile", "32", "--overlap", "8"]) == 0
-    tiles = len(tiling.plan_tiles(70, 90, 32, 8, multiple=4))
+    tiles = len(tiling.plan_tiles(70, 90, 32, 8, multiple=8))
     assert f"x.png: tiles {tiles}/{tiles}" in capsys.readouterr().out  # plain lines: no TTY
     image = data.read_image(str(tmp_path / "x.png"))
     expected = Restorer.from_model(model)(image[None], tile=32, overlap=8)["restored"][0]

@@ -56,6 +56,7 @@ temporary sibling name and only renamed to `path` once it passed, so an existing
 folder at `path` is kept intact.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -82,6 +83,7 @@ from tfrestore.inference import (
     model_serving_outputs,
     tflite_metadata,
 )
+from tfrestore.layers.convolution import direct_convolutions
 from tfrestore.models import limits as input_limits
 from tfrestore.models.precision import float32_copy
 from tfrestore.quiet import native_stderr_captured
@@ -954,7 +956,8 @@ def export_tflite(
             modes are checked on the sample photos `QUALITY_PHOTOS` (center crops of
             `probe_size`, default 128x128 or the fixed `input_size`), worst photo counts.
         saved_model_dir: convert this SavedModel (exported from `model`) instead of writing a
-            temporary one.
+            temporary one (float32 and float16; a quantized export of a Keras model traces
+            its own, with plain convolutions in place of Winograd's: `direct_convolutions`).
         probe_size: (height, width) of the check's probe (default 45x38, or the model's
             `serving_size` for fixed-size models, or at least an export's recorded minimum
             size).
@@ -1010,12 +1013,15 @@ def export_tflite(
         source = os.fspath(saved_model_dir) if saved_model_dir else None
         if quantize == "int8" and representative_data is None:
             representative_data = calibration_photos(reference.channels, input_size)
-        if input_size is not None:  # the dynamic SavedModel cannot be reused
+        # A Keras model's quantized graph is traced anew, with plain convolutions in place of
+        # Winograd's (`direct_convolutions`): the float32 SavedModel cannot be reused.
+        quantized_keras = quantize in ("dynamic", "int8") and reference.form == "keras"
+        if input_size is not None or source is None or quantized_keras:
             source = os.path.join(scratch, "saved_model")
-            _write_saved_model(reference, source, _fixed_size_function(reference, input_size))
-        elif source is None:
-            source = os.path.join(scratch, "saved_model")
-            _write_saved_model(reference, source)
+            with direct_convolutions() if quantized_keras else contextlib.nullcontext():
+                traced = KerasRestorer(reference.model) if quantized_keras else reference
+                function = None if input_size is None else _fixed_size_function(traced, input_size)
+                _write_saved_model(traced, source, function)
         # Not for a fixed size (module doc); checked first so that nothing is traced for it.
         statistics = input_size is None and reference.has_statistics
         max_hole = (reference.limits or {}).get("max_hole")

@@ -7,7 +7,7 @@ overlap=M)`).
 
 The grid (`TileGrid`, `plan_tiles`):
 - Inputs are first reflect-padded at the bottom and right to a multiple of the model's size
-  multiple (4 for DeblurGAN and AttentiveGAN, 16 for EnlightenGAN, 64 for MEDFE), exactly as
+  multiple (8 for DeblurGAN, 4 for AttentiveGAN, 16 for EnlightenGAN, 64 for MEDFE), exactly as
   the models pad a whole image inside, and every window starts at a multiple of it and has a
   size that is a multiple of it. A network whose operations are local (convolutions, with
   strides dividing the multiple) then computes in each window what it computes there on the

@@ -2,8 +2,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tflite_layers import tflite_matches_keras
 
-from tfrestore.layers import DilatedConv2D, MatmulConv2D, PhaseConv2D, SubpixelConv2DTranspose
+from tfrestore.export import delegation
+from tfrestore.layers import (
+    DilatedConv2D,
+    MatmulConv2D,
+    PhaseConv2D,
+    SubpixelConv2DTranspose,
+    WinogradConv2D,
+)
 
 
 @pytest.mark.parametrize(
@@ -105,6 +113,60 @@ def test_phase_conv_equals_keras_values_and_gradients(kernel_size, height, width
 
 
 @pytest.mark.parametrize(
+    "height,width,padding", [(10, 14, "valid"), (8, 6, "same"), (9, 12, "valid")]
+)
+def test_winograd_conv_equals_keras_values_and_gradients(height, width, padding):
+    # 9 rows: an odd static output size (7) takes the plain convolution.
+    rng = np.random.default_rng(3)
+    x = tf.Variable(rng.normal(size=(2, height, width, 6)).astype("float32"))
+    reference = keras.layers.Conv2D(5, 3, padding=padding, activation="relu")
+    layer = WinogradConv2D(5, 3, padding=padding, activation="relu")
+    results = _values_and_gradients(reference, layer, x, rng)
+    assert results[1][0].shape == reference.compute_output_shape(x.shape)
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_conv_on_dynamic_sizes_in_a_graph():
+    rng = np.random.default_rng(4)
+    layer = WinogradConv2D(4, 3)
+    reference = keras.layers.Conv2D(4, 3)
+    reference.build((None, None, None, 3))
+    layer.build((None, None, None, 3))
+    weights = [rng.normal(size=w.shape).astype("float32") for w in reference.get_weights()]
+    layer.set_weights(weights)
+    reference.set_weights(weights)
+    graph = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    for shape in [(1, 8, 6, 3), (3, 18, 34, 3)]:
+        x = rng.normal(size=shape).astype("float32")
+        np.testing.assert_allclose(graph(x), reference(x), rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_conv_under_mixed_precision_is_the_plain_convolution():
+    # bfloat16 sums in the transforms would lose what the products keep: the layer computes
+    # what keras.layers.Conv2D computes there, to the bit.
+    x = np.random.default_rng(5).normal(size=(1, 10, 10, 4)).astype("float32")
+    reference = keras.layers.Conv2D(3, 3, dtype="mixed_bfloat16")
+    layer = WinogradConv2D(3, 3, dtype="mixed_bfloat16")
+    reference.build(x.shape)
+    layer.build(x.shape)
+    layer.set_weights(reference.get_weights())
+    assert layer(x).dtype == "bfloat16"
+    np.testing.assert_array_equal(layer(x), reference(x))
+
+
+def test_winograd_conv_exports_to_one_xnnpack_partition(tmp_path):
+    x = np.random.default_rng(6).normal(size=(2, 12, 10, 4)).astype("float32")
+    layer = WinogradConv2D(6, 3)
+    ops = tflite_matches_keras(
+        tmp_path, layer, [x], lambda layer, x: {"output": layer(x)}, lambda x: x[:1, :6, 2:]
+    )
+    assert "CONV_2D" in ops and "DEPTHWISE_CONV_2D" in ops
+    split = delegation(tmp_path / "layer.tflite", {"args_0": x})
+    assert split.partitions == 1 and split.outside == {}, split
+
+
+@pytest.mark.parametrize(
     "module_name,plain,kwargs",
     [
         (
@@ -112,6 +174,7 @@ def test_phase_conv_equals_keras_values_and_gradients(kernel_size, height, width
             {
                 "PhaseConv2D": keras.layers.Conv2D,
                 "SubpixelConv2DTranspose": keras.layers.Conv2DTranspose,
+                "WinogradConv2D": keras.layers.Conv2D,
             },
             {"name": "deblur_gan", "filters": 4, "num_blocks": 1, "vgg_weights": None},
         ),
@@ -144,7 +207,8 @@ def test_files_saved_with_plain_keras_layers_or_own_names_load_with_their_weight
         x = np.random.default_rng(0).random(shape).astype("float32")
         old.generator(x)
         kinds = {type(layer) for layer in old.generator.layers}
-        assert not {tfrestore.layers.PhaseConv2D, tfrestore.layers.MatmulConv2D} & kinds
+        layers = tfrestore.layers
+        assert not {layers.PhaseConv2D, layers.MatmulConv2D, layers.WinogradConv2D} & kinds
         old.save(tmp_path / "plain.keras")
     current = tfrestore.models.get(name, **kwargs)
     current.generator(x)

@@ -7,6 +7,7 @@ from tfrestore.layers.convolution import (
     MatmulConv2D,
     PhaseConv2D,
     SubpixelConv2DTranspose,
+    WinogradConv2D,
 )
 from tfrestore.layers.holes import DATASET_MEAN, DATASET_MEAN_FLOAT, fill_holes
 from tfrestore.layers.initializers import upstream_normal
@@ -41,4 +42,5 @@ __all__ = [
     "pad_to_multiple",
     "reflect_pad",
     "upstream_normal",
+    "WinogradConv2D",
 ]

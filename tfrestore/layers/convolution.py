@@ -289,3 +289,132 @@ class PhaseConv2D(keras.layers.Conv2D):
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
+
+
+_winograd_allowed = True  # False within `direct_convolutions()`
+
+
+@contextlib.contextmanager
+def direct_convolutions():
+    """Within the block, `WinogradConv2D` layers compute the plain convolution; a graph traced
+    inside keeps it.
+
+    Quantized TFLite exports trace their graph inside: with int8 activations the transformed
+    tiles (sums of 4 to 16 inputs) lose more to rounding than the products save, and with
+    dynamic-range quantization the converter quantizes the transforms' depthwise taps, which
+    XNNPACK then does not run (measured on DeblurGAN at paper width, 256x256: dynamic-range
+    379 ms in 21 delegate partitions against 218 ms in 3 with plain convolutions).
+    """
+    global _winograd_allowed
+    allowed, _winograd_allowed = _winograd_allowed, False
+    try:
+        yield
+    finally:
+        _winograd_allowed = allowed
+
+
+# Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
+# CVPR 2016): a 2x2 output tile of a 3x3 correlation is A^T [(G k G^T) * (B^T d B)] A for the
+# 4x4 input tile d, with these matrices.
+_WINOGRAD_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
+_WINOGRAD_G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
+
+
+@keras.saving.register_keras_serializable(package="tfrestore", name="WinogradConv2D")
+@stored_as(keras.layers.Conv2D)
+class WinogradConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with the same weights and outputs, a 3x3 convolution computed with
+    Winograd's minimal filtering F(2x2, 3x3): 16 multiplications per 2x2 output tile and
+    channel pair instead of 36.
+
+    Each 2x2 output tile reads a 4x4 input tile d (stride 2). The input transform B^T d B is
+    16 linear combinations of the tile, computed as depthwise convolutions with fixed 4-tap
+    kernels (stride 2 across the tiles, 4 along rows then 4 along columns); each of the 16
+    results is multiplied by its transformed kernel (G k G^T, a [in, out] matrix: a 1x1
+    convolution); the output transform sums them back into the four output phases, which
+    `tf.nn.depth_to_space` interleaves. The kernel keeps Keras' `(3, 3, in, out)` layout (PyTorch
+    weights load as before); the transformed kernel is a function of the weights only, which
+    the TFLite converter folds into a constant (16/9 of the kernel's size in the file).
+
+    Why: LiteRT's XNNPACK delegate has no Winograd convolution. Measured on 10 reflection-padded
+    3x3 convolutions of 256 channels at 64x64 (2 threads, medians of 9): TFLite 290 -> 182 ms,
+    the Keras graph 279 -> 254 ms (forward and backward 895 -> 802 ms). With 64 channels it is
+    slower (the transforms cost more than the products save), so a model uses it for wide
+    layers only. The results differ from the direct convolution by float32 rounding (about
+    4e-6 of the output's scale).
+
+    Takes the arguments of `keras.layers.Conv2D`. The rewrite covers a 3x3, stride-1, undilated,
+    ungrouped, channels-last convolution ('valid' or 'same') computed in float32 whose output
+    height and width are even; other configurations (and a mixed-precision policy, where the
+    transforms' sums would lose the precision the products keep), and inputs whose static size
+    gives an odd output, take the parent's computation, as it does within
+    `direct_convolutions()` (quantized exports). An odd output size known only at run time
+    would lose its last row or column: use the layer where the sizes are even by construction
+    (DeblurGAN pads its input to a multiple of 8 for its residual blocks at 1/4 scale).
+
+    Example:
+        >>> WinogradConv2D(8, 3)(tf.zeros([1, 10, 6, 4])).shape
+        TensorShape([1, 8, 4, 8])
+    """
+
+    def _rewritable(self, inputs):
+        return (
+            _winograd_allowed
+            and self.data_format == "channels_last"
+            and self.kernel_size == (3, 3)
+            and self.strides == (1, 1)
+            and self.dilation_rate == (1, 1)
+            and self.groups == 1
+            and self.compute_dtype == "float32"
+            and all(size is None or size % 2 == 0 for size in inputs.shape[1:3])
+        )
+
+    def _winograd_kernel(self):
+        """[4, 4, in, out]: G k G^T, the kernel in the transformed domain."""
+        matrix = tf.constant(_WINOGRAD_G, self.kernel.dtype)
+        return tf.einsum("ia,abco,jb->ijco", matrix, self.kernel, matrix)
+
+    def call(self, inputs):
+        if not self._rewritable(inputs):
+            return super().call(inputs)
+        if self.padding == "same":  # for a 3x3 stride-1 convolution: one zero on each side
+            inputs = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        channels = inputs.shape[-1]
+        transform = tf.constant(_WINOGRAD_BT, inputs.dtype)
+
+        def taps(row, shape):  # a depthwise kernel applying `row` of B^T to every channel
+            return tf.tile(tf.reshape(row, shape), [1, 1, channels, 1])
+
+        # B^T d: four combinations of each tile's rows, [B, H / 2, W + 2, in] each.
+        rows = [
+            tf.nn.depthwise_conv2d(inputs, taps(transform[i], [4, 1, 1, 1]), [1, 2, 1, 1], "VALID")
+            for i in range(4)
+        ]
+        kernel = self._winograd_kernel()
+        # (B^T d B) * (G k G^T), summed over input channels, then A^T (.) A with
+        # A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], a column of tiles at a time: `top[j]` and
+        # `bottom[j]` are the rows of A^T applied to column j of the 4x4 product.
+        top, bottom = [], []
+        for j in range(4):
+            products = [
+                tf.nn.conv2d(
+                    tf.nn.depthwise_conv2d(
+                        rows[i], taps(transform[j], [1, 4, 1, 1]), [1, 1, 2, 1], "VALID"
+                    ),
+                    kernel[i, j][None, None],
+                    strides=1,
+                    padding="VALID",
+                )
+                for i in range(4)
+            ]
+            top.append(products[0] + products[1] + products[2])
+            bottom.append(products[1] - products[2] - products[3])
+        phases = [  # output pixel (2t + a, 2u + b) of each tile, as depth_to_space orders them
+            sums[0] + sums[1] + sums[2] if b == 0 else sums[1] - sums[2] - sums[3]
+            for sums in (top, bottom)
+            for b in range(2)
+        ]
+        outputs = tf.nn.depth_to_space(_add_bias(self, tf.concat(phases, axis=-1), 4), 2)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs

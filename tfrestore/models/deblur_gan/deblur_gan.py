@@ -43,7 +43,10 @@ class DeblurGAN(RestorationGAN):
     A loss term whose weight is 0 is neither computed nor logged (a zero `perceptual_weight`
     builds no VGG).
 
-    Images are float32 RGB in [0, 1], any H x W (reflect-padded to a multiple of 4 inside).
+    Images are float32 RGB in [0, 1], any H x W (reflect-padded to a multiple of 8 inside:
+    the generator's residual blocks need even sizes at 1/4 scale for their Winograd convs;
+    upstream needs a multiple of 4, so an image whose size is 4 modulo 8 gets 4 more reflected
+    rows or columns than it would there, which changes the outputs near that border).
 
     Example:
         >>> model = DeblurGAN(filters=8, num_blocks=2, vgg_weights=None)
@@ -65,7 +68,7 @@ class DeblurGAN(RestorationGAN):
     )
     generator_loss_names = ("g_adv", "g_perceptual", "g_l1")
     discriminator_loss_names = ("d_adv", "gp")
-    pad_multiple = 4
+    pad_multiple = 8
     learning_rate = 1e-4
 
     def __init__(
