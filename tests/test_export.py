@@ -250,8 +250,8 @@ def test_quantized_tflite_runs_with_bounded_error(model, tflite_float32, tmp_pat
     report = export.export_tflite(model, path, quantize=quantize)
     assert report.quantize == quantize and report.max_abs_error < atol
     assert report.size_bytes == path.stat().st_size < tflite_float32[0].stat().st_size
-    # The residual blocks' Winograd convs (depthwise transforms) in float32 and float16 only:
-    # a quantized export traces plain convolutions.
+    # The residual blocks' Winograd convs (depthwise transforms) in float32 and float16 only
+    # (`winograd_convolutions`): a quantized export has plain convolutions.
     winograd = "DEPTHWISE_CONV_2D" in export.tflite_ops(path)
     assert winograd == (quantize == "float16")
     assert "DEPTHWISE_CONV_2D" in export.tflite_ops(tflite_float32[0])

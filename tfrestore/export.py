@@ -83,7 +83,7 @@ from tfrestore.inference import (
     model_serving_outputs,
     tflite_metadata,
 )
-from tfrestore.layers.convolution import direct_convolutions
+from tfrestore.layers.convolution import uses_winograd, winograd_convolutions
 from tfrestore.models import limits as input_limits
 from tfrestore.models.precision import float32_copy
 from tfrestore.quiet import native_stderr_captured
@@ -956,8 +956,8 @@ def export_tflite(
             modes are checked on the sample photos `QUALITY_PHOTOS` (center crops of
             `probe_size`, default 128x128 or the fixed `input_size`), worst photo counts.
         saved_model_dir: convert this SavedModel (exported from `model`) instead of writing a
-            temporary one (float32 and float16; a quantized export of a Keras model traces
-            its own, with plain convolutions in place of Winograd's: `direct_convolutions`).
+            temporary one (a float32 or float16 export of a Keras model with
+            `WinogradConv2D` layers traces its own: `winograd_convolutions`).
         probe_size: (height, width) of the check's probe (default 45x38, or the model's
             `serving_size` for fixed-size models, or at least an export's recorded minimum
             size).
@@ -1013,13 +1013,18 @@ def export_tflite(
         source = os.fspath(saved_model_dir) if saved_model_dir else None
         if quantize == "int8" and representative_data is None:
             representative_data = calibration_photos(reference.channels, input_size)
-        # A Keras model's quantized graph is traced anew, with plain convolutions in place of
-        # Winograd's (`direct_convolutions`): the float32 SavedModel cannot be reused.
-        quantized_keras = quantize in ("dynamic", "int8") and reference.form == "keras"
-        if input_size is not None or source is None or quantized_keras:
+        # A float graph of a Keras model with Winograd layers is traced anew, with them
+        # computing Winograd's convolution (`winograd_convolutions`): a SavedModel has the
+        # plain one.
+        winograd = (
+            quantize in (None, "float16")
+            and reference.form == "keras"
+            and uses_winograd(reference.model)
+        )
+        if input_size is not None or source is None or winograd:
             source = os.path.join(scratch, "saved_model")
-            with direct_convolutions() if quantized_keras else contextlib.nullcontext():
-                traced = KerasRestorer(reference.model) if quantized_keras else reference
+            with winograd_convolutions() if winograd else contextlib.nullcontext():
+                traced = KerasRestorer(reference.model) if winograd else reference
                 function = None if input_size is None else _fixed_size_function(traced, input_size)
                 _write_saved_model(traced, source, function)
         # Not for a fixed size (module doc); checked first so that nothing is traced for it.

@@ -12,6 +12,7 @@ from tfrestore.layers import (
     SubpixelConv2DTranspose,
     WinogradConv2D,
 )
+from tfrestore.layers.convolution import winograd_convolutions
 
 
 @pytest.mark.parametrize(
@@ -112,6 +113,13 @@ def test_phase_conv_equals_keras_values_and_gradients(kernel_size, height, width
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
+def _traced_ops(layer, channels):
+    """The TensorFlow op types of `layer` traced on dynamic [B, H, W, channels] inputs."""
+    spec = tf.TensorSpec([None, None, None, channels])
+    graph = tf.function(layer).get_concrete_function(spec).graph
+    return {op.type for op in graph.get_operations()}
+
+
 @pytest.mark.parametrize(
     "height,width,padding", [(10, 14, "valid"), (8, 6, "same"), (9, 12, "valid")]
 )
@@ -121,10 +129,20 @@ def test_winograd_conv_equals_keras_values_and_gradients(height, width, padding)
     x = tf.Variable(rng.normal(size=(2, height, width, 6)).astype("float32"))
     reference = keras.layers.Conv2D(5, 3, padding=padding, activation="relu")
     layer = WinogradConv2D(5, 3, padding=padding, activation="relu")
-    results = _values_and_gradients(reference, layer, x, rng)
+    with winograd_convolutions():
+        results = _values_and_gradients(reference, layer, x, rng)
     assert results[1][0].shape == reference.compute_output_shape(x.shape)
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_conv_is_the_plain_convolution_outside_winograd_convolutions():
+    layer = WinogradConv2D(4, 3)
+    layer.build((None, None, None, 3))
+    assert "DepthwiseConv2dNative" not in _traced_ops(layer, 3)
+    with winograd_convolutions():
+        assert "DepthwiseConv2dNative" in _traced_ops(layer, 3)
+    assert "DepthwiseConv2dNative" not in _traced_ops(layer, 3)
 
 
 def test_winograd_conv_on_dynamic_sizes_in_a_graph():
@@ -136,7 +154,9 @@ def test_winograd_conv_on_dynamic_sizes_in_a_graph():
     weights = [rng.normal(size=w.shape).astype("float32") for w in reference.get_weights()]
     layer.set_weights(weights)
     reference.set_weights(weights)
-    graph = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    with winograd_convolutions():
+        graph = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, 3])])
+        graph.get_concrete_function()
     for shape in [(1, 8, 6, 3), (3, 18, 34, 3)]:
         x = rng.normal(size=shape).astype("float32")
         np.testing.assert_allclose(graph(x), reference(x), rtol=1e-4, atol=1e-4)
@@ -151,16 +171,18 @@ def test_winograd_conv_under_mixed_precision_is_the_plain_convolution():
     reference.build(x.shape)
     layer.build(x.shape)
     layer.set_weights(reference.get_weights())
-    assert layer(x).dtype == "bfloat16"
-    np.testing.assert_array_equal(layer(x), reference(x))
+    with winograd_convolutions():
+        assert layer(x).dtype == "bfloat16"
+        np.testing.assert_array_equal(layer(x), reference(x))
 
 
 def test_winograd_conv_exports_to_one_xnnpack_partition(tmp_path):
     x = np.random.default_rng(6).normal(size=(2, 12, 10, 4)).astype("float32")
     layer = WinogradConv2D(6, 3)
-    ops = tflite_matches_keras(
-        tmp_path, layer, [x], lambda layer, x: {"output": layer(x)}, lambda x: x[:1, :6, 2:]
-    )
+    with winograd_convolutions():
+        ops = tflite_matches_keras(
+            tmp_path, layer, [x], lambda layer, x: {"output": layer(x)}, lambda x: x[:1, :6, 2:]
+        )
     assert "CONV_2D" in ops and "DEPTHWISE_CONV_2D" in ops
     split = delegation(tmp_path / "layer.tflite", {"args_0": x})
     assert split.partitions == 1 and split.outside == {}, split

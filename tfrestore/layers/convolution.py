@@ -291,26 +291,33 @@ class PhaseConv2D(keras.layers.Conv2D):
         return outputs
 
 
-_winograd_allowed = True  # False within `direct_convolutions()`
+_winograd = False  # True within `winograd_convolutions()`
 
 
 @contextlib.contextmanager
-def direct_convolutions():
-    """Within the block, `WinogradConv2D` layers compute the plain convolution; a graph traced
-    inside keeps it.
+def winograd_convolutions():
+    """Within the block, `WinogradConv2D` layers compute Winograd's convolution (a graph traced
+    inside keeps it); outside, the plain one.
 
-    Quantized TFLite exports trace their graph inside: with int8 activations the transformed
-    tiles (sums of 4 to 16 inputs) lose more to rounding than the products save, and with
-    dynamic-range quantization the converter quantizes the transforms' depthwise taps, which
-    XNNPACK then does not run (measured on DeblurGAN at paper width, 256x256: dynamic-range
-    379 ms in 21 delegate partitions against 218 ms in 3 with plain convolutions).
+    Float32 and float16 TFLite exports trace their graph inside (`tfrestore.export`): XNNPACK
+    runs it faster than its own convolution, while TensorFlow's oneDNN convolution is faster
+    than the transforms for all but the widest layers, and quantized exports lose more to
+    rounding in the transformed tiles (sums of 4 to 16 inputs) than the products save (and the
+    converter quantizes the transforms' depthwise taps, which XNNPACK then does not run:
+    DeblurGAN's dynamic-range file at paper width, 256x256, took 379 ms in 21 delegate
+    partitions, 218 ms in 3 with plain convolutions).
     """
-    global _winograd_allowed
-    allowed, _winograd_allowed = _winograd_allowed, False
+    global _winograd
+    before, _winograd = _winograd, True
     try:
         yield
     finally:
-        _winograd_allowed = allowed
+        _winograd = before
+
+
+def uses_winograd(model):
+    """Whether the Keras `model` (or layer) contains a `WinogradConv2D`."""
+    return any(isinstance(layer, WinogradConv2D) for layer in model._flatten_layers())  # noqa: SLF001
 
 
 # Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
@@ -336,30 +343,33 @@ class WinogradConv2D(keras.layers.Conv2D):
     weights load as before); the transformed kernel is a function of the weights only, which
     the TFLite converter folds into a constant (16/9 of the kernel's size in the file).
 
-    Why: LiteRT's XNNPACK delegate has no Winograd convolution. Measured on 10 reflection-padded
-    3x3 convolutions of 256 channels at 64x64 (2 threads, medians of 9): TFLite 290 -> 182 ms,
-    the Keras graph 279 -> 254 ms (forward and backward 895 -> 802 ms). With 64 channels it is
-    slower (the transforms cost more than the products save), so a model uses it for wide
-    layers only. The results differ from the direct convolution by float32 rounding (about
-    4e-6 of the output's scale).
+    It computes that only within `winograd_convolutions()`, where float TFLite exports trace
+    their graph; elsewhere (Keras, training, SavedModels, quantized exports) it is the plain
+    convolution. Why: LiteRT's XNNPACK delegate has no Winograd convolution. Measured on
+    stacks of reflection-padded 3x3 convolutions (2 threads, medians of 9, ms, plain ->
+    Winograd), TFLite: 256 channels at 64x64 (10 layers) 290 -> 182, 128 at 64x64 (6 layers)
+    45 -> 26, 256 at 32x32 (6) 42 -> 25, 64 at 128x128 (4) 31 -> 24, but 64 at 256x256 (4)
+    141 -> 178; the Keras graph: 279 -> 254, 48 -> 53, 44 -> 60, 31 -> 40 (oneDNN's direct
+    convolution is the faster there). The results differ from the direct convolution by
+    float32 rounding (about 4e-6 of the output's scale).
 
     Takes the arguments of `keras.layers.Conv2D`. The rewrite covers a 3x3, stride-1, undilated,
     ungrouped, channels-last convolution ('valid' or 'same') computed in float32 whose output
     height and width are even; other configurations (and a mixed-precision policy, where the
     transforms' sums would lose the precision the products keep), and inputs whose static size
-    gives an odd output, take the parent's computation, as it does within
-    `direct_convolutions()` (quantized exports). An odd output size known only at run time
+    gives an odd output, take the parent's computation. An odd output size known only at run time
     would lose its last row or column: use the layer where the sizes are even by construction
     (DeblurGAN pads its input to a multiple of 8 for its residual blocks at 1/4 scale).
 
     Example:
-        >>> WinogradConv2D(8, 3)(tf.zeros([1, 10, 6, 4])).shape
+        >>> with winograd_convolutions():
+        ...     WinogradConv2D(8, 3)(tf.zeros([1, 10, 6, 4])).shape
         TensorShape([1, 8, 4, 8])
     """
 
     def _rewritable(self, inputs):
         return (
-            _winograd_allowed
+            _winograd
             and self.data_format == "channels_last"
             and self.kernel_size == (3, 3)
             and self.strides == (1, 1)

@@ -44,8 +44,9 @@ class DeblurGAN(RestorationGAN):
     builds no VGG).
 
     Images are float32 RGB in [0, 1], any H x W (reflect-padded to a multiple of 8 inside:
-    the generator's residual blocks need even sizes at 1/4 scale for their Winograd convs;
-    upstream needs a multiple of 4, so an image whose size is 4 modulo 8 gets 4 more reflected
+    in float TFLite exports the generator's residual blocks compute Winograd convolutions,
+    which need even sizes at 1/4 scale, and the Keras model pads as its exports do; upstream
+    needs a multiple of 4, so an image whose size is 4 modulo 8 gets 4 more reflected
     rows or columns than it would there, which changes the outputs near that border).
 
     Example:

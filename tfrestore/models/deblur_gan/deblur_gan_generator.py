@@ -22,8 +22,8 @@ def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=Fal
     plain CONV_2Ds, LiteRT's XNNPACK delegate kept 361 MB of indirection buffer for each at
     720x1280 (float32 `.tflite` peak RSS 1786 -> 1323 MB there, latency unchanged; 4% slower
     at 256x256). The 3x3 convs of the residual blocks (stride 1, `reflect`) are
-    `WinogradConv2D`s: 16 multiplications per 2x2 tile instead of 36, where the generator does
-    88% of its work (paper width at 256x256, float32 `.tflite`: 591 -> ... ms).
+    `WinogradConv2D`s: in float TFLite exports 16 multiplications per 2x2 tile instead of 36,
+    where the generator does 88% of its work.
     """
     if kernel_size == 7:
         conv = PhaseConv2D
@@ -68,10 +68,10 @@ class DeblurGANGenerator(Network):
         block_convs: 2 (default, the paper's residual block: conv, norm, ReLU, dropout, conv,
             norm) or 1 (upstream HEAD's: conv, norm, ReLU, dropout).
 
-    Inputs are images in [-1, 1], NHWC, with H and W multiples of 8 (the `DeblurGAN` wrapper
-    pads any size): the residual blocks' Winograd convs need even sizes at 1/4 scale. Where the
-    sizes are known when the graph is built, multiples of 4 work too (odd sizes take the direct
-    convolution); outputs have the same shape, in [-1, 1].
+    Inputs are images in [-1, 1], NHWC, with H and W multiples of 4, and of 8 in a graph with
+    dynamic sizes traced within `winograd_convolutions()` (float TFLite exports), whose
+    residual blocks need even sizes at 1/4 scale (the `DeblurGAN` wrapper pads any size to a
+    multiple of 8); outputs have the same shape, in [-1, 1].
 
     Example:
         >>> generator = DeblurGANGenerator(filters=8, num_blocks=2)

@@ -3,8 +3,15 @@
 import keras
 import tensorflow as tf
 
-from tfrestore.layers import BilinearUpsampling2D, batch_norm, upstream_normal
+from tfrestore.layers import BilinearUpsampling2D, WinogradConv2D, batch_norm, upstream_normal
 from tfrestore.models.network import Network
+
+# The U-Net levels (1: full scale, ..., 5: 1/16) whose 3x3 convs, encoder and decoder, are
+# `WinogradConv2D`s, which float TFLite exports compute with Winograd's algorithm: 128 and
+# 256 channels at 1/4 and 1/8 scale, even as the input is a multiple of 16. Full and 1/2 scale
+# (32 and 64 channels on large maps) run faster as plain convolutions in XNNPACK, and 1/16
+# can be odd (720 px: 45).
+WINOGRAD_LEVELS = (3, 4)
 
 
 def gray_attention(images):
@@ -17,8 +24,8 @@ def gray_attention(images):
     return 1.0 - tf.reduce_sum((images + 1.0) * weights, axis=-1, keepdims=True) / 2.0
 
 
-def _conv(x, filters, name, kernel_size=3):
-    return keras.layers.Conv2D(
+def _conv(x, filters, name, kernel_size=3, winograd=False):
+    return (WinogradConv2D if winograd else keras.layers.Conv2D)(
         filters,
         kernel_size,
         padding="same",  # stride 1, padding 1: the same as PyTorch for any size
@@ -27,9 +34,9 @@ def _conv(x, filters, name, kernel_size=3):
     )(x)
 
 
-def _conv_block(x, filters, name, synchronized, normalize=True):
+def _conv_block(x, filters, name, synchronized, normalize=True, winograd=False):
     """Conv 3x3 -> LeakyReLU 0.2 -> BatchNorm: upstream's order (BN after the activation)."""
-    x = _conv(x, filters, f"conv{name}")
+    x = _conv(x, filters, f"conv{name}", winograd=winograd)
     x = keras.layers.LeakyReLU(0.2, name=f"LReLU{name}")(x)
     return batch_norm(f"bn{name}", synchronized)(x) if normalize else x
 
@@ -77,8 +84,9 @@ class EnlightenGANGenerator(Network):
         x = keras.layers.Concatenate(name="input_gray")([inputs, gray])
         skips = []
         for level in range(1, 5):
-            x = _conv_block(x, filters * 2 ** (level - 1), f"{level}_1", sync)
-            x = _conv_block(x, filters * 2 ** (level - 1), f"{level}_2", sync)
+            winograd = level in WINOGRAD_LEVELS
+            x = _conv_block(x, filters * 2 ** (level - 1), f"{level}_1", sync, winograd=winograd)
+            x = _conv_block(x, filters * 2 ** (level - 1), f"{level}_2", sync, winograd=winograd)
             skips.append(x)
             x = keras.layers.MaxPooling2D(2, name=f"max_pool{level}")(x)
         x = _conv_block(x, filters * 16, "5_1", sync)
@@ -88,14 +96,15 @@ class EnlightenGANGenerator(Network):
         for level in range(4, 0, -1):  # decoder: conv6 (1/8 scale) ... conv9 (full scale)
             width = filters * 2 ** (level - 1)
             stage = 10 - level
+            winograd = level in WINOGRAD_LEVELS
             x = BilinearUpsampling2D(align_corners=align_corners, name=f"up{stage}")(x)
-            x = _conv(x, width, f"deconv{stage - 1}")
+            x = _conv(x, width, f"deconv{stage - 1}", winograd=winograd)
             skip = keras.layers.Multiply(name=f"attention{level}")(
                 [skips[level - 1], grays[level - 1]]
             )
             x = keras.layers.Concatenate(name=f"cat{stage}")([x, skip])
-            x = _conv_block(x, width, f"{stage}_1", sync)
-            x = _conv_block(x, width, f"{stage}_2", sync, normalize=stage != 9)
+            x = _conv_block(x, width, f"{stage}_1", sync, winograd=winograd)
+            x = _conv_block(x, width, f"{stage}_2", sync, normalize=stage != 9, winograd=winograd)
 
         latent = _conv(x, 3, "conv10", kernel_size=1)
         # Residual and output in float32 under a mixed policy (`tfrestore.models.precision`).
