@@ -251,7 +251,7 @@ def test_quantized_tflite_runs_with_bounded_error(model, tflite_float32, tmp_pat
     assert report.quantize == quantize and report.max_abs_error < atol
     assert report.size_bytes == path.stat().st_size < tflite_float32[0].stat().st_size
     # The residual blocks' Winograd convs (depthwise transforms) in float32 and float16 only
-    # (`winograd_convolutions`): a quantized export has plain convolutions.
+    # (`xnnpack_forms`): a quantized export has plain convolutions.
     winograd = "DEPTHWISE_CONV_2D" in export.tflite_ops(path)
     assert winograd == (quantize == "float16")
     assert "DEPTHWISE_CONV_2D" in export.tflite_ops(tflite_float32[0])
@@ -260,6 +260,21 @@ def test_quantized_tflite_runs_with_bounded_error(model, tflite_float32, tmp_pat
     restored = runner(image=x)["restored"]
     assert restored.shape == x.shape
     assert np.abs(restored - model.predict(x, verbose=0)).max() < atol
+
+
+def test_float_tflite_of_enlighten_gan_has_its_winograd_convs(tmp_path):
+    # The 3x3 convs at 1/4 and 1/8 scale are WinogradConv2Ds: their Winograd form (depthwise
+    # transforms) in the float32 .tflite, TensorFlow's convolution in the SavedModel.
+    model = tfrestore.models.get("enlighten_gan", filters=4, vgg_weights=None)
+    saved = export.export_saved_model(model, tmp_path / "saved_model")
+    report = export.export_tflite(model, tmp_path / "m.tflite", saved_model_dir=saved.path)
+    assert report.max_abs_error < 1e-4  # against Keras, on the 45x38 probe (padded to 48x48)
+    assert "DEPTHWISE_CONV_2D" in export.tflite_ops(tmp_path / "m.tflite")
+    graph = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
+    definition = graph.graph.as_graph_def()
+    nodes = [*definition.node, *(n for f in definition.library.function for n in f.node_def)]
+    ops = {node.op for node in nodes}
+    assert "Conv2D" in ops and "DepthwiseConv2dNative" not in ops
 
 
 def tflite_outputs_by_op(path):

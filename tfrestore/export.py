@@ -83,7 +83,7 @@ from tfrestore.inference import (
     model_serving_outputs,
     tflite_metadata,
 )
-from tfrestore.layers.convolution import uses_winograd, winograd_convolutions
+from tfrestore.layers.lowering import has_xnnpack_forms, xnnpack_forms
 from tfrestore.models import limits as input_limits
 from tfrestore.models.precision import float32_copy
 from tfrestore.quiet import native_stderr_captured
@@ -956,8 +956,8 @@ def export_tflite(
             modes are checked on the sample photos `QUALITY_PHOTOS` (center crops of
             `probe_size`, default 128x128 or the fixed `input_size`), worst photo counts.
         saved_model_dir: convert this SavedModel (exported from `model`) instead of writing a
-            temporary one (a float32 or float16 export of a Keras model with
-            `WinogradConv2D` layers traces its own: `winograd_convolutions`).
+            temporary one (a float32 or float16 export of a Keras model whose layers have
+            XNNPACK forms traces its own: `tfrestore.layers.lowering`).
         probe_size: (height, width) of the check's probe (default 45x38, or the model's
             `serving_size` for fixed-size models, or at least an export's recorded minimum
             size).
@@ -1013,18 +1013,17 @@ def export_tflite(
         source = os.fspath(saved_model_dir) if saved_model_dir else None
         if quantize == "int8" and representative_data is None:
             representative_data = calibration_photos(reference.channels, input_size)
-        # A float graph of a Keras model with Winograd layers is traced anew, with them
-        # computing Winograd's convolution (`winograd_convolutions`): a SavedModel has the
-        # plain one.
-        winograd = (
+        # A float graph of a Keras model whose layers have XNNPACK forms is traced anew,
+        # within `xnnpack_forms` (a SavedModel has TensorFlow's forms).
+        lowered = (
             quantize in (None, "float16")
             and reference.form == "keras"
-            and uses_winograd(reference.model)
+            and has_xnnpack_forms(reference.model)
         )
-        if input_size is not None or source is None or winograd:
+        if input_size is not None or source is None or lowered:
             source = os.path.join(scratch, "saved_model")
-            with winograd_convolutions() if winograd else contextlib.nullcontext():
-                traced = KerasRestorer(reference.model) if winograd else reference
+            with xnnpack_forms() if lowered else contextlib.nullcontext():
+                traced = KerasRestorer(reference.model) if lowered else reference
                 function = None if input_size is None else _fixed_size_function(traced, input_size)
                 _write_saved_model(traced, source, function)
         # Not for a fixed size (module doc); checked first so that nothing is traced for it.

@@ -12,7 +12,7 @@ from tfrestore.layers import (
     SubpixelConv2DTranspose,
     WinogradConv2D,
 )
-from tfrestore.layers.convolution import winograd_convolutions
+from tfrestore.layers.lowering import xnnpack_forms
 
 
 @pytest.mark.parametrize(
@@ -129,18 +129,18 @@ def test_winograd_conv_equals_keras_values_and_gradients(height, width, padding)
     x = tf.Variable(rng.normal(size=(2, height, width, 6)).astype("float32"))
     reference = keras.layers.Conv2D(5, 3, padding=padding, activation="relu")
     layer = WinogradConv2D(5, 3, padding=padding, activation="relu")
-    with winograd_convolutions():
+    with xnnpack_forms():
         results = _values_and_gradients(reference, layer, x, rng)
     assert results[1][0].shape == reference.compute_output_shape(x.shape)
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
-def test_winograd_conv_is_the_plain_convolution_outside_winograd_convolutions():
+def test_winograd_conv_is_the_plain_convolution_outside_xnnpack_forms():
     layer = WinogradConv2D(4, 3)
     layer.build((None, None, None, 3))
     assert "DepthwiseConv2dNative" not in _traced_ops(layer, 3)
-    with winograd_convolutions():
+    with xnnpack_forms():
         assert "DepthwiseConv2dNative" in _traced_ops(layer, 3)
     assert "DepthwiseConv2dNative" not in _traced_ops(layer, 3)
 
@@ -154,7 +154,7 @@ def test_winograd_conv_on_dynamic_sizes_in_a_graph():
     weights = [rng.normal(size=w.shape).astype("float32") for w in reference.get_weights()]
     layer.set_weights(weights)
     reference.set_weights(weights)
-    with winograd_convolutions():
+    with xnnpack_forms():
         graph = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, 3])])
         graph.get_concrete_function()
     for shape in [(1, 8, 6, 3), (3, 18, 34, 3)]:
@@ -171,7 +171,7 @@ def test_winograd_conv_under_mixed_precision_is_the_plain_convolution():
     reference.build(x.shape)
     layer.build(x.shape)
     layer.set_weights(reference.get_weights())
-    with winograd_convolutions():
+    with xnnpack_forms():
         assert layer(x).dtype == "bfloat16"
         np.testing.assert_array_equal(layer(x), reference(x))
 
@@ -179,7 +179,7 @@ def test_winograd_conv_under_mixed_precision_is_the_plain_convolution():
 def test_winograd_conv_exports_to_one_xnnpack_partition(tmp_path):
     x = np.random.default_rng(6).normal(size=(2, 12, 10, 4)).astype("float32")
     layer = WinogradConv2D(6, 3)
-    with winograd_convolutions():
+    with xnnpack_forms():
         ops = tflite_matches_keras(
             tmp_path, layer, [x], lambda layer, x: {"output": layer(x)}, lambda x: x[:1, :6, 2:]
         )

@@ -17,6 +17,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tfrestore.layers.lowering import in_xnnpack_forms
+
 REWRITTEN = {}  # {own name: class} of the layers stored under their parent's name
 
 
@@ -291,35 +293,6 @@ class PhaseConv2D(keras.layers.Conv2D):
         return outputs
 
 
-_winograd = False  # True within `winograd_convolutions()`
-
-
-@contextlib.contextmanager
-def winograd_convolutions():
-    """Within the block, `WinogradConv2D` layers compute Winograd's convolution (a graph traced
-    inside keeps it); outside, the plain one.
-
-    Float32 and float16 TFLite exports trace their graph inside (`tfrestore.export`): XNNPACK
-    runs it faster than its own convolution, while TensorFlow's oneDNN convolution is faster
-    than the transforms for all but the widest layers, and quantized exports lose more to
-    rounding in the transformed tiles (sums of 4 to 16 inputs) than the products save (and the
-    converter quantizes the transforms' depthwise taps, which XNNPACK then does not run:
-    DeblurGAN's dynamic-range file at paper width, 256x256, took 379 ms in 21 delegate
-    partitions, 218 ms in 3 with plain convolutions).
-    """
-    global _winograd
-    before, _winograd = _winograd, True
-    try:
-        yield
-    finally:
-        _winograd = before
-
-
-def uses_winograd(model):
-    """Whether the Keras `model` (or layer) contains a `WinogradConv2D`."""
-    return any(isinstance(layer, WinogradConv2D) for layer in model._flatten_layers())  # noqa: SLF001
-
-
 # Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
 # CVPR 2016): a 2x2 output tile of a 3x3 correlation is A^T [(G k G^T) * (B^T d B)] A for the
 # 4x4 input tile d, with these matrices.
@@ -343,9 +316,11 @@ class WinogradConv2D(keras.layers.Conv2D):
     weights load as before); the transformed kernel is a function of the weights only, which
     the TFLite converter folds into a constant (16/9 of the kernel's size in the file).
 
-    It computes that only within `winograd_convolutions()`, where float TFLite exports trace
-    their graph; elsewhere (Keras, training, SavedModels, quantized exports) it is the plain
-    convolution. Why: LiteRT's XNNPACK delegate has no Winograd convolution. Measured on
+    It computes that only within `tfrestore.layers.lowering.xnnpack_forms()`, where float
+    TFLite exports trace their graph; elsewhere (Keras, training, SavedModels, quantized
+    exports, where the transformed tiles, sums of 4 to 16 inputs, lose more to int8 rounding
+    than the products save) it is the plain convolution. Why: LiteRT's XNNPACK delegate has no
+    Winograd convolution. Measured on
     stacks of reflection-padded 3x3 convolutions (2 threads, medians of 9, ms, plain ->
     Winograd), TFLite: 256 channels at 64x64 (10 layers) 290 -> 182, 128 at 64x64 (6 layers)
     45 -> 26, 256 at 32x32 (6) 42 -> 25, 64 at 128x128 (4) 31 -> 24, but 64 at 256x256 (4)
@@ -362,14 +337,16 @@ class WinogradConv2D(keras.layers.Conv2D):
     (DeblurGAN pads its input to a multiple of 8 for its residual blocks at 1/4 scale).
 
     Example:
-        >>> with winograd_convolutions():
+        >>> with xnnpack_forms():
         ...     WinogradConv2D(8, 3)(tf.zeros([1, 10, 6, 4])).shape
         TensorShape([1, 8, 4, 8])
     """
 
+    has_xnnpack_form = True
+
     def _rewritable(self, inputs):
         return (
-            _winograd
+            in_xnnpack_forms()
             and self.data_format == "channels_last"
             and self.kernel_size == (3, 3)
             and self.strides == (1, 1)

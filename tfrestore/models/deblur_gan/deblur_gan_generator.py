@@ -69,7 +69,7 @@ class DeblurGANGenerator(Network):
             norm) or 1 (upstream HEAD's: conv, norm, ReLU, dropout).
 
     Inputs are images in [-1, 1], NHWC, with H and W multiples of 4, and of 8 in a graph with
-    dynamic sizes traced within `winograd_convolutions()` (float TFLite exports), whose
+    dynamic sizes traced within `xnnpack_forms()` (float TFLite exports), whose
     residual blocks need even sizes at 1/4 scale (the `DeblurGAN` wrapper pads any size to a
     multiple of 8); outputs have the same shape, in [-1, 1].
 
