@@ -12,7 +12,7 @@ import pytest
 from model_harness import smooth_images
 from PIL import Image
 
-from tfrestore import cli, data, evaluate, models
+from tfrestore import cli, data, evaluate, export, models
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +164,8 @@ def test_export_snippet_gives_a_models_own_tile_window(tmp_path, capsys):
     snippet = capsys.readouterr().out.splitlines()
     assert "  tile: 768 px windows" in snippet
     assert "  multiple: 16x16" in snippet
+    # its convs at 1/4 and 1/8 scale in Winograd's form (`xnnpack_forms`): depthwise transforms
+    assert "DEPTHWISE_CONV_2D" in export.tflite_ops(tflite)
     cpu = '  on the CPU, LiteRT CpuOptions: xnnpack_weight_cache_path=":memory:" packs the weights'
     assert snippet[-1].startswith(cpu)
     assert "xnnpack_flags=0x23 (TRANSIENT_INDIRECTION_BUFFER)" in snippet[-1]
