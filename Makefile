@@ -3,10 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 # pytest-xdist worker processes: much of a test's time is single-threaded Python (tracing,
-# building models), so two processes on 2 cores take 557 s where one took 992 s. Worksteal:
-# a worker that runs out of tests takes some of the other's queue, so neither idles at the end.
+# building models), so two processes on 2 cores take 557 s where one took 992 s.
 TEST_WORKERS ?= 2
-TEST_DIST ?= worksteal
 
 .PHONY: demo test test-exhaustive lint clean
 
@@ -20,10 +18,10 @@ demo: $(STAMP)
 	$(VENV)/bin/tfrestore demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) tests
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) tests
 
 test-exhaustive: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) tests --exhaustive
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) tests --exhaustive
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfrestore training export tests
