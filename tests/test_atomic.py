@@ -34,14 +34,15 @@ def test_outputs_get_the_permissions_of_open_and_mkdir(umask, model, tmp_path):
     write_image(tmp_path / "new" / "restored.png", np.zeros([4, 4, 3]))
     assert mode(tmp_path / "new" / "restored.png") == file_mode
     assert mode(tmp_path / "new") == folder_mode
-    export.export_tflite(model, tmp_path / "model.tflite", check=False)
-    assert mode(tmp_path / "model.tflite") == file_mode
     export.export_saved_model(model, tmp_path / "saved_model", check=False)
     for root, _, files in os.walk(tmp_path / "saved_model"):
         assert mode(root) == folder_mode, root
         assert {name: mode(os.path.join(root, name)) for name in files} == dict.fromkeys(
             files, file_mode
         )
+    # Converted from that folder: the model is not traced again.
+    export.export_tflite(tmp_path / "saved_model", tmp_path / "model.tflite", check=False)
+    assert mode(tmp_path / "model.tflite") == file_mode
     assert sorted(os.listdir(tmp_path)) == ["model.tflite", "new", "saved_model"]
 
 

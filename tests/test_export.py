@@ -332,11 +332,12 @@ def test_unknown_quantize_names_it_and_the_valid_ones(model, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_failed_tflite_export_keeps_the_old_file(model, tmp_path):
+def test_failed_tflite_export_keeps_the_old_file(saved_model, tmp_path):
     path = tmp_path / "model.tflite"
     path.write_bytes(b"previous export")
     with pytest.raises(export.ExportError, match="max abs error"):
-        export.export_tflite(model, path, atol=-1.0)  # no error can pass a negative bound
+        # converted from the exported folder, and no error can pass a negative bound
+        export.export_tflite(saved_model[0], path, atol=-1.0)
     assert path.read_bytes() == b"previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
 
