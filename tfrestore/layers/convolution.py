@@ -320,21 +320,21 @@ class WinogradConv2D(keras.layers.Conv2D):
     TFLite exports trace their graph; elsewhere (Keras, training, SavedModels, quantized
     exports, where the transformed tiles, sums of 4 to 16 inputs, lose more to int8 rounding
     than the products save) it is the plain convolution. Why: LiteRT's XNNPACK delegate has no
-    Winograd convolution. Measured on
-    stacks of reflection-padded 3x3 convolutions (2 threads, medians of 9, ms, plain ->
-    Winograd), TFLite: 256 channels at 64x64 (10 layers) 290 -> 182, 128 at 64x64 (6 layers)
-    45 -> 26, 256 at 32x32 (6) 42 -> 25, 64 at 128x128 (4) 31 -> 24, but 64 at 256x256 (4)
-    141 -> 178; the Keras graph: 279 -> 254, 48 -> 53, 44 -> 60, 31 -> 40 (oneDNN's direct
-    convolution is the faster there). The results differ from the direct convolution by
-    float32 rounding (about 4e-6 of the output's scale).
+    Winograd convolution. Measured on stacks of reflection-padded 3x3 convolutions (2 threads,
+    medians of 9, ms, plain -> Winograd), TFLite: 256 channels at 64x64 (10 layers) 290 ->
+    182, 128 at 64x64 (6 layers) 45 -> 26, 256 at 32x32 (6) 42 -> 25, 64 at 128x128 (4) 31 ->
+    24, but 64 at 256x256 (4) 141 -> 178; the Keras graph: 279 -> 254, 48 -> 53, 44 -> 60,
+    31 -> 40 (oneDNN's direct convolution is the faster there). The results differ from the
+    direct convolution by float32 rounding (about 4e-6 of the output's scale).
 
     Takes the arguments of `keras.layers.Conv2D`. The rewrite covers a 3x3, stride-1, undilated,
     ungrouped, channels-last convolution ('valid' or 'same') computed in float32 whose output
     height and width are even; other configurations (and a mixed-precision policy, where the
     transforms' sums would lose the precision the products keep), and inputs whose static size
-    gives an odd output, take the parent's computation. An odd output size known only at run time
-    would lose its last row or column: use the layer where the sizes are even by construction
-    (DeblurGAN pads its input to a multiple of 8 for its residual blocks at 1/4 scale).
+    gives an odd output, take the parent's computation. An odd output size known only at run
+    time would lose its last row or column: use the layer where the sizes are even by
+    construction (DeblurGAN pads its input to a multiple of 8 for its residual blocks at 1/4
+    scale).
 
     Example:
         >>> with xnnpack_forms():
@@ -383,11 +383,10 @@ class WinogradConv2D(keras.layers.Conv2D):
         # `bottom[j]` are the rows of A^T applied to column j of the 4x4 product.
         top, bottom = [], []
         for j in range(4):
+            columns = taps(transform[j], [1, 4, 1, 1])  # ... B: column j of each row's tile
             products = [
                 tf.nn.conv2d(
-                    tf.nn.depthwise_conv2d(
-                        rows[i], taps(transform[j], [1, 4, 1, 1]), [1, 1, 2, 1], "VALID"
-                    ),
+                    tf.nn.depthwise_conv2d(rows[i], columns, [1, 1, 2, 1], "VALID"),
                     kernel[i, j][None, None],
                     strides=1,
                     padding="VALID",
