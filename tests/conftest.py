@@ -30,6 +30,27 @@ def _seed():
     keras.utils.set_random_seed(0)
 
 
+@pytest.fixture(scope="session")
+def deblur_gan_forms(tmp_path_factory):
+    """A tiny DeblurGAN (random weights) and its three files, exported once per test process
+    and shared by the tests that only read them: (model, folder, reports), where the folder
+    holds model.keras, saved_model and model.tflite (float32) and `reports` maps the last two
+    names to their export reports."""
+    import tfrestore
+    from tfrestore import export
+
+    keras.utils.set_random_seed(0)
+    model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+    model(export.probe_inputs({"image": 3}, (32, 32))["image"])  # built: `.keras` saves quietly
+    folder = tmp_path_factory.mktemp("deblur_gan_forms")
+    model.save(folder / "model.keras")
+    reports = {
+        "saved_model": export.export_saved_model(model, folder / "saved_model"),
+        "model.tflite": export.export_tflite(model, folder / "model.tflite"),
+    }
+    return model, folder, reports
+
+
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """No network and an empty Keras cache (its folder is returned): anything that tries to

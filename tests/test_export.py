@@ -27,22 +27,20 @@ def images(batch, height, width, seed=0):
 
 
 @pytest.fixture(scope="module")
-def model():
-    return tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+def model(deblur_gan_forms):
+    return deblur_gan_forms[0]
 
 
 @pytest.fixture(scope="module")
-def saved_model(model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("export") / "saved_model"
-    report = export.export_saved_model(model, path)
-    return path, report
+def saved_model(deblur_gan_forms):
+    _, folder, reports = deblur_gan_forms
+    return folder / "saved_model", reports["saved_model"]
 
 
 @pytest.fixture(scope="module")
-def tflite_float32(model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("export") / "model.tflite"
-    report = export.export_tflite(model, path)
-    return path, report
+def tflite_float32(deblur_gan_forms):
+    _, folder, reports = deblur_gan_forms
+    return folder / "model.tflite", reports["model.tflite"]
 
 
 def test_saved_model_signature_has_named_dynamic_inputs(model, saved_model):

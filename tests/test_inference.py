@@ -13,19 +13,13 @@ def images(batch, height, width, seed=0):
 
 
 @pytest.fixture(scope="module")
-def model():
-    model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
-    model(images(1, 32, 32))  # built, so `.keras` saving does not warn
-    return model
+def model(deblur_gan_forms):
+    return deblur_gan_forms[0]
 
 
 @pytest.fixture(scope="module")
-def artefacts(model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("forms")
-    model.save(folder / "model.keras")
-    export.export_saved_model(model, folder / "saved_model", check=False)
-    export.export_tflite(model, folder / "model.tflite", check=False)
-    return folder
+def artefacts(deblur_gan_forms):
+    return deblur_gan_forms[1]
 
 
 @pytest.mark.slow

@@ -216,18 +216,15 @@ def test_bad_tile_or_overlap_is_refused_naming_it(tile, overlap, message):
 
 
 @pytest.mark.slow
-def test_exports_tile_with_image_wide_statistics_like_the_keras_model(tmp_path, monkeypatch):
-    from tfrestore import export
-
-    model = tfrestore.models.DeblurGAN(filters=4, num_blocks=1, vgg_weights=None)
+def test_exports_tile_with_image_wide_statistics_like_the_keras_model(
+    deblur_gan_forms, monkeypatch
+):
+    model, folder, _ = deblur_gan_forms
     x = images(1, 150, 190)
-    model(x[:, :32, :32])
-    export.export_saved_model(model, tmp_path / "saved_model")
-    export.export_tflite(model, tmp_path / "model.tflite", saved_model_dir=tmp_path / "saved_model")
     whole = Restorer.from_model(model)(x, tile=0)["restored"]
     monkeypatch.setattr(inference, "STATISTICS_PIXELS", 10**9)
     for form in ("saved_model", "model.tflite"):
-        restorer = inference.load_restorer(tmp_path / form)
+        restorer = inference.load_restorer(folder / form)
         assert restorer.has_statistics
         np.testing.assert_allclose(restorer(x, tile=128, overlap=96)["restored"], whole, atol=1e-5)
         if form.endswith(".tflite"):  # every pass on the restorer's one compiled model

@@ -457,17 +457,15 @@ def _write_saved_model(reference, path, function=None):
     # generator only and loads without any Keras or tfrestore class.
     function = function or reference.function
     concrete = function.get_concrete_function()
+    # The signatures only, not the functions as attributes: saving traces an attribute's
+    # function again (in its save context), for each of them.
     module = tf.Module()
-    # Not named `serve`: the TFLite converter takes a module with a `serve` attribute for a
-    # Keras `model.export` artefact and then converts `serving_default` only.
-    module.restore = function
     module.serving_variables = list(concrete.variables)
     signatures = {SIGNATURE_KEY: concrete}
     # Models with instance norm: the signatures tiled inference uses (image-wide statistics);
     # not for a fixed-size model, whose every shape is static.
     if function is reference.function:
         for key, statistics in reference.statistics_functions.items():
-            setattr(module, key, statistics)
             signatures[key] = statistics.get_concrete_function()
     with tempfile.TemporaryDirectory(prefix="tfrestore-limits-") as scratch:
         limits_file = os.path.join(scratch, LIMITS_FILE)
@@ -1020,6 +1018,7 @@ def export_tflite(
             and reference.form == "keras"
             and has_xnnpack_forms(reference.model)
         )
+        traced = reference  # the form converted (its statistics functions traced once)
         if input_size is not None or source is None or lowered:
             source = os.path.join(scratch, "saved_model")
             with xnnpack_forms() if lowered else contextlib.nullcontext():
@@ -1027,7 +1026,7 @@ def export_tflite(
                 function = None if input_size is None else _fixed_size_function(traced, input_size)
                 _write_saved_model(traced, source, function)
         # Not for a fixed size (module doc); checked first so that nothing is traced for it.
-        statistics = input_size is None and reference.has_statistics
+        statistics = input_size is None and traced.has_statistics
         max_hole = (reference.limits or {}).get("max_hole")
         converter = _converter(
             source,

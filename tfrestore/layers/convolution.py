@@ -15,6 +15,7 @@ import contextlib
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfrestore.layers.lowering import in_xnnpack_forms
@@ -356,10 +357,11 @@ class WinogradConv2D(keras.layers.Conv2D):
             and all(size is None or size % 2 == 0 for size in inputs.shape[1:3])
         )
 
-    def _winograd_kernel(self):
-        """[4, 4, in, out]: G k G^T, the kernel in the transformed domain."""
+    def _winograd_kernels(self):
+        """The 16 [1, 1, in, out] kernels G k G^T of the transformed domain, row-major."""
         matrix = tf.constant(_WINOGRAD_G, self.kernel.dtype)
-        return tf.einsum("ia,abco,jb->ijco", matrix, self.kernel, matrix)
+        kernel = tf.einsum("ia,abco,jb->ijco", matrix, self.kernel, matrix)
+        return tf.unstack(tf.reshape(kernel, [16, 1, 1, *self.kernel.shape[2:]]))
 
     def call(self, inputs):
         if not self._rewritable(inputs):
@@ -367,27 +369,26 @@ class WinogradConv2D(keras.layers.Conv2D):
         if self.padding == "same":  # for a 3x3 stride-1 convolution: one zero on each side
             inputs = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]])
         channels = inputs.shape[-1]
-        transform = tf.constant(_WINOGRAD_BT, inputs.dtype)
 
         def taps(row, shape):  # a depthwise kernel applying `row` of B^T to every channel
-            return tf.tile(tf.reshape(row, shape), [1, 1, channels, 1])
+            return np.tile(np.reshape(row, shape), [1, 1, channels, 1]).astype(np.float32)
 
         # B^T d: four combinations of each tile's rows, [B, H / 2, W + 2, in] each.
         rows = [
-            tf.nn.depthwise_conv2d(inputs, taps(transform[i], [4, 1, 1, 1]), [1, 2, 1, 1], "VALID")
-            for i in range(4)
+            tf.nn.depthwise_conv2d(inputs, taps(row, [4, 1, 1, 1]), [1, 2, 1, 1], "VALID")
+            for row in _WINOGRAD_BT
         ]
-        kernel = self._winograd_kernel()
+        kernels = self._winograd_kernels()
         # (B^T d B) * (G k G^T), summed over input channels, then A^T (.) A with
         # A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], a column of tiles at a time: `top[j]` and
         # `bottom[j]` are the rows of A^T applied to column j of the 4x4 product.
         top, bottom = [], []
-        for j in range(4):
-            columns = taps(transform[j], [1, 4, 1, 1])  # ... B: column j of each row's tile
+        for j, row in enumerate(_WINOGRAD_BT):
+            columns = taps(row, [1, 4, 1, 1])  # ... B: column j of each row's tile
             products = [
                 tf.nn.conv2d(
                     tf.nn.depthwise_conv2d(rows[i], columns, [1, 1, 2, 1], "VALID"),
-                    kernel[i, j][None, None],
+                    kernels[4 * i + j],
                     strides=1,
                     padding="VALID",
                 )
