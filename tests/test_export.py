@@ -311,6 +311,24 @@ def test_int8_keeps_batch_norms_float32_after_activations_not_after_convolutions
     assert kept[:3] == ["not generator", "generator/LReLU1_1", "generator/bn1_1"], kept
 
 
+def test_int8_keeps_the_first_partial_convolution_of_each_chain_float32():
+    from tfrestore.layers import PartialConv2D
+
+    image, mask = keras.Input((None, None, 3)), keras.Input((None, None, 1))
+    x, m = PartialConv2D(4, 3, name="first")(image, mask)
+    x, _ = PartialConv2D(4, 3, name="second")(x, m)  # its inputs come from `first`
+    y, _ = PartialConv2D(4, 5, name="alone")(image, mask)
+    chains = keras.Model([image, mask], [x, y])
+    assert sorted(export.default_float_layers(chains)) == ["alone", "first"]
+    # MEDFE: the first of each kernel size (level 0), in both layouts; 12 more stay int8.
+    for layout in (False, True):
+        medfe = tfrestore.models.get(
+            "medfe", filters=4, dilation=1, vgg_weights=None, upstream_layout=layout
+        )
+        kept = [name for name in export.default_float_layers(medfe) if "conv_input" in name]
+        assert kept == [f"generator/pc_block_cov_{k}_0_conv_input_conv" for k in (3, 5, 7)]
+
+
 @pytest.mark.slow
 def test_int8_below_35_db_on_photos_is_refused(model, tmp_path):
     path = tmp_path / "int8.tflite"
