@@ -85,7 +85,7 @@ def _export_options(parser):
         "delegate; dynamic (int8 weights, float activations) and int8 (int8 weights and "
         "activations, calibrated on --representative, what int8 cannot hold kept float32) "
         "quarter it and both ran faster than float32 on the CPU for all five methods "
-        "(dynamic 1.1-3.8x, int8 1.3-3.2x at paper width, 256x256 and 720x1280). "
+        "(dynamic 1.1-3.8x, int8 1.2-3.1x at paper width, 256x256 and 720x1280). "
         "Quantized files are checked on photos and refused below 35 dB PSNR against float32",
     )
     parser.add_argument(
