@@ -117,7 +117,8 @@ def parse_args(argv):
         "--exports",
         metavar="DIR",
         help="keep each model's exports in DIR/MODEL and reuse those already there (the int8 "
-        "calibration of a paper-width model takes long); default: a temporary folder",
+        "calibration of a paper-width model takes long), as they are: after a change to the "
+        "code, give a new DIR; default: a temporary folder",
     )
     parser.add_argument(
         "--pytorch-upstream",
