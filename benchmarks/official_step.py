@@ -310,6 +310,9 @@ def main(argv=None):
     if args.runs < 1 or args.warmup < 1 or args.threads < 1:
         parser.error("--runs, --warmup and --threads must be >= 1")
 
+    from tfrestore.cli import use_bfc_cpu_allocator
+
+    use_bfc_cpu_allocator()  # as the `tfrestore` command trains
     import keras
     import tensorflow as tf
 

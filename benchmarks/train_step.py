@@ -146,6 +146,9 @@ def benchmark(name, args):
 def main(argv=None):
     args = parse_args(argv)
 
+    from tfrestore.cli import use_bfc_cpu_allocator
+
+    use_bfc_cpu_allocator()  # as the `tfrestore` command trains
     import keras
     import tensorflow as tf
 

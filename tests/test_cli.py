@@ -346,3 +346,25 @@ def test_main_called_from_python_leaves_its_logging_alone(monkeypatch, tmp_path)
     assert cli.main(["prepare-structure", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
     assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     assert logging.getLogger("tensorflow").level == level
+
+
+def test_commands_pool_cpu_memory_unless_told_otherwise(monkeypatch):
+    # Before TensorFlow loads, the BFC allocator is chosen unless the user chose.
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
+    cli.use_bfc_cpu_allocator()
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "false")
+    cli.use_bfc_cpu_allocator()
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "false"
+
+
+def test_a_program_that_loaded_tensorflow_keeps_its_allocator(monkeypatch):
+    # Here TensorFlow is loaded: main changes nothing, and every command goes through it.
+    monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
+    assert cli.main(["train", "no_such_config.yaml"]) == 2
+    assert "TF_CPU_ALLOCATOR_USE_BFC" not in os.environ
+    calls = []
+    monkeypatch.setattr(cli, "use_bfc_cpu_allocator", lambda: calls.append("allocator"))
+    assert cli.main(["train", "no_such_config.yaml"]) == 2
+    assert calls == ["allocator"]

@@ -383,15 +383,19 @@ def perceptual_loss(
 
 
 def paired_features(network, y_true, y_pred):
-    """Feature maps of targets and predictions from one pass of `network` over both batches.
+    """Feature maps of targets and predictions from two passes of `network`.
+
+    The targets' pass runs outside the gradient (its input and features are stopped), so a
+    backward pass runs the network over the predictions only. One pass over both batches
+    concatenated would run the backward over the targets' half too, zeros and all: about
+    twice the network's backward work.
 
     Returns:
         (features_true, features_pred): lists of `[B, h, w, c]` maps; the target features
         carry no gradient (as upstream).
     """
-    batch = ops.shape(y_true)[0]
-    features = network(ops.concatenate([y_true, y_pred], axis=0))
-    return [ops.stop_gradient(f[:batch]) for f in features], [f[batch:] for f in features]
+    features_true = [ops.stop_gradient(f) for f in network(ops.stop_gradient(y_true))]
+    return features_true, list(network(y_pred))
 
 
 def gram_matrix(features):
