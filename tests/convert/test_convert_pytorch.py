@@ -265,7 +265,9 @@ def test_medfe_three_files_make_one_generator():
         np.repeat(np.repeat(EXPECTED[f"medfe/{k}"], 4, 1), 4, 2) for k in ("input", "mask")
     )
     output = np.asarray(generator([image, mask], training=False)[0])
-    np.testing.assert_allclose(output[:, ::4, ::4], EXPECTED["medfe/output"], atol=1e-4)
+    # The partial convolutions' renormalization magnifies float32 rounding, which depends on
+    # the CPU kernels: within 1e-4 with oneDNN (AVX-512), 1.01e-4 at one pixel with Eigen (AVX2).
+    np.testing.assert_allclose(output[:, ::4, ::4], EXPECTED["medfe/output"], atol=2e-4)
 
 
 def test_medfe_needs_its_three_files():

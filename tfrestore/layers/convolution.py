@@ -208,6 +208,11 @@ class DilatedConv2D(keras.layers.Conv2D):
     reshuffles ran outside the XNNPACK delegate around every dilated conv. Same arguments,
     weights and values as `keras.layers.Conv2D`.
 
+    Its gradient is the space-to-batch form's (recomputing that form's forward pass): without
+    oneDNN, which TensorFlow leaves off on AVX2-only CPUs, TensorFlow has no CPU gradient for a
+    dilated `conv2d` ("Current CPU implementations do not yet support dilation rates larger
+    than 1"), so the models with dilated convolutions could not train there.
+
     Example:
         >>> DilatedConv2D(8, 3, dilation_rate=2, padding="same")(tf.zeros([1, 9, 9, 4])).shape
         TensorShape([1, 9, 9, 8])
@@ -216,13 +221,23 @@ class DilatedConv2D(keras.layers.Conv2D):
     def convolution_op(self, inputs, kernel):
         if self.data_format != "channels_last" or self.dilation_rate == (1, 1):
             return super().convolution_op(inputs, kernel)
-        return tf.nn.conv2d(
-            inputs,
-            kernel,
-            strides=self.strides,
-            padding=self.padding.upper(),
-            dilations=self.dilation_rate,
-        )
+        options = {
+            "strides": self.strides,
+            "padding": self.padding.upper(),
+            "dilations": self.dilation_rate,
+        }
+
+        @tf.custom_gradient
+        def dilated(inputs, kernel):
+            def gradient(upstream):
+                with tf.GradientTape() as tape:
+                    tape.watch([inputs, kernel])
+                    outputs = tf.nn.convolution(inputs, kernel, **options)
+                return tape.gradient(outputs, [inputs, kernel], output_gradients=upstream)
+
+            return tf.nn.conv2d(inputs, kernel, **options), gradient
+
+        return dilated(inputs, tf.convert_to_tensor(kernel))
 
 
 @keras.saving.register_keras_serializable(package="tfrestore", name="PhaseConv2D")
