@@ -4,6 +4,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfrestore.cli import use_bfc_cpu_allocator  # noqa: E402
+
+use_bfc_cpu_allocator()  # as the `tfrestore` command runs: pooled CPU memory
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
