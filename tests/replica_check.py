@@ -1,5 +1,7 @@
 """Runs one training step with 1 replica and with 2 (logical CPU devices) on the same global
-batch and prints JSON with the largest weight and logged-loss differences.
+batch and prints JSON with the largest weight and logged-loss differences. The 1-replica
+reference step runs eagerly (no tracing: half this check's time); the 2-replica step is the
+compiled `fit` a user runs.
 
 Run as a subprocess (logical devices must be set before TensorFlow initialises), naming a
 model test module and its `ModelHarness` class, and kwargs overriding the harness's:
@@ -31,12 +33,13 @@ TESTS = pathlib.Path(__file__).resolve().parent
 sys.path[:0] = [str(TESTS / "models"), str(TESTS)]
 
 
-def one_step(strategy, model_name, kwargs, weights, batch):
+def one_step(strategy, model_name, kwargs, weights, batch, run_eagerly=False):
     with strategy.scope():
         model = tfrestore.models.get(model_name, **kwargs)
         model.set_weights(weights)
         # SGD: Adam's first step is lr * sign(gradient), blind to a wrongly scaled gradient.
         model.compile(
+            run_eagerly=run_eagerly,
             generator_optimizer=keras.optimizers.SGD(1e-3),
             discriminator_optimizer=keras.optimizers.SGD(1e-3),
         )
@@ -53,7 +56,7 @@ def main():
     weights = tfrestore.models.get(model_name, **kwargs).get_weights()
     batch = harness.make_batch(batch=4, seed=3)
     single, single_logs = one_step(
-        tf.distribute.OneDeviceStrategy("/cpu:0"), model_name, kwargs, weights, batch
+        tf.distribute.OneDeviceStrategy("/cpu:0"), model_name, kwargs, weights, batch, True
     )
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     double, double_logs = one_step(mirrored, model_name, kwargs, weights, batch)

@@ -50,8 +50,8 @@ def test_build_save_load_export_restore_offline(name, offline, tmp_path):
         expected,
         atol=1e-6,
     )
-    export.export_saved_model(loaded, tmp_path / "saved_model")
-    export.export_tflite(loaded, tmp_path / "model.tflite")
+    saved = export.export_saved_model(loaded, tmp_path / "saved_model")
+    export.export_tflite(loaded, tmp_path / "model.tflite", saved_model_dir=saved.path)
     restored = load_restorer(tmp_path / "model.tflite")(**arrays)["restored"]
     assert restored.shape == (1, 128, 128, 3)
     np.testing.assert_allclose(restored, expected, atol=1e-3)

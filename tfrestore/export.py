@@ -40,8 +40,7 @@ model refuses, before running:
 - SavedModel: the asset `assets/tfrestore_input_limits.json`, also reachable with plain
   TensorFlow as `tf.saved_model.load(path).tfrestore_input_limits.asset_path`.
 - TFLite: the flatbuffer's metadata entry `tfrestore_input_limits` (the standard place for
-  extra data: LiteRT ignores entries it does not know, and the converter writes its own
-  `CONVERSION_METADATA` entry the same way), so the file stays self-contained.
+  extra data: LiteRT ignores entries it does not know), so the file stays self-contained.
 
 Exports compute in float32 whatever the dtype policy the model was built and trained under
 (`tfrestore.models.precision`): a mixed-precision model is exported from a float32 copy.
@@ -757,6 +756,9 @@ def _converter(source, quantize, representative_data, channels, statistics=False
     # Builtins only: with Flex (select TF) ops allowed, an op without a builtin would convert
     # and then fail on a stock mobile runtime; it must fail here instead.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    # The converter's own metadata entry (options, a model hash) costs another unpack and
+    # repack of the whole file in Python, seconds for a large model; no runtime reads it.
+    converter.exclude_conversion_metadata = True
     if quantize is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
