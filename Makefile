@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 # pytest-xdist worker processes: much of a test's time is single-threaded Python (tracing,
-# building models), so two processes on 2 cores take 557 s where one took 992 s.
+# building models), so two processes on 2 cores take 557 s where one took 992 s. `worksteal`:
+# a worker that runs out of tests takes pending ones from the other (the slowest take ~50 s).
 TEST_WORKERS ?= 2
 
 .PHONY: demo test test-exhaustive lint clean
@@ -18,10 +19,10 @@ demo: $(STAMP)
 	$(VENV)/bin/tfrestore demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) tests
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests
 
 test-exhaustive: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) tests --exhaustive
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests --exhaustive
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfrestore training export tests

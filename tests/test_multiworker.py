@@ -103,7 +103,9 @@ def test_two_workers_resumed_equal_one_uninterrupted_process(paired_folder):  # 
     assert set(multi_losses) <= set(single_losses)
     for tag, values in multi_losses.items():
         assert len(values) == 2, (tag, values)  # one value per epoch across both runs
-        np.testing.assert_allclose(values, single_losses[tag], rtol=1e-4, atol=1e-6, err_msg=tag)
+        # Epoch 2's losses come from weights that differ by that amplified rounding (seen:
+        # g_loss 8.7e-3 off by 3e-6); a wrongly reduced loss is off by a factor.
+        np.testing.assert_allclose(values, single_losses[tag], rtol=1e-3, atol=1e-5, err_msg=tag)
 
 
 def test_multiworker_refuses_keras_callbacks(paired_folder):  # noqa: F811
