@@ -20,8 +20,8 @@ size:
 - max abs error / PSNR against the Keras float32 output at the benchmark size, worst over the
   outputs (a quality floor for quantized modes, not a quality measure: the weights are random);
 - peak RSS: the peak resident memory of a fresh process that loads that form alone and runs
-  it once (`--no-rss` skips it); it includes the runtime itself (TensorFlow for Keras and
-  SavedModel, only LiteRT for TFLite);
+  it once on the same inputs (`--no-rss` skips it); it includes the runtime itself
+  (TensorFlow for Keras and SavedModel, only LiteRT for TFLite);
 - partitions: for TFLite, LiteRT's XNNPACK delegate partitions and the operators left outside
   them (`tfrestore.export.Delegation`);
 - with `--pytorch-upstream ROOT` (paper width only), a row for the official PyTorch generator
@@ -126,7 +126,7 @@ def parse_args(argv):
         help="also time the official PyTorch generator built from the upstream checkouts "
         "under ROOT (paper width; needs torch on PYTHONPATH)",
     )
-    parser.add_argument("--rss-of", nargs=3, help=argparse.SUPPRESS)  # worker: FORM PATH HxW
+    parser.add_argument("--rss-of", nargs=3, help=argparse.SUPPRESS)  # worker: FORM PATH INPUTS.npz
     args = parser.parse_args(argv)
     if "filters" in args.kwargs and args.filters is not None:
         parser.error("give the width with --filters or in --kwargs, not both")
@@ -200,30 +200,26 @@ def pytorch_runner(name, root, size, threads):
     return official.official_runner(name, Path(root), tuple(size))
 
 
-def peak_rss_worker(form, path, size, threads):
-    """Worker process: loads one form, runs it once on the probe, prints its peak RSS in MB.
+def peak_rss_worker(form, path, inputs_file, threads):
+    """Worker process: loads one form, runs it once on the inputs saved in `inputs_file` (the
+    parent's probe, `.npz`), prints its peak RSS in MB.
 
     A `.tflite` file runs on LiteRT alone (no TensorFlow import), as on a phone.
     """
     import numpy as np
 
-    height, width = image_size(size)
+    with np.load(inputs_file) as saved:
+        inputs = {name: saved[name] for name in saved.files}
     if form == "tflite":
         from tfrestore.litert import LiteRTModel  # imports no TensorFlow
 
         # `tfrestore.inference.SIGNATURE_KEY`, named here to keep TensorFlow out of this
         # process (instance-norm models' files hold two more signatures for tiling).
-        model = LiteRTModel(path, num_threads=threads)
-        rng = np.random.default_rng(0)
-        inputs = model.signatures["serving_default"]["inputs"]
-        shapes = {name: (1, height, width, shape[-1]) for name, shape in inputs.items()}
-        model("serving_default", {name: rng.random(s, np.float32) for name, s in shapes.items()})
+        LiteRTModel(path, num_threads=threads)("serving_default", inputs)
     else:
-        from tfrestore import export
         from tfrestore.inference import load_restorer
 
-        restorer = load_restorer(path)
-        restorer(**export.probe_inputs(restorer.channels, (height, width)), tile=0)
+        load_restorer(path)(**inputs, tile=0)
     print(peak_rss_of_this_process_mb())
 
 
@@ -240,10 +236,11 @@ def peak_rss_of_this_process_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def peak_rss_mb(form, path, size, threads):
-    """Peak RSS in MB of a fresh process running `form` once (None if it failed)."""
-    command = [sys.executable, os.path.abspath(__file__), "--rss-of", form, path]
-    command += ["{}x{}".format(*size), "--threads", str(threads)]
+def peak_rss_mb(form, path, inputs_file, threads):
+    """Peak RSS in MB of a fresh process running `form` once on the inputs in `inputs_file`
+    (None if it failed)."""
+    command = [sys.executable, os.path.abspath(__file__), "--rss-of", form, path, inputs_file]
+    command += ["--threads", str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"warning: peak RSS of {path} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
@@ -301,6 +298,8 @@ def export_forms(name, kwargs, folder, args):
 def benchmark(name, forms, size, args):
     """Rows (form, size bytes, ms, max abs error, PSNR, peak RSS MB, delegation) of a model's
     forms (`export_forms`) at `size`."""
+    import numpy as np
+
     from tfrestore import export
 
     keras_model = forms["keras"][2]
@@ -324,17 +323,20 @@ def benchmark(name, forms, size, args):
     rows = []
     if "pytorch official" in latency:
         rows.append(("pytorch official", None, latency["pytorch official"], *[None] * 4))
-    for form, (size_bytes, path, restorer) in forms.items():
-        if form not in outputs:
-            continue
-        error, psnr = export.compare(expected, outputs[form])
-        kind = form.split()[0]
-        rss = None if args.no_rss else peak_rss_mb(kind, path, size, args.threads)
-        split = None
-        if restorer.form == "tflite":
-            arguments = {"path": path, "inputs": probe}
-            split = first_run(export.delegation, arguments, f"{form} fails at the probe")
-        rows.append((form, size_bytes, latency[form], error, psnr, rss, split))
+    with tempfile.TemporaryDirectory(prefix="tfrestore-benchmark-") as scratch:
+        inputs_file = os.path.join(scratch, "inputs.npz")  # the memory processes' inputs
+        np.savez(inputs_file, **inputs)
+        for form, (size_bytes, path, restorer) in forms.items():
+            if form not in outputs:
+                continue
+            error, psnr = export.compare(expected, outputs[form])
+            kind = form.split()[0]
+            rss = None if args.no_rss else peak_rss_mb(kind, path, inputs_file, args.threads)
+            split = None
+            if restorer.form == "tflite":
+                arguments = {"path": path, "inputs": probe}
+                split = first_run(export.delegation, arguments, f"{form} fails at the probe")
+            rows.append((form, size_bytes, latency[form], error, psnr, rss, split))
     return rows
 
 

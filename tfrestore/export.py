@@ -726,8 +726,8 @@ def _as_input_dicts(batches, channels, max_hole=None):
     count of valid pixels in their window, or 1 in windows without any: calibrated on the
     probe's holes alone, that 1 got a range of about 1e-6 in some layers, and the int8 file
     failed on larger holes: LiteRT's DIV stopped on a zero divisor, or XNNPACK refused the
-    graph. A mask missing everywhere still fails: calibrating on whole-image holes made
-    XNNPACK refuse a small MEDFE's graph.)"""
+    graph. Their divisor is now max(count, 1), which int8 cannot round to 0, so holes beyond
+    the calibration's run too; the large holes still calibrate the ranges they meet.)"""
 
     def large_hole(height, width):
         return min(3 * min(height, width) // 4, max_hole or height + width)

@@ -25,7 +25,8 @@ class PartialConv2D(keras.layers.Layer):
         output = conv(X * M) * (k * k * Cm / count) + bias   where count > 0, else 0
         new_mask = 1                                          where count > 0, else 0
 
-    so each layer fills the hole by `kernel_size // 2` pixels from its border. Inputs are
+    for a binary mask M (count is then a whole number; a soft mask's count in (0, 1) divides
+    by 1), so each layer fills the hole by `kernel_size // 2` pixels from its border. Inputs are
     zero-padded by `kernel_size // 2` on each side, as PyTorch `Conv2d(padding=k // 2)`; the
     padding counts as invalid, so the ratio exceeds 1 at the map border.
 
@@ -145,8 +146,12 @@ class PartialConv2D(keras.layers.Layer):
         ones = tf.ones([self.kernel_size, self.kernel_size, 1, 1], inputs.dtype)
         count = self._convolve(tf.reduce_sum(mask, axis=-1, keepdims=True), ones)
         new_mask = _nonzero(count)
-        # A safe denominator where count == 0 keeps gradients finite; those pixels become 0.
-        outputs = outputs * (window * mask_channels / (count + (1.0 - new_mask)))
+        # The mask is binary, so count is a whole number and max(count, 1) is count wherever
+        # count > 0, and 1 (finite gradients) where count == 0, whose outputs become 0. Unlike
+        # count + (1 - new_mask), int8 cannot round it to a zero divisor: the term 1 - new_mask
+        # got a range of ~0 in layers whose calibration never saw a window without a valid
+        # pixel, and larger holes then stopped LiteRT's int8 DIV.
+        outputs = outputs * (window * mask_channels / tf.maximum(count, 1.0))
         if self.use_bias:
             outputs = outputs + self.bias
         return outputs * new_mask, new_mask
