@@ -56,7 +56,12 @@ def main():
     weights = tfrestore.models.get(model_name, **kwargs).get_weights()
     batch = harness.make_batch(batch=4, seed=3)
     single, single_logs = one_step(
-        tf.distribute.OneDeviceStrategy("/cpu:0"), model_name, kwargs, weights, batch, True
+        tf.distribute.OneDeviceStrategy("/cpu:0"),
+        model_name,
+        kwargs,
+        weights,
+        batch,
+        run_eagerly=True,
     )
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     double, double_logs = one_step(mirrored, model_name, kwargs, weights, batch)

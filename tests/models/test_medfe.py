@@ -247,7 +247,8 @@ def test_int8_export_fills_a_large_hole(tmp_path):
     model = MEDFE(filters=4, vgg_weights=None)
     report = export.export_tflite(model, tmp_path / "m.tflite", quantize="int8", check=False)
     inputs = export.probe_inputs({"image": 3, "mask": 1}, (192, 192))
-    expected = load_restorer(model)(**inputs, tile=0)
+    keras_restorer = load_restorer(model)
+    expected = keras_restorer(**inputs, tile=0)
     restorer = load_restorer(report.path)
     _, psnr = export.compare(expected, restorer(**inputs, tile=0))
     assert psnr > 35, psnr
@@ -258,5 +259,5 @@ def test_int8_export_fills_a_large_hole(tmp_path):
         arrays = {"image": inputs["image"], "mask": mask.astype("float32")}
         restored = restorer(**arrays, tile=0)["restored"]
         assert restored.shape == (1, 192, 192, 3) and np.isfinite(restored).all()
-        keras_restored = load_restorer(model)(**arrays, tile=0)["restored"]
+        keras_restored = keras_restorer(**arrays, tile=0)["restored"]
         assert np.abs(restored - keras_restored).mean() < 0.1
