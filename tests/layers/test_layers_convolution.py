@@ -7,10 +7,12 @@ from tflite_layers import tflite_matches_keras
 from tfrestore.export import delegation
 from tfrestore.layers import (
     DilatedConv2D,
+    ForwardGradientConv2D,
     MatmulConv2D,
     PhaseConv2D,
     SubpixelConv2DTranspose,
     WinogradConv2D,
+    forward_gradients,
 )
 from tfrestore.layers.lowering import xnnpack_forms
 
@@ -119,6 +121,94 @@ def test_matmul_conv_equals_keras_values_and_gradients():
     # any other input size is an ordinary convolution
     larger = rng.random((1, 6, 7, 5)).astype("float32")
     np.testing.assert_allclose(layer(larger), reference(larger), rtol=1e-5, atol=1e-5)
+
+
+def _first_and_second_derivatives(conv, x, kernel):
+    """[y, dL/dx, dL/dkernel, dP/dx, dP/dkernel] with L a function of y and P one of the first
+    derivatives (as a gradient penalty is)."""
+    with tf.GradientTape() as outer:
+        outer.watch([x, kernel])
+        with tf.GradientTape() as inner:
+            inner.watch([x, kernel])
+            y = conv(x, kernel)
+            loss = tf.reduce_sum(tf.sin(y))
+        dx, dkernel = inner.gradient(loss, [x, kernel])
+        penalty = tf.reduce_sum(dx**2) + tf.reduce_sum(tf.cos(dkernel))
+        penalty += tf.reduce_sum(dx) * tf.reduce_sum(dkernel)
+    return [y, dx, dkernel, *outer.gradient(penalty, [x, kernel])]
+
+
+@pytest.mark.parametrize(
+    "kernel_size,strides,height,width",
+    [(3, 1, 11, 8), (4, 1, 9, 9), (4, 2, 12, 9), (4, 2, 13, 10), (2, 2, 10, 12), (3, 2, 9, 9)],
+)
+def test_forward_gradient_conv_equals_tensorflow_to_second_order(
+    kernel_size, strides, height, width
+):
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(size=(2, height, width, 3)))  # float64: exact comparison
+    kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 3, 5)))
+    ours = _first_and_second_derivatives(
+        lambda x, k: forward_gradients.conv2d(x, k, strides), x, kernel
+    )
+    theirs = _first_and_second_derivatives(
+        lambda x, k: tf.nn.conv2d(x, k, strides, "VALID"), x, kernel
+    )
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def _gradient_op_types(conv, strides):
+    """Op types of the traced graph of a function returning conv's input and kernel gradients."""
+    x = tf.TensorSpec([1, None, None, 3], tf.float32)
+
+    @tf.function(input_signature=[x])
+    def gradients(x):
+        kernel = tf.ones([4, 4, 3, 2])
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = conv(x, kernel, strides)
+        return tape.gradient(y, [x, kernel])
+
+    return {op.type for op in gradients.get_concrete_function().graph.get_operations()}
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+def test_forward_gradient_conv_runs_its_gradients_as_forward_convolutions(strides):
+    """Where TensorFlow convolves with Eigen (this CPU without oneDNN), no gradient kernel of
+    TensorFlow's is left in the graph; elsewhere (oneDNN, GPUs) they are TensorFlow's."""
+    plain = _gradient_op_types(lambda x, k, s: tf.nn.conv2d(x, k, s, "VALID"), strides)
+    ours = _gradient_op_types(forward_gradients.conv2d, strides)
+    backprop = {"Conv2DBackpropInput", "Conv2DBackpropFilter"}
+    assert backprop <= plain
+    if forward_gradients.eigen_convolutions():
+        assert not backprop & ours
+    else:
+        assert backprop <= ours
+
+
+def test_forward_gradient_conv_is_the_plain_op_without_a_tape():
+    """Inference and exports trace `tf.nn.conv2d` itself: no custom gradient in saved graphs."""
+    layer = ForwardGradientConv2D(4, 4, strides=2)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+    def infer(x):
+        return layer(x)
+
+    types = {op.type for op in infer.get_concrete_function().graph.get_operations()}
+    assert "Conv2D" in types
+    assert "IdentityN" not in types  # what tf.custom_gradient adds
+
+
+def test_forward_gradient_conv_layer_equals_keras_values_and_gradients():
+    rng = np.random.default_rng(5)
+    x = tf.Variable(rng.random((2, 13, 12, 3)).astype("float32"))
+    for strides, kernel_size in ((1, 3), (2, 4)):
+        reference = keras.layers.Conv2D(6, kernel_size, strides=strides)
+        layer = ForwardGradientConv2D(6, kernel_size, strides=strides)
+        results = _values_and_gradients(reference, layer, x, rng)
+        for ours, theirs in zip(*results, strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("kernel_size,height,width", [(7, 14, 12), (3, 8, 10), (7, 13, 12)])

@@ -4,6 +4,7 @@ from tfrestore.layers.bilateral_propagation import BilateralPropagation
 from tfrestore.layers.channel_wise_dense import ChannelWiseDense
 from tfrestore.layers.convolution import (
     DilatedConv2D,
+    ForwardGradientConv2D,
     MatmulConv2D,
     PhaseConv2D,
     SubpixelConv2DTranspose,
@@ -29,6 +30,7 @@ __all__ = [
     "DATASET_MEAN",
     "DATASET_MEAN_FLOAT",
     "DilatedConv2D",
+    "ForwardGradientConv2D",
     "InstanceNormalization",
     "MatmulConv2D",
     "PartialConv2D",

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrestore.layers import forward_gradients
 from tfrestore.layers.lowering import in_xnnpack_forms
 
 REWRITTEN = {}  # {own name: class} of the layers stored under their parent's name
@@ -128,7 +129,7 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         # H + K - 1 input positions: pad K - 1 zeros on each side.
         padded = tf.pad(inputs, [[0, 0], [th - 1, th - 1], [tw - 1, tw - 1], [0, 0]])
         kernel = tf.cast(self._subpixel_kernel(), inputs.dtype)
-        phases = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
+        phases = forward_gradients.conv2d(padded, kernel)
         phases = _add_bias(self, phases, sh * sw)
         full = tf.nn.depth_to_space(phases, sh) if sh > 1 else phases  # (H + K - 1) * s rows
         # 'valid' keeps the first (H - 1) * s + k rows; 'same' keeps H * s of them, starting
@@ -162,9 +163,36 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         return outputs
 
 
+@keras.saving.register_keras_serializable(package="tfrestore", name="ForwardGradientConv2D")
+@stored_as(keras.layers.Conv2D)
+class ForwardGradientConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` whose gradients run as forward convolutions where TensorFlow
+    convolves with Eigen (`tfrestore.layers.forward_gradients`): there its gradient kernels
+    are slower than its forward convolution. Covers 'valid', undilated, ungrouped,
+    channels-last convolutions of stride 1, or 2 with an even square kernel (the padding layers
+    come first in the networks that use it); the others, and every convolution on GPUs or with
+    oneDNN, are `keras.layers.Conv2D`'s. Same arguments, weights, outputs and (up to float
+    rounding) gradients as `keras.layers.Conv2D`; exported graphs are the same.
+
+    Example:
+        >>> ForwardGradientConv2D(8, 4, strides=2)(tf.zeros([1, 10, 10, 3])).shape
+        TensorShape([1, 4, 4, 8])
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if (
+            self.data_format != "channels_last"
+            or self.padding != "valid"
+            or self.dilation_rate != (1, 1)
+            or self.groups != 1
+        ):
+            return super().convolution_op(inputs, kernel)
+        return forward_gradients.conv2d(inputs, tf.convert_to_tensor(kernel), self.strides)
+
+
 @keras.saving.register_keras_serializable(package="tfrestore", name="MatmulConv2D")
 @stored_as(keras.layers.Conv2D)
-class MatmulConv2D(keras.layers.Conv2D):
+class MatmulConv2D(ForwardGradientConv2D):
     """`keras.layers.Conv2D` computed as one matrix product when its kernel covers the whole
     input ('valid' padding, static H x W equal to the kernel size: a 1x1 output).
 
@@ -199,7 +227,7 @@ class MatmulConv2D(keras.layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package="tfrestore", name="DilatedConv2D")
 @stored_as(keras.layers.Conv2D)
-class DilatedConv2D(keras.layers.Conv2D):
+class DilatedConv2D(ForwardGradientConv2D):
     """`keras.layers.Conv2D` whose dilated convolution is one `tf.nn.conv2d(dilations=...)`.
 
     Keras (through `tf.nn.convolution`) computes a dilated convolution as SPACE_TO_BATCH_ND,
@@ -242,7 +270,7 @@ class DilatedConv2D(keras.layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package="tfrestore", name="PhaseConv2D")
 @stored_as(keras.layers.Conv2D)
-class PhaseConv2D(keras.layers.Conv2D):
+class PhaseConv2D(ForwardGradientConv2D):
     """`keras.layers.Conv2D` with the same weights and outputs, computed as one stride-2
     convolution that gives the four output phases as channels, then `tf.nn.depth_to_space`.
 
@@ -302,7 +330,7 @@ class PhaseConv2D(keras.layers.Conv2D):
         if not self._rewritable(inputs.shape):
             return super().call(inputs)
         kernel = tf.cast(self._phase_kernel(), inputs.dtype)
-        phases = _add_bias(self, tf.nn.conv2d(inputs, kernel, strides=2, padding="VALID"), 4)
+        phases = _add_bias(self, forward_gradients.conv2d(inputs, kernel, strides=2), 4)
         outputs = tf.nn.depth_to_space(phases, 2)
         if self.activation is not None:
             outputs = self.activation(outputs)
@@ -318,7 +346,7 @@ _WINOGRAD_G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
 
 @keras.saving.register_keras_serializable(package="tfrestore", name="WinogradConv2D")
 @stored_as(keras.layers.Conv2D)
-class WinogradConv2D(keras.layers.Conv2D):
+class WinogradConv2D(ForwardGradientConv2D):
     """`keras.layers.Conv2D` with the same weights and outputs, a 3x3 convolution computed with
     Winograd's minimal filtering F(2x2, 3x3): 16 multiplications per 2x2 output tile and
     channel pair instead of 36.

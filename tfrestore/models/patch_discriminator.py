@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrestore.layers import InstanceNormalization, upstream_normal
+from tfrestore.layers import ForwardGradientConv2D, InstanceNormalization, upstream_normal
 from tfrestore.models.network import Network
 
 NORMALIZATIONS = ("instance", None)
@@ -38,7 +38,7 @@ class PatchGANDiscriminator(Network):
         index = 0
         for n in range(num_layers + 1):
             x = keras.layers.ZeroPadding2D(2, name=f"model_{index}_pad")(x)
-            x = keras.layers.Conv2D(
+            x = ForwardGradientConv2D(
                 filters * min(2**n, 8),
                 4,
                 strides=2 if n < num_layers else 1,
@@ -51,7 +51,7 @@ class PatchGANDiscriminator(Network):
             x = keras.layers.LeakyReLU(0.2, name=f"model_{index + 1}")(x)
             index += 2
         x = keras.layers.ZeroPadding2D(2, name=f"model_{index}_pad")(x)
-        outputs = keras.layers.Conv2D(
+        outputs = ForwardGradientConv2D(
             1, 4, kernel_initializer=upstream_normal(), name=f"model_{index}"
         )(x)
         super().__init__(inputs, outputs, **kwargs)

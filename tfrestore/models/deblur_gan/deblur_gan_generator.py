@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrestore.layers import (
+    ForwardGradientConv2D,
     InstanceNormalization,
     PhaseConv2D,
     ReflectionPadding2D,
@@ -23,14 +24,16 @@ def _conv_block(x, filters, kernel_size, name, strides=1, padding=0, reflect=Fal
     720x1280 (float32 `.tflite` peak RSS 1786 -> 1323 MB there, latency unchanged; 4% slower
     at 256x256). The 3x3 convs of the residual blocks (stride 1, `reflect`) are
     `WinogradConv2D`s: in float TFLite exports 16 multiplications per 2x2 tile instead of 36,
-    where the generator does 88% of its work.
+    where the generator does 88% of its work. The others are `ForwardGradientConv2D`s. All
+    three compute their gradients as forward convolutions where TensorFlow convolves with
+    Eigen (`tfrestore.layers.forward_gradients`).
     """
     if kernel_size == 7:
         conv = PhaseConv2D
     elif reflect and strides == 1:
         conv = WinogradConv2D
     else:
-        conv = keras.layers.Conv2D
+        conv = ForwardGradientConv2D
     if padding and reflect:
         x = ReflectionPadding2D(padding, name=f"{name}_pad")(x)
     elif padding:
