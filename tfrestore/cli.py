@@ -84,8 +84,11 @@ def _export_options(parser):
         help="TFLite precision (default float32): float16 weights halve the size, for the GPU "
         "delegate; dynamic (int8 weights, float activations) and int8 (int8 weights and "
         "activations, calibrated on --representative, what int8 cannot hold kept float32) "
-        "quarter it and both ran faster than float32 on the CPU for all five methods "
-        "(dynamic 1.1-3.8x, int8 1.2-3.1x at paper width, 256x256 and 720x1280). "
+        "quarter it. Their speed depends on the CPU's int8 instructions: on an AVX-512 CPU "
+        "with VNNI both ran faster than float32 for all five methods (dynamic 1.1-3.8x, int8 "
+        "1.2-3.1x at paper width); on an AVX2 CPU without VNNI int8 was slower than float32 "
+        "for DeblurGAN and EnlightenGAN (0.74x). Time them on your device "
+        "(export/benchmark.py). "
         "Quantized files are checked on photos and refused below 35 dB PSNR against float32",
     )
     parser.add_argument(

@@ -139,46 +139,61 @@ def _first_and_second_derivatives(conv, x, kernel):
 
 
 @pytest.mark.parametrize(
-    "kernel_size,strides,height,width",
-    [(3, 1, 11, 8), (4, 1, 9, 9), (4, 2, 12, 9), (4, 2, 13, 10), (2, 2, 10, 12), (3, 2, 9, 9)],
+    "kernel_size,strides,padding,height,width",
+    [
+        (3, 1, "VALID", 11, 8),
+        (4, 1, "VALID", 9, 9),
+        (4, 2, "VALID", 12, 9),
+        (4, 2, "VALID", 13, 10),
+        (2, 2, "VALID", 10, 12),
+        (3, 2, "VALID", 9, 9),  # not covered: TensorFlow's gradients
+        (3, 1, "SAME", 7, 10),
+        (5, 1, "SAME", 8, 9),
+        (4, 1, "SAME", 8, 9),  # not covered: TensorFlow's gradients
+    ],
 )
 def test_forward_gradient_conv_equals_tensorflow_to_second_order(
-    kernel_size, strides, height, width
+    kernel_size, strides, padding, height, width
 ):
     rng = np.random.default_rng(4)
     x = tf.constant(rng.normal(size=(2, height, width, 3)))  # float64: exact comparison
     kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 3, 5)))
     ours = _first_and_second_derivatives(
-        lambda x, k: forward_gradients.conv2d(x, k, strides), x, kernel
+        lambda x, k: forward_gradients.conv2d(x, k, strides, padding), x, kernel
     )
     theirs = _first_and_second_derivatives(
-        lambda x, k: tf.nn.conv2d(x, k, strides, "VALID"), x, kernel
+        lambda x, k: tf.nn.conv2d(x, k, strides, padding), x, kernel
     )
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
-def _gradient_op_types(conv, strides):
+def _gradient_op_types(conv, kernel_size, strides, padding):
     """Op types of the traced graph of a function returning conv's input and kernel gradients."""
     x = tf.TensorSpec([1, None, None, 3], tf.float32)
 
     @tf.function(input_signature=[x])
     def gradients(x):
-        kernel = tf.ones([4, 4, 3, 2])
+        kernel = tf.ones([kernel_size, kernel_size, 3, 2])
         with tf.GradientTape() as tape:
             tape.watch([x, kernel])
-            y = conv(x, kernel, strides)
+            y = conv(x, kernel, strides, padding)
         return tape.gradient(y, [x, kernel])
 
     return {op.type for op in gradients.get_concrete_function().graph.get_operations()}
 
 
-@pytest.mark.parametrize("strides", [1, 2])
-def test_forward_gradient_conv_runs_its_gradients_as_forward_convolutions(strides):
+@pytest.mark.parametrize(
+    "kernel_size,strides,padding", [(4, 1, "VALID"), (4, 2, "VALID"), (3, 1, "SAME")]
+)
+def test_forward_gradient_conv_runs_its_gradients_as_forward_convolutions(
+    kernel_size, strides, padding
+):
     """Where TensorFlow convolves with Eigen (this CPU without oneDNN), no gradient kernel of
     TensorFlow's is left in the graph; elsewhere (oneDNN, GPUs) they are TensorFlow's."""
-    plain = _gradient_op_types(lambda x, k, s: tf.nn.conv2d(x, k, s, "VALID"), strides)
-    ours = _gradient_op_types(forward_gradients.conv2d, strides)
+    options = (kernel_size, strides, padding)
+    plain = _gradient_op_types(tf.nn.conv2d, *options)
+    ours = _gradient_op_types(forward_gradients.conv2d, *options)
     backprop = {"Conv2DBackpropInput", "Conv2DBackpropFilter"}
     assert backprop <= plain
     if forward_gradients.eigen_convolutions():
@@ -203,9 +218,9 @@ def test_forward_gradient_conv_is_the_plain_op_without_a_tape():
 def test_forward_gradient_conv_layer_equals_keras_values_and_gradients():
     rng = np.random.default_rng(5)
     x = tf.Variable(rng.random((2, 13, 12, 3)).astype("float32"))
-    for strides, kernel_size in ((1, 3), (2, 4)):
-        reference = keras.layers.Conv2D(6, kernel_size, strides=strides)
-        layer = ForwardGradientConv2D(6, kernel_size, strides=strides)
+    for strides, kernel_size, padding in ((1, 3, "valid"), (2, 4, "valid"), (1, 3, "same")):
+        reference = keras.layers.Conv2D(6, kernel_size, strides=strides, padding=padding)
+        layer = ForwardGradientConv2D(6, kernel_size, strides=strides, padding=padding)
         results = _values_and_gradients(reference, layer, x, rng)
         for ours, theirs in zip(*results, strict=True):
             np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)

@@ -168,10 +168,10 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
 class ForwardGradientConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose gradients run as forward convolutions where TensorFlow
     convolves with Eigen (`tfrestore.layers.forward_gradients`): there its gradient kernels
-    are slower than its forward convolution. Covers 'valid', undilated, ungrouped,
-    channels-last convolutions of stride 1, or 2 with an even square kernel (the padding layers
-    come first in the networks that use it); the others, and every convolution on GPUs or with
-    oneDNN, are `keras.layers.Conv2D`'s. Same arguments, weights, outputs and (up to float
+    are slower than its forward convolution. Covers undilated, ungrouped, channels-last
+    convolutions that are 'valid' with stride 1, or 2 and an even square kernel, or 'same' with
+    stride 1 and an odd kernel; the others, and every convolution on GPUs or with oneDNN, are
+    `keras.layers.Conv2D`'s. Same arguments, weights, outputs and (up to float
     rounding) gradients as `keras.layers.Conv2D`; exported graphs are the same.
 
     Example:
@@ -180,14 +180,11 @@ class ForwardGradientConv2D(keras.layers.Conv2D):
     """
 
     def convolution_op(self, inputs, kernel):
-        if (
-            self.data_format != "channels_last"
-            or self.padding != "valid"
-            or self.dilation_rate != (1, 1)
-            or self.groups != 1
-        ):
+        if self.data_format != "channels_last" or self.dilation_rate != (1, 1) or self.groups != 1:
             return super().convolution_op(inputs, kernel)
-        return forward_gradients.conv2d(inputs, tf.convert_to_tensor(kernel), self.strides)
+        return forward_gradients.conv2d(
+            inputs, tf.convert_to_tensor(kernel), self.strides, self.padding.upper()
+        )
 
 
 @keras.saving.register_keras_serializable(package="tfrestore", name="MatmulConv2D")

@@ -43,25 +43,35 @@ def eigen_convolutions():
     return not _pywrap_util_port.IsMklEnabled()
 
 
-def conv2d(inputs, kernel, strides=1):
-    """`tf.nn.conv2d(inputs, kernel, strides, "VALID")` (NHWC), with the gradients of the
-    module doc where TensorFlow convolves with Eigen and a gradient tape records, for stride 1
-    and for stride 2 with an even square kernel. Without a tape (inference, exports) it is the
-    plain op, so saved graphs carry no gradient functions.
+def conv2d(inputs, kernel, strides=1, padding="VALID"):
+    """`tf.nn.conv2d(inputs, kernel, strides, padding)` (NHWC), with the gradients of the
+    module doc where TensorFlow convolves with Eigen and a gradient tape records: 'VALID' with
+    stride 1, or stride 2 and an even square kernel; 'SAME' with stride 1 and an odd kernel
+    (zero-padded by (k - 1) / 2 first, as 'SAME' pads). Without a tape (inference, exports) it
+    is the plain op, so saved graphs carry no gradient functions.
 
     Args:
         inputs: [B, H, W, in] tensor.
         kernel: [kh, kw, in, out] tensor of the same dtype.
         strides: int or pair of ints.
+        padding: "VALID" or "SAME".
     """
     stride = strides if isinstance(strides, int) else strides[0]
-    if strides in (stride, (stride, stride)) and record.could_possibly_record():
-        even_square = kernel.shape[0] == kernel.shape[1] and kernel.shape[0] % 2 == 0
-        if stride == 1 and eigen_convolutions():
-            return _valid(inputs, kernel)
-        if stride == 2 and even_square and eigen_convolutions():
-            return _stride_two(inputs, kernel)
-    return tf.nn.conv2d(inputs, kernel, strides, "VALID")
+    height, width = kernel.shape[:2]
+    covered = {
+        "SAME": stride == 1 and height % 2 == 1 and width % 2 == 1,
+        "VALID": stride == 1 or (stride == 2 and height == width and height % 2 == 0),
+    }
+    if (
+        strides in (stride, (stride, stride))
+        and covered.get(padding)
+        and record.could_possibly_record()
+        and eigen_convolutions()
+    ):
+        if padding == "SAME":
+            inputs = tf.pad(inputs, [[0, 0], [height // 2] * 2, [width // 2] * 2, [0, 0]])
+        return _valid(inputs, kernel) if stride == 1 else _stride_two(inputs, kernel)
+    return tf.nn.conv2d(inputs, kernel, strides, padding)
 
 
 def _flipped(kernel):

@@ -18,7 +18,7 @@ import h5py
 import keras
 from keras import ops
 
-from tfrestore.layers import InstanceNormalization
+from tfrestore.layers import ForwardGradientConv2D, InstanceNormalization
 from tfrestore.losses._reduce import per_example_mean
 
 # Convolutions per block and filters per block of the two VGG variants.
@@ -228,7 +228,7 @@ class VGGFeatures(keras.Model):
             else:
                 # The ReLU is applied in `call`, so the pre-activation output is available.
                 filters = _VGG_FILTERS[block - 1]
-                layer = keras.layers.Conv2D(
+                layer = ForwardGradientConv2D(
                     filters, 3, padding="same", name=name, dtype=self.dtype_policy
                 )
                 layer.build((None, None, None, channels))

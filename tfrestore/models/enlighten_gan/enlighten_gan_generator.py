@@ -3,7 +3,13 @@
 import keras
 import tensorflow as tf
 
-from tfrestore.layers import BilinearUpsampling2D, WinogradConv2D, batch_norm, upstream_normal
+from tfrestore.layers import (
+    BilinearUpsampling2D,
+    ForwardGradientConv2D,
+    WinogradConv2D,
+    batch_norm,
+    upstream_normal,
+)
 from tfrestore.models.network import Network
 
 # The U-Net levels (1: full scale, ..., 5: 1/16) whose 3x3 convs, encoder and decoder, are
@@ -25,7 +31,7 @@ def gray_attention(images):
 
 
 def _conv(x, filters, name, kernel_size=3, winograd=False):
-    return (WinogradConv2D if winograd else keras.layers.Conv2D)(
+    return (WinogradConv2D if winograd else ForwardGradientConv2D)(
         filters,
         kernel_size,
         padding="same",  # stride 1, padding 1: the same as PyTorch for any size
