@@ -37,7 +37,13 @@ from tensorflow.python.util import _pywrap_util_port
 @functools.cache
 def eigen_convolutions():
     """Whether TensorFlow convolves with Eigen in this process: no GPU, and oneDNN off
-    (`TF_ENABLE_ONEDNN_OPTS`, on by default only for AVX-512-class CPUs)."""
+    (`TF_ENABLE_ONEDNN_OPTS`, on by default only for AVX-512-class CPUs).
+
+    The forms must stay off under oneDNN: there they were no faster than its gradient kernels
+    (AVX-512, 2 threads), and TensorFlow 2.21's oneDNN convolution aborts the process ("Check
+    failed: dtype() == expected_dtype ... uint8 expected, got float") on the kernel gradient's
+    form of DeblurGAN's last layer (7x7, 64 -> 3, at 262x262: a 256x256 kernel over 1 channel).
+    """
     if tf.config.list_physical_devices("GPU"):
         return False
     return not _pywrap_util_port.IsMklEnabled()
