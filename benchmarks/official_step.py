@@ -42,6 +42,13 @@ official DeblurGAN step alone took 9.3 s at its first step and settled at 6.8 s 
 (user CPU time 17.7 -> 13.4 s), ours 7.9 -> 6.5-7.0 s; with 2 warm-up steps the official figure
 came out 9.3, 8.6 and 7.2 s in three runs.
 
+`--flops` times the official steps only and prints their convolution arithmetic (torch's own
+FLOP formulas, forward and backward, the gradient penalty's double backward included), the
+rate the official step sustains over it, the rate a step doing the same arithmetic would have
+to sustain to be 1.2x faster, and the time and rate of the step's convolutions replayed alone
+with its shapes (best of 3 each; isolated calls run colder than in the step, so this can come
+out above the step's own time).
+
 Runs with torch installed outside the venv (never a dependency), from the repository root;
 it reuses `tests/fixtures/pytorch/compare_official.py` to import the upstream code.
 """
@@ -64,6 +71,9 @@ import torch
 # Before TensorFlow loads: torch's optimizers import torch._dynamo, and with it triton, whose
 # import crashes the process (segmentation fault) once TensorFlow is loaded.
 import torch._dynamo  # noqa: F401
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import flop_registry
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -291,6 +301,76 @@ def compare(name, args):
     return size, batch, {key: statistics.median(values) for key, values in times.items()}
 
 
+CONVOLUTIONS = (torch.ops.aten.convolution, torch.ops.aten.convolution_backward)
+
+
+class ConvolutionRecorder(TorchDispatchMode):
+    """Records the convolutions (forward and backward) run under it: copies of their arguments
+    and their FLOPs by torch's own formulas (`torch.utils.flop_counter`, which count only the
+    gradients asked for)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []  # (op, args, kwargs, flops)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func._overloadpacket in CONVOLUTIONS:
+            shapes = functools.partial(tree_map, lambda x: x.shape if torch.is_tensor(x) else x)
+            flops = flop_registry[func._overloadpacket](
+                *shapes(args), **shapes(kwargs), out_val=shapes(out)
+            )
+            copies = tree_map(lambda x: x.detach().clone() if torch.is_tensor(x) else x, args)
+            self.calls.append((func, copies, kwargs, flops))
+        return out
+
+
+def official_flops(name, args):
+    """(size, batch, official step s, its convolutions' GFLOP, their s replayed alone)."""
+    size, batch = RECIPES[name]
+    size, batch = args.size or size, args.batch or batch
+    rng = np.random.default_rng(args.seed)
+    with contextlib.redirect_stdout(io.StringIO()):
+        step = OFFICIAL[name](args.upstream_root, size, batch, rng)
+    for _ in range(args.warmup):
+        step()
+    step_time = statistics.median(timed_torch(step) for _ in range(args.runs))
+    recorder = ConvolutionRecorder()
+    with recorder:
+        step()
+    alone = 0.0
+    with torch.no_grad():
+        for func, call_args, kwargs, _ in recorder.calls:
+            call = functools.partial(func, *call_args, **kwargs)
+            call()  # warm
+            alone += min(timed_torch(call) for _ in range(3))
+    flops = sum(call[-1] for call in recorder.calls)
+    return size, batch, step_time, flops / 1e9, alone
+
+
+def print_flops(args):
+    print(
+        f"official training steps, median of {args.runs} after {args.warmup} warm-up steps, "
+        f"{args.threads} threads: GFLOP of their convolutions, GFLOP/s over the whole step, "
+        "what a step 1.2x faster would need, and the convolutions' rate replayed alone"
+    )
+    print(
+        f"{'method':<17}{'crop':>5}{'batch':>6}{'step ms':>9}{'conv GFLOP':>11}"
+        f"{'GFLOP/s':>9}{'at 1.2x':>9}{'alone ms':>10}{'alone GFLOP/s':>14}"
+    )
+    for name in args.methods:
+        if name == "attentive_gan":
+            continue
+        size, batch, step, gflop, alone = official_flops(name, args)
+        print(
+            f"{name:<17}{size:>5}{batch:>6}{1000 * step:>9.0f}{gflop:>11.1f}"
+            f"{gflop / step:>9.0f}{1.2 * gflop / step:>9.0f}{1000 * alone:>10.0f}"
+            f"{gflop / alone:>14.0f}",
+            flush=True,
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream-root", type=Path, required=True)
@@ -313,11 +393,26 @@ def main(argv=None):
     )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of each framework")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--flops",
+        action="store_true",
+        help="time the official steps only and print their convolution arithmetic and rate",
+    )
     args = parser.parse_args(argv)
     if not args.upstream_root.is_dir():
         parser.error(f"--upstream-root {args.upstream_root}: not a directory")
     if args.runs < 1 or args.warmup < 1 or args.threads < 1:
         parser.error("--runs, --warmup and --threads must be >= 1")
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    compare_official.patch_torch_for_cpu()
+    for vgg in VGG_FEATURES:  # DeblurGAN's and MEDFE's losses build torchvision's VGGs
+        setattr(sys.modules["torchvision.models"], vgg, functools.partial(torchvision_vgg, vgg))
+    warnings.simplefilter("ignore")  # upstream's deprecated calls (Variable, F.upsample, ...)
+    if args.flops:
+        print_flops(args)
+        return
 
     from tfrestore.cli import use_bfc_cpu_allocator
 
@@ -327,12 +422,6 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    compare_official.patch_torch_for_cpu()
-    for vgg in VGG_FEATURES:  # DeblurGAN's and MEDFE's losses build torchvision's VGGs
-        setattr(sys.modules["torchvision.models"], vgg, functools.partial(torchvision_vgg, vgg))
-    warnings.simplefilter("ignore")  # upstream's deprecated calls (Variable, F.upsample, ...)
     print(
         f"ms per training step (official: float32), median of {args.runs} interleaved rounds "
         f"after {args.warmup} warm-up steps, paper width, {args.threads} threads each"
