@@ -5,6 +5,7 @@ from model_harness import ModelHarness, run_replica_check, smooth_images
 
 from tfrestore.models import AttentiveGAN, AttentiveGANDiscriminator, AttentiveGANGenerator
 from tfrestore.models.attentive_gan import raindrop_mask
+from tfrestore.models.attentive_gan.attentive_gan_generator import ZeroStateConv2D
 
 TINY = {"filters": 4, "discriminator_filters": 2, "crop_size": (32, 32), "vgg_weights": None}
 
@@ -49,6 +50,40 @@ def test_recurrent_steps_share_weights():
     names = [w.path for w in generator.weights]
     assert len(names) == len(set(names))
     assert sum("conv_i_0" in name for name in names) == 2  # one kernel, one bias for 4 steps
+
+
+def test_zero_state_gate_equals_the_gate_over_zeros_and_names_bad_inputs():
+    gate = ZeroStateConv2D(5, 3, padding="same", activation="sigmoid", name="conv_i_0")
+    gate.build((None, None, None, 8))
+    rng = np.random.default_rng(0)
+    gate.set_weights([rng.normal(size=(3, 3, 8, 5)), rng.normal(size=5)])
+    features = tf.constant(rng.normal(size=(2, 7, 9, 4)), tf.float32)
+    with_zeros = gate(tf.concat([features, tf.zeros([2, 7, 9, 4])], -1))
+    np.testing.assert_allclose(gate(features), with_zeros, atol=1e-6)
+    assert not np.allclose(gate(tf.concat([features, features], -1)), with_zeros, atol=1e-3)
+    with pytest.raises(ValueError, match="conv_i_0: inputs need at most the kernel's 8 channels"):
+        gate(tf.zeros([1, 7, 9, 9]))
+
+
+def test_first_step_skips_the_zero_state():
+    generator = AttentiveGANGenerator(filters=4)
+    kinds = [layer.__class__.__qualname__ for layer in generator.layers]
+    assert kinds.count("ZeroStateConv2D") == 4
+    names = {layer.name for layer in generator.layers}
+    # Steps 1-3 concatenate the hidden state and use the forget gate; step 0 does neither.
+    assert {"step1_x_h", "step2_x_h", "step3_x_h", "step3_fc"} <= names
+    assert not {"step0_x_h", "step0_fc", "step0_cell"} & names
+    # Files store weights by layer order: the forget gate stays where it was when step 0 called
+    # it (a file written then loads: checked by hand against one).
+    with_weights = [layer.name for layer in generator.layers if layer.weights]
+    assert with_weights[10:16] == [
+        "det_conv5_2",
+        "conv_f_0",
+        "conv_i_0",
+        "conv_g_0",
+        "conv_o_0",
+        "det_conv_mask_0",
+    ]
 
 
 def test_raindrop_mask_threshold_and_morphology():

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfrestore.layers import DilatedConv2D, SubpixelConv2DTranspose, reflect_pad
+from tfrestore.layers.convolution import stored_as
 from tfrestore.models.network import Network
 
 NUM_STEPS = 4  # upstream ITERATION
@@ -21,6 +22,39 @@ def _conv(filters, name, kernel_size=3, strides=1, dilation_rate=1, activation="
         dtype=dtype,
         name=name,
     )
+
+
+@keras.saving.register_keras_serializable(package="tfrestore", name="ZeroStateConv2D")
+@stored_as(keras.layers.Conv2D)
+class ZeroStateConv2D(keras.layers.Conv2D):
+    """A ConvLSTM gate: `keras.layers.Conv2D` over features and hidden state concatenated,
+    which also takes the features alone when the state is zero (the first recurrent step).
+
+    Build it for the concatenation (`build((None, None, None, features + hidden))`). Called on
+    fewer channels than its kernel has, it convolves them with the leading part of the kernel:
+    the same values, since the channels left out are zeros, at a fraction of the work. Stored
+    as a `Conv2D` (`stored_as`): same weights and files.
+
+    Example:
+        >>> gate = ZeroStateConv2D(4, 3, padding="same")
+        >>> gate.build((None, None, None, 8))
+        >>> gate(tf.zeros([1, 5, 5, 6])).shape
+        TensorShape([1, 5, 5, 4])
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        # Any number of leading channels, up to the kernel's.
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def convolution_op(self, inputs, kernel):
+        channels = inputs.shape[-1]
+        if channels is None or channels > kernel.shape[2]:
+            raise ValueError(
+                f"{self.name}: inputs need at most the kernel's {kernel.shape[2]} channels, "
+                f"known statically; got shape {tuple(inputs.shape)}"
+            )
+        return super().convolution_op(inputs, kernel[:, :, :channels, :])
 
 
 def _strided(x, filters, name):
@@ -54,7 +88,10 @@ class AttentiveGANGenerator(Network):
     1-channel map. The contextual autoencoder takes the image and the last map: convs with
     skip connections, 4 dilated convs (rates 2, 4, 8, 16), and outputs at 1/4, 1/2 and full
     scale. 6,244,362 parameters at the defaults. The ConvLSTM is written with plain
-    convolutions and unrolled, so TFLite export needs only builtin ops. Layers are named after
+    convolutions and unrolled, so TFLite export needs only builtin ops; its state starts at
+    zero as upstream's, so the first step's gates convolve the features alone and skip the
+    forget gate (`ZeroStateConv2D`: same values, 5 of that step's 8 gate-convolution halves
+    saved). Layers are named after
     the upstream `state_dict` keys (`conv_i.0` -> `conv_i_0`).
 
     Args:
@@ -80,10 +117,13 @@ class AttentiveGANGenerator(Network):
         # Layers created once and called at every step: the steps share their weights.
         det_conv0 = _conv(f, "det_conv0_0")
         blocks = [(_conv(f, f"det_conv{k}_0"), _conv(f, f"det_conv{k}_2")) for k in range(1, 6)]
-        gates = {
-            gate: _conv(f, f"conv_{gate}_0", activation="tanh" if gate == "g" else "sigmoid")
-            for gate in "ifgo"
-        }
+        gates = {}
+        for gate in "ifgo":
+            activation = "tanh" if gate == "g" else "sigmoid"
+            gates[gate] = ZeroStateConv2D(
+                f, 3, padding="same", activation=activation, name=f"conv_{gate}_0"
+            )
+            gates[gate].build((None, None, None, 2 * f))  # features and hidden state
         # The output convs (attention maps, images) compute in float32 under a mixed policy
         # (`tfrestore.models.precision`): 1 and 3 channels, a negligible cost.
         det_conv_mask = _conv(1, "det_conv_mask_0", activation=None, dtype="float32")
@@ -91,10 +131,9 @@ class AttentiveGANGenerator(Network):
         mask = keras.layers.Lambda(
             lambda t: tf.fill(tf.concat([tf.shape(t)[:3], [1]], 0), 0.5), name="mask_init"
         )(inputs)
-        state = keras.layers.Lambda(
-            lambda t: tf.zeros(tf.concat([tf.shape(t)[:3], [f]], 0)), name="state_init"
-        )(inputs)
-        hidden, cell = state, state
+        # The state starts at zero: the first step's gates read the features alone
+        # (`ZeroStateConv2D`) and its cell is i * g, f * 0 left out.
+        hidden = cell = None
         masks = []
         for step in range(NUM_STEPS):
             x = keras.layers.Concatenate(name=f"step{step}_input")([inputs, mask])
@@ -104,15 +143,16 @@ class AttentiveGANGenerator(Network):
                 x = keras.layers.ReLU(name=f"step{step}_res{k}")(
                     keras.layers.Add(name=f"step{step}_add{k}")([y, x])
                 )
-            x = keras.layers.Concatenate(name=f"step{step}_x_h")([x, hidden])
+            if hidden is not None:
+                x = keras.layers.Concatenate(name=f"step{step}_x_h")([x, hidden])
             i, g, o = gates["i"](x), gates["g"](x), gates["o"](x)
-            f_gate = gates["f"](x)
-            cell = keras.layers.Add(name=f"step{step}_cell")(
-                [
-                    keras.layers.Multiply(name=f"step{step}_fc")([f_gate, cell]),
-                    keras.layers.Multiply(name=f"step{step}_ig")([i, g]),
-                ]
-            )
+            ig = keras.layers.Multiply(name=f"step{step}_ig")([i, g])
+            if cell is None:
+                cell = ig
+            else:
+                f_gate = gates["f"](x)
+                fc = keras.layers.Multiply(name=f"step{step}_fc")([f_gate, cell])
+                cell = keras.layers.Add(name=f"step{step}_cell")([fc, ig])
             hidden = keras.layers.Multiply(name=f"step{step}_hidden")(
                 [o, keras.layers.Activation("tanh", name=f"step{step}_tanh_c")(cell)]
             )
@@ -141,6 +181,12 @@ class AttentiveGANGenerator(Network):
         output = _conv(3, "output_0", activation=None, dtype="float32")(x)
         super().__init__(inputs, [*masks, frame1, frame2, output], **kwargs)
         self.filters = filters
+        # Keras stores each layer's weights under its class name, numbered in the model's layer
+        # order, which follows each layer's first call. The forget gate's first call is now at
+        # step 1, after `det_conv_mask_0`: put it back before the other gates, where the files
+        # written while step 0 called it have its weights.
+        self._operations.remove(gates["f"])
+        self._operations.insert(self._operations.index(gates["i"]), gates["f"])
 
     def start_as_identity(self, offset=0.01):
         """Sets the autoencoder's full-resolution path so that the restored image equals the
