@@ -91,8 +91,7 @@ class AttentiveGANGenerator(Network):
     convolutions and unrolled, so TFLite export needs only builtin ops; its state starts at
     zero as upstream's, so the first step's gates convolve the features alone and skip the
     forget gate (`ZeroStateConv2D`: same values, 5 of that step's 8 gate-convolution halves
-    saved). Layers are named after
-    the upstream `state_dict` keys (`conv_i.0` -> `conv_i_0`).
+    saved). Layers are named after the upstream `state_dict` keys (`conv_i.0` -> `conv_i_0`).
 
     Args:
         filters: int, width of the recurrent network (default 32); the autoencoder uses 2x,
