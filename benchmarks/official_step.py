@@ -282,13 +282,19 @@ def timed_torch(step):
     return time.perf_counter() - start
 
 
-def compare(name, args):
-    """(size, batch, {"official" or mode: median s}) of one method."""
+def official(name, args):
+    """(size, batch, one official step as a callable) of one method at its recipe's crop and
+    batch, or `--size` / `--batch`."""
     size, batch = RECIPES[name]
     size, batch = args.size or size, args.batch or batch
     rng = np.random.default_rng(args.seed)
     with contextlib.redirect_stdout(io.StringIO()):  # upstream prints options and networks
-        official_step = OFFICIAL[name](args.upstream_root, size, batch, rng)
+        return size, batch, OFFICIAL[name](args.upstream_root, size, batch, rng)
+
+
+def compare(name, args):
+    """(size, batch, {"official" or mode: median s}) of one method."""
+    size, batch, official_step = official(name, args)
     steps = {"official": functools.partial(timed_torch, official_step)}
     steps.update({mode: ours(name, size, batch, mode) for mode in args.modes})
     for _ in range(args.warmup):
@@ -328,11 +334,7 @@ class ConvolutionRecorder(TorchDispatchMode):
 
 def official_flops(name, args):
     """(size, batch, official step s, its convolutions' GFLOP, their s replayed alone)."""
-    size, batch = RECIPES[name]
-    size, batch = args.size or size, args.batch or batch
-    rng = np.random.default_rng(args.seed)
-    with contextlib.redirect_stdout(io.StringIO()):
-        step = OFFICIAL[name](args.upstream_root, size, batch, rng)
+    size, batch, step = official(name, args)
     for _ in range(args.warmup):
         step()
     step_time = statistics.median(timed_torch(step) for _ in range(args.runs))
@@ -359,9 +361,7 @@ def print_flops(args):
         f"{'method':<17}{'crop':>5}{'batch':>6}{'step ms':>9}{'conv GFLOP':>11}"
         f"{'GFLOP/s':>9}{'at 1.2x':>9}{'alone ms':>10}{'alone GFLOP/s':>14}"
     )
-    for name in args.methods:
-        if name == "attentive_gan":
-            continue
+    for name in (name for name in args.methods if name in OFFICIAL):  # AttentiveGAN: none
         size, batch, step, gflop, alone = official_flops(name, args)
         print(
             f"{name:<17}{size:>5}{batch:>6}{1000 * step:>9.0f}{gflop:>11.1f}"
